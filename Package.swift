@@ -1,0 +1,48 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "Lifeboat",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "lifeboat", targets: ["lifeboat"]),
+        .library(name: "LifeboatCore", targets: ["LifeboatCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+    ],
+    targets: [
+        // C shims over the system libraries (Debian: libcpg-dev libquorum-dev libqb-dev,
+        // libfreeipmi-dev libipmiconsole-dev). Not API: wrapped by Swift namespaces.
+        .systemLibrary(
+            name: "CCorosync", path: "Sources/CCorosync", pkgConfig: "libcpg",
+            providers: [.apt(["libcpg-dev", "libquorum-dev", "libqb-dev"])]),
+        .systemLibrary(
+            name: "CFreeIPMI", path: "Sources/CFreeIPMI", pkgConfig: "libfreeipmi",
+            providers: [.apt(["libfreeipmi-dev", "libipmiconsole-dev"])]),
+
+        // The pure decision core: model, events, apply, scheduler, scenarios. No I/O.
+        .target(name: "LifeboatCore"),
+
+        // Thin wrappers that prove the C libraries link; grown by the daemon issues.
+        .target(name: "LifeboatSystem", dependencies: ["CCorosync", "CFreeIPMI"]),
+
+        .executableTarget(
+            name: "lifeboat",
+            dependencies: [
+                "LifeboatCore", "LifeboatSystem",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+
+        .testTarget(
+            name: "LifeboatCoreTests",
+            dependencies: [
+                "LifeboatCore",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
+            resources: []),
+        .testTarget(name: "LifeboatSystemTests", dependencies: ["LifeboatSystem"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

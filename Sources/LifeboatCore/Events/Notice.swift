@@ -1,0 +1,43 @@
+/// A notification for the operator: why automatic recovery stopped or left something out.
+public struct Notice: Hashable, Sendable {
+    /// Unique per occurrence (includes the failure's sequence number), so each condition
+    /// is told once and a later, new occurrence is told again.
+    public var key: String
+    public var kind: Kind
+    public var reason: String
+    public var host: String?
+    public var instance: String?
+    public var segment: String?
+
+    public init(
+        kind: Kind, key: String, reason: String, host: String? = nil, instance: String? = nil,
+        segment: String? = nil
+    ) {
+        self.kind = kind
+        self.key = "\(kind.rawValue):\(key)"
+        self.reason = reason
+        self.host = host
+        self.instance = instance
+        self.segment = segment
+    }
+
+    public enum Kind: String, Sendable {
+        case quorumLost = "quorum_lost"
+        case stormHalted = "storm_halted"
+        case segmentDisabled = "segment_disabled"
+        case fenceFailed = "fence_failed"
+        case flapping
+        case forceDownFailed = "force_down_failed"
+        case serviceStepFailed = "service_step_failed"
+        case noCapacity = "no_capacity"
+        case evacuationFailed = "evacuation_failed"
+        case instanceRestartLimit = "instance_restart_limit"
+        case instanceNotHA = "instance_not_ha"
+    }
+}
+
+/// A notice as recorded in the cluster's history.
+public struct RecordedNotice: Hashable, Sendable {
+    public var at: Double
+    public var notice: Notice
+}

@@ -1,0 +1,67 @@
+/// The replicated state of the cluster: configuration, health, recoveries in progress and
+/// the history of notices. Changed only by `apply(_:at:)`, which is pure and deterministic.
+public struct ClusterState: Hashable, Sendable {
+    public internal(set) var segments: [String: Segment] = [:]
+    public internal(set) var hosts: [String: Host] = [:]
+    public internal(set) var instances: [String: Instance] = [:]
+    public internal(set) var policy: Policy
+
+    /// The partition this state lives in has quorum.
+    public internal(set) var quorate: Bool = true
+    public internal(set) var quorumLosses: Int = 0
+
+    /// Actions started and not yet finished, by `Action.key`.
+    public internal(set) var inFlight: [String: Action] = [:]
+    /// Notices raised by `apply` that the leader has not told yet.
+    public internal(set) var pendingNotices: [Notice] = []
+    /// Every notice told, in order.
+    public internal(set) var notices: [RecordedNotice] = []
+    public internal(set) var noticeKeys: Set<String> = []
+
+    /// Number of events applied: equal on every member that applied the same events.
+    public internal(set) var epoch: UInt64 = 0
+    /// Time of the last applied event.
+    public internal(set) var now: Double = 0
+
+    // Indexes kept in step by `apply`, so that planning never scans every instance.
+    /// Host names in a fixed order (node id, then name): planning iterates in this order.
+    public internal(set) var hostOrder: [String] = []
+    public internal(set) var hostsBySegment: [String: [String]] = [:]
+    public internal(set) var instancesByHost: [String: Set<String>] = [:]
+    /// Instances reported failed whose restart (or notice) is due.
+    public internal(set) var failedInstances: Set<String> = []
+
+    /// Builds a state from a configuration; the model types are validated by the caller
+    /// (`ClusterConfiguration.validate`).
+    public init(segments: [Segment], hosts: [Host], instances: [Instance], policy: Policy) {
+        self.policy = policy
+        for s in segments { self.segments[s.name] = s }
+        for h in hosts { self.hosts[h.name] = h }
+        for i in instances {
+            self.instances[i.id] = i
+            self.instancesByHost[i.host, default: []].insert(i.id)
+            self.hosts[i.host]?.used += i.flavor
+        }
+        rebuildHostIndexes()
+    }
+
+    mutating func rebuildHostIndexes() {
+        hostOrder = hosts.values.sorted { ($0.nodeID, $0.name) < ($1.nodeID, $1.name) }.map(\.name)
+        hostsBySegment = [:]
+        for name in hostOrder { hostsBySegment[hosts[name]!.segment, default: []].append(name) }
+    }
+
+    /// Instances on a host, in id order.
+    public func instances(on host: String) -> [Instance] {
+        (instancesByHost[host] ?? []).sorted().compactMap { instances[$0] }
+    }
+
+    /// Host recoveries that hold a concurrency slot: fencing started, not finished, not
+    /// stopped on a fence failure.
+    public var recoveriesInFlight: Int {
+        hosts.values.reduce(0) { n, h in
+            guard let r = h.recovery, r.startedAt != nil, !r.finished, h.fence != .failed else { return n }
+            return n + 1
+        }
+    }
+}

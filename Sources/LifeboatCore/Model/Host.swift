@@ -1,0 +1,101 @@
+/// A compute host: its static configuration and what the cluster knows of its health.
+public struct Host: Hashable, Sendable {
+    public var name: String
+    public var segment: String
+    /// Corosync node id (`nodelist { node { nodeid } }`).
+    public var nodeID: UInt32
+    public var reserved: Bool
+    public var maintenance: Bool
+    public var capacity: Capacity
+
+    /// In the agreed Corosync membership.
+    public var member: Bool = true
+    /// Resources booked by instances placed here or being evacuated here. Kept in step by
+    /// `apply` so that planning never has to scan every instance.
+    public var used: Capacity = .zero
+    /// State of the nova-compute service as Lifeboat last set it in Nova.
+    public var service: ServiceState = .up
+    /// Power state as established by fencing (or an operator's confirmation).
+    public var fence: FenceState = .none
+    /// Failures of nova-compute counted toward `processRestartLimit`.
+    public var processFailures: Int = 0
+    /// A process (nova-compute) reported failed and not yet restarted.
+    public var failedProcess: String? = nil
+    /// The host recovery in progress, if any (fence → force down → evacuate).
+    public var recovery: HostRecovery? = nil
+    /// Times at which this host was fenced off, for the flap guard.
+    public var fencedAt: [Double] = []
+    /// Counts failures of this host; part of notification keys so each failure is told once.
+    public var failureCount: Int = 0
+
+    public init(
+        name: String, segment: String, nodeID: UInt32, reserved: Bool = false,
+        maintenance: Bool = false, capacity: Capacity
+    ) {
+        self.name = name
+        self.segment = segment
+        self.nodeID = nodeID
+        self.reserved = reserved
+        self.maintenance = maintenance
+        self.capacity = capacity
+    }
+
+    public var free: Capacity { capacity - used }
+}
+
+/// The nova-compute service of a host, as Lifeboat set it in Nova.
+public enum ServiceState: String, Sendable {
+    case up
+    /// Disabled in the scheduler: no new instances land here.
+    case disabled
+    /// Disabled and forced down: Nova accepts evacuations away from it.
+    case forcedDown = "forced_down"
+}
+
+/// What fencing established about a host's power.
+public enum FenceState: String, Sendable {
+    case none
+    /// The fence device confirmed the host is powered off.
+    case off
+    /// An operator confirmed power-off by hand (like `stonith_admin --confirm`).
+    case confirmedByOperator = "confirmed_by_operator"
+    /// Fencing failed `fenceAttemptLimit` times: operator attention needed.
+    case failed
+
+    /// Power-off is established: evacuation is safe.
+    public var isOff: Bool { self == .off || self == .confirmedByOperator }
+}
+
+/// Why a host is being recovered.
+public enum FailureCause: String, Sendable {
+    /// Left the Corosync membership without a clean leave (crash, hang, network cut).
+    case nodeLost = "node_lost"
+    /// nova-compute failed more often than the restart limit, or its restart failed.
+    case processFailure = "process_failure"
+}
+
+/// One host recovery: fence → force down + disable → evacuate its HA instances.
+public struct HostRecovery: Hashable, Sendable {
+    public var cause: FailureCause
+    public var detectedAt: Double
+    /// Set when the first fence action starts: from then on the recovery holds one of the
+    /// `maxConcurrentHostRecoveries` slots.
+    public var startedAt: Double? = nil
+    public var fenceAttempts: Int = 0
+    /// Evacuation candidates as tiers in preference order, fixed when the recovery starts.
+    public var targets: [[String]] = []
+    public var forceDown: StepState = .pending
+    public var disable: StepState = .pending
+    /// Finished (everything moved, or left behind with a notification) or given up.
+    public var finished: Bool = false
+
+    public init(cause: FailureCause, detectedAt: Double) {
+        self.cause = cause
+        self.detectedAt = detectedAt
+    }
+}
+
+/// Progress of one recovery step.
+public enum StepState: String, Sendable {
+    case pending, done, failed
+}

@@ -1,0 +1,35 @@
+/// A Nova instance (a "pet" VM) as Lifeboat tracks it.
+public struct Instance: Hashable, Sendable {
+    public var id: String
+    public var host: String
+    /// Only HA-tagged instances are restarted or evacuated.
+    public var ha: Bool
+    /// Higher is evacuated first.
+    public var priority: Int
+    public var flavor: Capacity
+    public var state: InstanceState = .active
+    /// Failures counted toward `instanceRestartLimit`.
+    public var failures: Int = 0
+    /// Where an evacuation in flight is taking it (capacity is booked there).
+    public var evacuatingTo: String? = nil
+
+    public init(id: String, host: String, ha: Bool, priority: Int = 0, flavor: Capacity) {
+        self.id = id
+        self.host = host
+        self.ha = ha
+        self.priority = priority
+        self.flavor = flavor
+    }
+}
+
+public enum InstanceState: String, Sendable {
+    case active
+    /// Reported failed by its monitor; a restart in place is due.
+    case failed
+    /// Being evacuated.
+    case evacuating
+    /// Powered off with its host and not moved (not HA-tagged).
+    case stopped
+    /// Could not be recovered automatically; an operator was notified.
+    case error
+}

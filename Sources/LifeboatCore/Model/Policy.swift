@@ -1,0 +1,34 @@
+/// Cluster-wide recovery policy. Every bound here keeps an automatic loop from running
+/// forever: past a bound, the leader stops and asks for operator attention.
+public struct Policy: Hashable, Sendable {
+    /// Restarts of a failed process (nova-compute) in place before the host is fenced.
+    public var processRestartLimit: Int = 3
+    /// Restarts of a failed VM in place before the operator is notified.
+    public var instanceRestartLimit: Int = 3
+    /// Host recoveries (fence → evacuate) in flight at once; the rest wait in order.
+    public var maxConcurrentHostRecoveries: Int = 2
+    /// Fence attempts for one failure before the leader gives up and notifies.
+    public var fenceAttemptLimit: Int = 2
+    /// A host fenced this many times within `flapWindow` seconds is not fenced again
+    /// automatically: it keeps coming back, so an operator has to look.
+    public var flapLimit: Int = 3
+    public var flapWindow: Double = 3600
+    /// Storm guard: more than this share of a segment's hosts lost within
+    /// `stormWindow` seconds (and at least two) halts automatic recovery there.
+    public var stormThreshold: Double = 0.5
+    public var stormWindow: Double = 60
+    /// What a fenced host that comes back healthy becomes.
+    public var readmitReserve: ReadmitReserve = .keep
+
+    public init() {}
+}
+
+/// The reserve status of a host re-admitted after it was fenced.
+public enum ReadmitReserve: String, Sendable, CaseIterable {
+    /// Keep the reserved flag it has (a reserve that was used stays non-reserved).
+    case keep
+    /// Return to the reserve: its instances moved away, so it is an empty spare.
+    case reserve
+    /// Come back as an ordinary host.
+    case unreserve
+}

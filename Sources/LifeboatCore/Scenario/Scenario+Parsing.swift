@@ -1,0 +1,262 @@
+/// Reading and validating scenario files. Every error names the place it was found.
+extension Scenario {
+    public static func parse(_ text: String) throws(ScenarioError) -> Scenario {
+        let json: JSONValue
+        do { json = try JSONParser.parse(text) } catch { throw ScenarioError("", "invalid JSON at \(error)") }
+        return try parse(json)
+    }
+
+    public static func parse(_ json: JSONValue) throws(ScenarioError) -> Scenario {
+        var top = try ObjectReader(json, at: "")
+        let description = try top.optional("description").map { v throws(ScenarioError) in try ObjectReader.string(v, at: "description") }
+        var cluster = try ObjectReader(try top.required("cluster"), at: "cluster")
+        let segments = try parseSegments(try cluster.array("segments"))
+        let hosts = try parseHosts(try cluster.array("hosts"), segments: segments)
+        let instances = try parseInstances(try cluster.array("instances"), hosts: hosts)
+        let policy = try parsePolicy(cluster.optional("policy"))
+        try cluster.finish()
+        let hostNames = Set(hosts.map(\.name))
+        let instanceIDs = Set(instances.map(\.id))
+        let faults = try parseFaults(top.optional("faults"), hosts: hostNames, instances: instanceIDs)
+        let durations = try parseDurations(top.optional("durations"))
+        let events = try parseEvents(
+            try top.array("events"), hosts: hostNames, instances: instanceIDs, segments: Set(segments.map(\.name)))
+        try top.finish()
+        return Scenario(
+            description: description, segments: segments, hosts: hosts, instances: instances, policy: policy,
+            faults: faults, durations: durations, events: events)
+    }
+
+    static func parseSegments(_ items: [JSONValue]) throws(ScenarioError) -> [Segment] {
+        var out: [Segment] = []
+        var seen = Set<String>()
+        for (n, item) in items.enumerated() {
+            let path = "cluster.segments[\(n)]"
+            var r = try ObjectReader(item, at: path)
+            let name = try r.string("name")
+            guard seen.insert(name).inserted else { throw ScenarioError(r.sub("name"), "duplicate segment name '\(name)'") }
+            let methodName = try r.string("recovery_method", default: "auto")
+            guard let method = RecoveryMethod(rawValue: methodName) else {
+                throw ScenarioError(
+                    r.sub("recovery_method"),
+                    "unknown recovery method '\(methodName)' (one of: \(RecoveryMethod.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            let enabled = try r.bool("enabled", default: true)
+            try r.finish()
+            out.append(Segment(name: name, recoveryMethod: method, enabled: enabled))
+        }
+        return out
+    }
+
+    static func parseCapacity(_ value: JSONValue, at path: String) throws(ScenarioError) -> Capacity {
+        var r = try ObjectReader(value, at: path)
+        let c = Capacity(vcpus: try r.int("vcpus"), ramMB: try r.int("ram_mb"), diskGB: try r.int("disk_gb"))
+        try r.finish()
+        for (key, v) in [("vcpus", c.vcpus), ("ram_mb", c.ramMB), ("disk_gb", c.diskGB)] where v < 0 {
+            throw ScenarioError("\(path).\(key)", "must not be negative (found \(v))")
+        }
+        return c
+    }
+
+    static func parseHosts(_ items: [JSONValue], segments: [Segment]) throws(ScenarioError) -> [Host] {
+        let segmentNames = Set(segments.map(\.name))
+        var out: [Host] = []
+        var names = Set<String>()
+        var nodeIDs: [UInt32: String] = [:]
+        for (n, item) in items.enumerated() {
+            var r = try ObjectReader(item, at: "cluster.hosts[\(n)]")
+            let name = try r.string("name")
+            guard names.insert(name).inserted else { throw ScenarioError(r.sub("name"), "duplicate host name '\(name)'") }
+            let segment = try r.string("segment")
+            guard segmentNames.contains(segment) else {
+                throw ScenarioError(r.sub("segment"), "unknown segment '\(segment)' for host \(name)")
+            }
+            let id = try r.int("node_id", default: n + 1)
+            guard id > 0, id <= Int(UInt32.max) else {
+                throw ScenarioError(r.sub("node_id"), "must be a Corosync node id between 1 and \(UInt32.max)")
+            }
+            if let other = nodeIDs[UInt32(id)] {
+                throw ScenarioError(r.sub("node_id"), "node id \(id) is already used by host \(other)")
+            }
+            nodeIDs[UInt32(id)] = name
+            let reserved = try r.bool("reserved", default: false)
+            let maintenance = try r.bool("maintenance", default: false)
+            let capacity = try parseCapacity(try r.required("capacity"), at: r.sub("capacity"))
+            try r.finish()
+            out.append(
+                Host(
+                    name: name, segment: segment, nodeID: UInt32(id), reserved: reserved, maintenance: maintenance,
+                    capacity: capacity))
+        }
+        return out
+    }
+
+    static func parseInstances(_ items: [JSONValue], hosts: [Host]) throws(ScenarioError) -> [Instance] {
+        var capacity: [String: Capacity] = [:]
+        for h in hosts { capacity[h.name] = h.capacity }
+        var used: [String: Capacity] = [:]
+        var out: [Instance] = []
+        var ids = Set<String>()
+        for (n, item) in items.enumerated() {
+            var r = try ObjectReader(item, at: "cluster.instances[\(n)]")
+            let id = try r.string("id")
+            guard ids.insert(id).inserted else { throw ScenarioError(r.sub("id"), "duplicate instance id '\(id)'") }
+            let host = try r.string("host")
+            guard let cap = capacity[host] else {
+                throw ScenarioError(r.sub("host"), "unknown host '\(host)' for instance \(id)")
+            }
+            let ha = try r.bool("ha", default: false)
+            let priority = try r.int("priority", default: 0)
+            let flavor = try parseCapacity(try r.required("flavor"), at: r.sub("flavor"))
+            try r.finish()
+            used[host, default: .zero] += flavor
+            guard cap.holds(used[host]!) else {
+                throw ScenarioError(
+                    r.path, "instance \(id) does not fit on \(host): instances there need \(used[host]!.summary), capacity is \(cap.summary)")
+            }
+            out.append(Instance(id: id, host: host, ha: ha, priority: priority, flavor: flavor))
+        }
+        return out
+    }
+
+    static func parsePolicy(_ value: JSONValue?) throws(ScenarioError) -> Policy {
+        var p = Policy()
+        guard let value else { return p }
+        var r = try ObjectReader(value, at: "cluster.policy")
+        func atLeast(_ key: String, _ v: Int, _ min: Int) throws(ScenarioError) -> Int {
+            guard v >= min else { throw ScenarioError("cluster.policy.\(key)", "must be at least \(min) (found \(v))") }
+            return v
+        }
+        p.processRestartLimit = try atLeast("process_restart_limit", try r.int("process_restart_limit", default: p.processRestartLimit), 0)
+        p.instanceRestartLimit = try atLeast("instance_restart_limit", try r.int("instance_restart_limit", default: p.instanceRestartLimit), 0)
+        p.maxConcurrentHostRecoveries = try atLeast(
+            "max_concurrent_host_recoveries", try r.int("max_concurrent_host_recoveries", default: p.maxConcurrentHostRecoveries), 1)
+        p.fenceAttemptLimit = try atLeast("fence_attempt_limit", try r.int("fence_attempt_limit", default: p.fenceAttemptLimit), 1)
+        p.flapLimit = try atLeast("flap_limit", try r.int("flap_limit", default: p.flapLimit), 1)
+        p.flapWindow = try r.number("flap_window", default: p.flapWindow)
+        p.stormThreshold = try r.number("storm_threshold", default: p.stormThreshold)
+        p.stormWindow = try r.number("storm_window", default: p.stormWindow)
+        let readmit = try r.string("readmit_reserve", default: p.readmitReserve.rawValue)
+        guard let mode = ReadmitReserve(rawValue: readmit) else {
+            throw ScenarioError(
+                "cluster.policy.readmit_reserve",
+                "unknown value '\(readmit)' (one of: \(ReadmitReserve.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        p.readmitReserve = mode
+        try r.finish()
+        guard p.stormThreshold > 0, p.stormThreshold <= 1 else {
+            throw ScenarioError("cluster.policy.storm_threshold", "must be a share above 0 and at most 1 (found \(p.stormThreshold))")
+        }
+        for (key, v) in [("flap_window", p.flapWindow), ("storm_window", p.stormWindow)] where v < 0 {
+            throw ScenarioError("cluster.policy.\(key)", "must not be negative (found \(v))")
+        }
+        return p
+    }
+
+    static func parseFaults(_ value: JSONValue?, hosts: Set<String>, instances: Set<String>) throws(ScenarioError) -> Faults {
+        var f = Faults()
+        guard let value else { return f }
+        var r = try ObjectReader(value, at: "faults")
+        func table(_ key: String, _ known: Set<String>, _ what: String) throws(ScenarioError) -> [String: FaultMode] {
+            guard let v = r.optional(key) else { return [:] }
+            var t = try ObjectReader(v, at: "faults.\(key)")
+            var out: [String: FaultMode] = [:]
+            for (name, modeValue) in t.members {
+                let path = "faults.\(key).\(name)"
+                _ = t.optional(name)
+                guard known.contains(name) else { throw ScenarioError(path, "unknown \(what) '\(name)'") }
+                let m = try ObjectReader.string(modeValue, at: path)
+                guard let mode = FaultMode(rawValue: m) else {
+                    throw ScenarioError(path, "unknown fault '\(m)' (one of: \(FaultMode.allCases.map(\.rawValue).joined(separator: ", ")))")
+                }
+                out[name] = mode
+            }
+            return out
+        }
+        f.fence = try table("fence", hosts, "host")
+        f.processRestart = try table("process_restart", hosts, "host")
+        f.evacuate = try table("evacuate", instances, "instance")
+        f.instanceRestart = try table("instance_restart", instances, "instance")
+        f.forceDown = try table("force_down", hosts, "host")
+        f.disableService = try table("disable_service", hosts, "host")
+        f.enableService = try table("enable_service", hosts, "host")
+        try r.finish()
+        return f
+    }
+
+    static func parseDurations(_ value: JSONValue?) throws(ScenarioError) -> [String: Double] {
+        guard let value else { return [:] }
+        var r = try ObjectReader(value, at: "durations")
+        var out: [String: Double] = [:]
+        for kind in Action.allKinds where kind != "notify" {
+            let d = try r.number(kind, default: 0)
+            guard d >= 0 else { throw ScenarioError("durations.\(kind)", "must not be negative (found \(d))") }
+            out[kind] = d
+        }
+        try r.finish()
+        return out
+    }
+
+    static func parseEvents(
+        _ items: [JSONValue], hosts: Set<String>, instances: Set<String>, segments: Set<String>
+    ) throws(ScenarioError) -> [TimedEvent] {
+        var out: [TimedEvent] = []
+        var last = 0.0
+        for (n, item) in items.enumerated() {
+            var r = try ObjectReader(item, at: "events[\(n)]")
+            let at = try r.number("at")
+            guard at >= 0 else { throw ScenarioError(r.sub("at"), "must not be negative (found \(at))") }
+            guard at >= last else {
+                throw ScenarioError(r.sub("at"), "\(at) comes before the previous event's \(last): events must be in time order")
+            }
+            last = at
+            let kind = try r.string("kind")
+            func host() throws(ScenarioError) -> String {
+                let h = try r.string("host")
+                guard hosts.contains(h) else { throw ScenarioError(r.sub("host"), "unknown host '\(h)'") }
+                return h
+            }
+            func instance() throws(ScenarioError) -> String {
+                let i = try r.string("instance")
+                guard instances.contains(i) else { throw ScenarioError(r.sub("instance"), "unknown instance '\(i)'") }
+                return i
+            }
+            func segment() throws(ScenarioError) -> String {
+                let s = try r.string("segment")
+                guard segments.contains(s) else { throw ScenarioError(r.sub("segment"), "unknown segment '\(s)'") }
+                return s
+            }
+            let event: Event
+            switch kind {
+            case "node_lost": event = .nodeLost(host: try host())
+            case "node_joined": event = .nodeJoined(host: try host())
+            case "quorum": event = .quorum(quorate: try r.bool("quorate"))
+            case "process_failed":
+                event = .processFailed(host: try host(), process: try r.string("process", default: "nova-compute"))
+            case "process_recovered":
+                event = .processRecovered(host: try host(), process: try r.string("process", default: "nova-compute"))
+            case "instance_failed": event = .instanceFailed(instance: try instance())
+            case "maintenance": event = .maintenance(host: try host(), on: try r.bool("on"))
+            case "fence_confirmed_by_operator": event = .fenceConfirmedByOperator(host: try host())
+            case "segment_enabled": event = .segmentEnabled(segment: try segment(), on: try r.bool("on"))
+            case "reserved": event = .reserved(host: try host(), on: try r.bool("on"))
+            case "ha": event = .haTag(instance: try instance(), on: try r.bool("on"))
+            case "storm_reset": event = .stormReset(segment: try segment())
+            case "leader_changed": event = .leaderChanged
+            default:
+                throw ScenarioError(
+                    r.sub("kind"),
+                    "unknown event kind '\(kind)' (one of: \(Self.eventKinds.joined(separator: ", ")))")
+            }
+            try r.finish()
+            out.append(TimedEvent(at: at, event))
+        }
+        return out
+    }
+
+    public static let eventKinds = [
+        "node_lost", "node_joined", "quorum", "process_failed", "process_recovered", "instance_failed",
+        "maintenance", "fence_confirmed_by_operator", "segment_enabled", "reserved", "ha", "storm_reset",
+        "leader_changed",
+    ]
+}

@@ -1,0 +1,117 @@
+/// Replays a scenario through the real decision core (`ClusterState.apply` and
+/// `Scheduler.plan`, the code `lifeboatd` runs) with simulated executors, and records what
+/// the leader does. The trace is the output of `lifeboat simulate`.
+public struct Simulator {
+    public enum Line: Hashable, Sendable {
+        /// The leader started an action.
+        case action(at: Double, Action)
+        /// An executor reported a result, which the leader recorded.
+        case result(at: Double, Action, Outcome)
+        /// An input event the core refused (the state is unchanged).
+        case rejected(at: Double, kind: String, reason: String)
+    }
+
+    public struct Result: Sendable {
+        public var lines: [Line]
+        public var final: ClusterState
+        /// Safety violations seen while replaying (empty when every invariant held).
+        public var violations: [String]
+    }
+
+    /// Bounds planning rounds at one instant: a core that keeps planning at one time has
+    /// a bug, and the simulator stops with a violation instead of hanging.
+    public static let maxRoundsPerInstant = 10_000
+
+    public static func run(_ scenario: Scenario) -> Result {
+        var sim = Simulator(scenario: scenario)
+        sim.run()
+        return Result(lines: sim.lines, final: sim.state, violations: sim.monitor.violations)
+    }
+
+    let scenario: Scenario
+    var state: ClusterState
+    var lines: [Line] = []
+    var monitor: InvariantMonitor
+    /// Actions in flight with a duration: result due times, in start order.
+    var pending: [(due: Double, action: Action)] = []
+    var attempts: [String: Int] = [:]
+
+    init(scenario: Scenario) {
+        self.scenario = scenario
+        self.state = scenario.initialState
+        self.monitor = InvariantMonitor(state)
+    }
+
+    mutating func run() {
+        var next = 0
+        let events = scenario.events
+        while next < events.count || !pending.isEmpty {
+            let eventTime = next < events.count ? events[next].at : Double.infinity
+            let resultTime = pending.map(\.due).min() ?? Double.infinity
+            let now = min(eventTime, resultTime)
+            // Results due now first, in the order their actions started.
+            let due = pending.filter { $0.due <= now }
+            pending.removeAll { $0.due <= now }
+            for p in due { finish(p.action, at: now) }
+            // Then every input event at this time, together (one configuration change).
+            while next < events.count, events[next].at == now {
+                let e = events[next]
+                next += 1
+                do {
+                    try state.apply(e.event, at: now)
+                    monitor.applied(e.event, state)
+                    if case .leaderChanged = e.event { pending = [] }  // the old leader's results are lost
+                } catch {
+                    lines.append(.rejected(at: now, kind: e.event.kind, reason: error.reason))
+                }
+            }
+            planAndExecute(at: now)
+        }
+        monitor.finished(state)
+    }
+
+    mutating func planAndExecute(at now: Double) {
+        for _ in 0..<Self.maxRoundsPerInstant {
+            let actions = Scheduler.plan(state)
+            if actions.isEmpty { return }
+            var immediate: [Action] = []
+            for a in actions {
+                monitor.willStart(a, state)
+                do {
+                    try state.apply(.actionStarted(a), at: now)
+                } catch {
+                    monitor.violation("the scheduler planned \(a.key), which apply refused: \(error.reason)")
+                    continue
+                }
+                monitor.applied(.actionStarted(a), state)
+                lines.append(.action(at: now, a))
+                if case .notify = a { continue }
+                let d = scenario.durations[a.kind] ?? 0
+                if d > 0 { pending.append((now + d, a)) } else { immediate.append(a) }
+            }
+            for a in immediate { finish(a, at: now) }
+        }
+        monitor.violation("planning did not settle at t=\(now) after \(Self.maxRoundsPerInstant) rounds")
+    }
+
+    mutating func finish(_ action: Action, at now: Double) {
+        let n = attempts[action.key, default: 0] + 1
+        attempts[action.key] = n
+        let success: Outcome = if case .fence = action { .off } else { .ok }
+        let outcome: Outcome =
+            switch scenario.faults.mode(for: action) {
+            case nil: success
+            case .fail: .failed
+            case .timeout: .timeout
+            case .failOnce: n == 1 ? .failed : success
+            }
+        do {
+            try state.apply(.actionFinished(key: action.key, outcome: outcome), at: now)
+            monitor.applied(.actionFinished(key: action.key, outcome: outcome), state)
+            lines.append(.result(at: now, action, outcome))
+        } catch {
+            // The action is no longer in flight (a leader change dropped it): its result
+            // is stale and not recorded.
+        }
+    }
+}

@@ -1,0 +1,158 @@
+/// The leader's decisions. `plan` is a pure function of the state, level-triggered like a
+/// Pacemaker transition: it returns the actions that should be running and are not yet
+/// recorded as started. The leader records each as `Event.actionStarted` before it runs
+/// it, so planning again never repeats an action in flight or a finished step.
+///
+/// Where a decision is made:
+/// - fence or not, and when: `planHostRecovery` (quorum, maintenance, disabled segment,
+///   storm guard, concurrency slots, flap guard, fence attempt limit);
+/// - where instances go: `EvacuationPlacement`;
+/// - restarts in place: `planProcessRestarts`, `planInstanceRestarts`;
+/// - re-admission of a host that came back: `planReadmissions`.
+public enum Scheduler {
+    public static func plan(_ state: ClusterState) -> [Action] {
+        var actions: [Action] = state.pendingNotices.map { .notify($0) }
+        // Invariant 2: without quorum, nothing but notices.
+        guard state.quorate else { return actions }
+
+        var evacuations: [(instance: Instance, tiers: [[String]])] = []
+        var slotsFree = state.policy.maxConcurrentHostRecoveries - state.recoveriesInFlight
+        for name in state.hostOrder {
+            guard let recovery = state.hosts[name]!.recovery, !recovery.finished else { continue }
+            planHostRecovery(name, recovery, state, &actions, &evacuations, &slotsFree)
+        }
+        if !evacuations.isEmpty {
+            evacuations.sort { a, b in
+                (b.instance.priority, a.instance.id) < (a.instance.priority, b.instance.id)
+            }
+            let targets = EvacuationPlacement.place(evacuations, in: state)
+            for (request, target) in zip(evacuations, targets) {
+                let inst = request.instance
+                if let to = target {
+                    actions.append(.evacuate(instance: inst.id, from: inst.host, to: to))
+                } else {
+                    let seg = state.hosts[inst.host]!.segment
+                    actions.append(
+                        .notify(
+                            Notice(
+                                kind: .noCapacity, key: "\(inst.id)#\(state.hosts[inst.host]!.failureCount)",
+                                reason: "no host of segment \(seg) has room for \(inst.id) (\(inst.flavor.summary)) under its recovery method; it stays on fenced host \(inst.host)",
+                                host: inst.host, instance: inst.id, segment: seg)))
+                }
+            }
+        }
+        planProcessRestarts(state, &actions)
+        planInstanceRestarts(state, &actions)
+        planReadmissions(state, &actions)
+        return actions.filter { state.inFlight[$0.key] == nil && !state.noticeKeys.contains($0.key) }
+    }
+
+    /// One host recovery: fence → force down + disable → evacuate.
+    static func planHostRecovery(
+        _ name: String, _ recovery: HostRecovery, _ state: ClusterState, _ actions: inout [Action],
+        _ evacuations: inout [(instance: Instance, tiers: [[String]])], _ slotsFree: inout Int
+    ) {
+        let host = state.hosts[name]!
+        let segment = state.segments[host.segment]!
+        // Invariant 5: a host in maintenance gets no recovery at all.
+        if host.maintenance { return }
+        if !segment.enabled {
+            actions.append(
+                .notify(
+                    Notice(
+                        kind: .segmentDisabled, key: "\(name)#\(host.failureCount)",
+                        reason: "host \(name) failed but segment \(segment.name) is disabled: no automatic recovery",
+                        host: name, segment: segment.name)))
+            return
+        }
+        if segment.stormHalted { return }  // told once when the storm was detected
+
+        if host.fence.isOff {
+            if recovery.forceDown == .pending { actions.append(.forceDown(host: name)) }
+            if recovery.disable == .pending { actions.append(.disableService(host: name)) }
+            guard recovery.forceDown == .done else { return }
+            for inst in state.instances(on: name) where inst.ha {
+                if inst.state == .active || inst.state == .failed {
+                    evacuations.append((inst, recovery.targets))
+                } else if inst.state == .evacuating, let to = inst.evacuatingTo {
+                    // Re-issued after a leader change: same target, capacity already booked.
+                    actions.append(.evacuate(instance: inst.id, from: name, to: to))
+                }
+            }
+            return
+        }
+        if host.fence == .failed {
+            let attempts = recovery.fenceAttempts
+            actions.append(
+                .notify(
+                    Notice(
+                        kind: .fenceFailed, key: "\(name)#\(host.failureCount)",
+                        reason: attempts > 0
+                            ? "fencing \(name) failed \(attempts) times: nothing is evacuated until an operator confirms it is off (lifeboat fence --confirm \(name))"
+                            : "fencing \(name) stopped: nothing is evacuated until an operator confirms it is off (lifeboat fence --confirm \(name))",
+                        host: name)))
+            return
+        }
+        // An escalated nova-compute failure: take the host out of the scheduler first.
+        if recovery.cause == .processFailure && recovery.disable == .pending {
+            actions.append(.disableService(host: name))
+        }
+        if state.inFlight["fence:\(name)"] != nil { return }
+        if recovery.startedAt == nil {
+            guard slotsFree > 0 else { return }  // queued behind recoveries in flight
+            let recent = host.fencedAt.filter { state.now - $0 < state.policy.flapWindow }.count
+            if recent >= state.policy.flapLimit {
+                actions.append(
+                    .notify(
+                        Notice(
+                            kind: .flapping, key: "\(name)#\(host.failureCount)",
+                            reason: "\(name) was fenced \(recent) times within \(state.policy.flapWindow) s and failed again: not fencing it in a loop; confirm it is off to recover its instances",
+                            host: name)))
+                return
+            }
+            slotsFree -= 1
+        }
+        actions.append(.fence(host: name))
+    }
+
+    /// nova-compute (or another monitored process) failed on a healthy host.
+    static func planProcessRestarts(_ state: ClusterState, _ actions: inout [Action]) {
+        for name in state.hostOrder {
+            let h = state.hosts[name]!
+            guard let process = h.failedProcess, h.member, !h.maintenance, h.recovery == nil,
+                h.fence == .none
+            else { continue }
+            actions.append(.restartProcess(host: name, process: process))
+        }
+    }
+
+    /// A VM failed on a healthy host: restart HA instances in place, tell about others.
+    static func planInstanceRestarts(_ state: ClusterState, _ actions: inout [Action]) {
+        for id in state.failedInstances.sorted() {
+            let inst = state.instances[id]!
+            let h = state.hosts[inst.host]!
+            guard inst.state == .failed, h.member, !h.maintenance, h.recovery == nil else { continue }
+            if inst.ha {
+                actions.append(.restartInstance(instance: id, host: inst.host))
+            } else {
+                actions.append(
+                    .notify(
+                        Notice(
+                            kind: .instanceNotHA, key: "\(id)#\(inst.failures)",
+                            reason: "instance \(id) failed on \(inst.host) and is not HA-tagged: not restarted",
+                            host: inst.host, instance: id)))
+            }
+        }
+    }
+
+    /// A fenced host that came back healthy is re-admitted once its recovery is over.
+    static func planReadmissions(_ state: ClusterState, _ actions: inout [Action]) {
+        for name in state.hostOrder {
+            let h = state.hosts[name]!
+            guard h.member, !h.maintenance, h.service != .up || h.fence.isOff,
+                h.recovery?.finished ?? true
+            else { continue }
+            actions.append(.enableService(host: name))
+        }
+    }
+}
