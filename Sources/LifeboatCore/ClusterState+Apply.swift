@@ -46,8 +46,9 @@ extension ClusterState {
     }
 
     func validateStart(_ action: Action) throws(EventRejected) {
-        if inFlight[action.key] != nil || noticeKeys.contains(action.key) {
-            throw EventRejected("\(action.key) is already in flight")
+        if inFlight[action.key] != nil { throw EventRejected("\(action.key) is already in flight") }
+        if case .notify(let n) = action, noticeKeys.contains(n.key) {
+            throw EventRejected("notice \(n.key) was already told")
         }
         if case .notify = action {} else if let h = action.host { try requireHost(h) }
         if let i = action.instance { try requireInstance(i) }
@@ -169,6 +170,7 @@ extension ClusterState {
     mutating func nodeJoined(_ h: String) {
         guard !hosts[h]!.member else { return }
         hosts[h]!.member = true
+        hosts[h]!.readmissionFailed = false
         hosts[h]!.failedProcess = nil
         hosts[h]!.processFailures = 0
         // Back before it was fenced: the failure healed by itself, nothing to recover.
@@ -257,7 +259,7 @@ extension ClusterState {
         switch a {
         case .notify(let n):
             notices.append(RecordedNotice(at: now, notice: n))
-            noticeKeys.insert(a.key)
+            noticeKeys.insert(n.key)
             pendingNotices.removeAll { $0.key == n.key }
             noticeTaken(n)
             return
@@ -350,6 +352,7 @@ extension ClusterState {
                 case .unreserve: hosts[h]!.reserved = false
                 }
             } else {
+                hosts[h]!.readmissionFailed = true  // not retried in a loop; a rejoin retries
                 raise(
                     Notice(
                         kind: .serviceStepFailed, key: "enable:\(h)#\(hosts[h]!.failureCount)",

@@ -16,6 +16,7 @@ public struct ClusterState: Hashable, Sendable {
     public internal(set) var pendingNotices: [Notice] = []
     /// Every notice told, in order.
     public internal(set) var notices: [RecordedNotice] = []
+    /// `Notice.key` of every notice told: each is told once.
     public internal(set) var noticeKeys: Set<String> = []
 
     /// Number of events applied: equal on every member that applied the same events.

@@ -25,6 +25,8 @@ public struct Host: Hashable, Sendable {
     public var recovery: HostRecovery? = nil
     /// Times at which this host was fenced off, for the flap guard.
     public var fencedAt: [Double] = []
+    /// Re-enabling the service after a fence failed: not retried until the host rejoins again.
+    public var readmissionFailed: Bool = false
     /// Counts failures of this host; part of notification keys so each failure is told once.
     public var failureCount: Int = 0
 

@@ -17,10 +17,15 @@ public enum Scheduler {
 
         var evacuations: [(instance: Instance, tiers: [[String]])] = []
         var slotsFree = state.policy.maxConcurrentHostRecoveries - state.recoveriesInFlight
+        // Recoveries in the order their failures were detected: queued ones start first-come.
+        var open: [(at: Double, node: UInt32, name: String, recovery: HostRecovery)] = []
         for name in state.hostOrder {
-            guard let recovery = state.hosts[name]!.recovery, !recovery.finished else { continue }
-            planHostRecovery(name, recovery, state, &actions, &evacuations, &slotsFree)
+            let h = state.hosts[name]!
+            guard let recovery = h.recovery, !recovery.finished else { continue }
+            open.append((recovery.detectedAt, h.nodeID, name, recovery))
         }
+        open.sort { ($0.at, $0.node) < ($1.at, $1.node) }
+        for o in open { planHostRecovery(o.name, o.recovery, state, &actions, &evacuations, &slotsFree) }
         if !evacuations.isEmpty {
             evacuations.sort { a, b in
                 (b.instance.priority, a.instance.id) < (a.instance.priority, b.instance.id)
@@ -44,7 +49,10 @@ public enum Scheduler {
         planProcessRestarts(state, &actions)
         planInstanceRestarts(state, &actions)
         planReadmissions(state, &actions)
-        return actions.filter { state.inFlight[$0.key] == nil && !state.noticeKeys.contains($0.key) }
+        return actions.filter { a in
+            if case .notify(let n) = a { return !state.noticeKeys.contains(n.key) }
+            return state.inFlight[a.key] == nil
+        }
     }
 
     /// One host recovery: fence → force down + disable → evacuate.
@@ -82,14 +90,13 @@ public enum Scheduler {
             return
         }
         if host.fence == .failed {
-            let attempts = recovery.fenceAttempts
+            // Stopped by the flap guard: its own notice already asked for a confirmation.
+            guard recovery.fenceAttempts > 0 else { return }
             actions.append(
                 .notify(
                     Notice(
                         kind: .fenceFailed, key: "\(name)#\(host.failureCount)",
-                        reason: attempts > 0
-                            ? "fencing \(name) failed \(attempts) times: nothing is evacuated until an operator confirms it is off (lifeboat fence --confirm \(name))"
-                            : "fencing \(name) stopped: nothing is evacuated until an operator confirms it is off (lifeboat fence --confirm \(name))",
+                        reason: "fencing \(name) failed \(recovery.fenceAttempts) times: nothing is evacuated until an operator confirms it is off (lifeboat fence --confirm \(name))",
                         host: name)))
             return
         }
@@ -149,7 +156,7 @@ public enum Scheduler {
     static func planReadmissions(_ state: ClusterState, _ actions: inout [Action]) {
         for name in state.hostOrder {
             let h = state.hosts[name]!
-            guard h.member, !h.maintenance, h.service != .up || h.fence.isOff,
+            guard h.member, !h.maintenance, !h.readmissionFailed, h.service != .up || h.fence.isOff,
                 h.recovery?.finished ?? true
             else { continue }
             actions.append(.enableService(host: name))

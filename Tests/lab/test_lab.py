@@ -1,0 +1,251 @@
+"""Tests proving the Lifeboat lab (Cluster/lab) is real.
+
+Run as root:  python3 -m pytest -v Tests/lab
+Every wait polls observed state with a timeout; there are no fixed sleeps.
+"""
+import json
+import os
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+LAB = str(REPO / "Cluster" / "lab")
+LAB_DIR = os.environ.get("LAB_DIR", "/run/lifeboat-lab")
+PREFIX = os.environ.get("LAB_PREFIX", "lblab")
+HOSTS = ["host1", "host2", "host3"]
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root")
+
+
+def lab(*args, check=True, timeout=120):
+    """Run Cluster/lab; return the CompletedProcess."""
+    proc = subprocess.run([LAB, *args], capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"lab {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def status():
+    """Hosts by name, from `lab status --format json`."""
+    out = lab("status", "--format", "json").stdout
+    return {h["name"]: h for h in json.loads(out)["hosts"]}
+
+
+def poll(predicate, timeout, what, interval=0.05):
+    """Call predicate() until it returns a truthy value; return (value, seconds)."""
+    start = time.monotonic()
+    last = None
+    while True:
+        last = predicate()
+        if last:
+            return last, time.monotonic() - start
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
+        time.sleep(interval)
+
+
+def members_are(expected):
+    """Predicate: exactly `expected` are members and quorate, the rest neither."""
+    def check():
+        st = status()
+        ok = all(st[h]["member"] == (h in expected) and st[h]["quorate"] == (h in expected)
+                 for h in HOSTS)
+        return st if ok else False
+    return check
+
+
+def host_pids(host):
+    out = subprocess.run(["ip", "netns", "pids", f"{PREFIX}-{host}"],
+                         capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return not any(line.startswith("State:") and "Z" in line.split()[1] for line in f)
+    except FileNotFoundError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def the_lab():
+    lab("down")
+    up = lab("up", timeout=180)
+    print(up.stdout)
+    yield
+    lab("down")
+
+
+@pytest.fixture
+def healthy(the_lab):
+    """Every test starts (and leaves things, if it can) with 3 quorate members."""
+    poll(members_are(set(HOSTS)), 30, "3 quorate members before the test")
+    yield
+    lab("heal")
+    for h in HOSTS:
+        if lab("power", h, "status", check=False).stdout.strip().endswith("off"):
+            lab("power", h, "on")
+
+
+def test_three_hosts_become_quorate(healthy):
+    st = status()
+    for i, h in enumerate(HOSTS, start=1):
+        assert st[h]["power"] == "on"
+        assert st[h]["member"] and st[h]["quorate"]
+        assert st[h]["node_id"] == i
+        assert st[h]["address"] == f"192.168.240.{10 + i}"
+        assert st[h]["bmc"] == f"192.168.240.{110 + i}"
+
+
+def test_up_is_idempotent(healthy):
+    out = lab("up").stdout
+    assert "already running" in out
+
+
+def test_exec_reaches_the_hosts_own_corosync(healthy):
+    out = lab("exec", "host2", "corosync-quorumtool", "-s").stdout
+    assert "Quorate:          Yes" in out
+    assert any(line.split()[:1] == ["2"] and "(local)" in line for line in out.splitlines())
+    addrs = lab("exec", "host2", "ip", "-o", "-4", "addr", "show", "dev", "eth0").stdout
+    assert "192.168.240.12/24" in addrs
+
+
+def test_crash_is_detected_by_survivors_within_5s(healthy):
+    start = time.monotonic()
+    lab("crash", "host3")
+    st, _ = poll(members_are({"host1", "host2"}), 10, "survivors to drop host3")
+    detected = time.monotonic() - start
+    print(f"\ncrash of host3 detected by the survivors in {detected:.2f}s")
+    assert detected < 5.0
+    assert host_pids("host3") == []
+    assert st["host3"]["power"] == "off"   # documented: crash = power loss
+    lab("power", "host3", "on")
+    _, rejoin = poll(members_are(set(HOSTS)), 30, "host3 to rejoin after power on")
+    print(f"host3 back in the membership {rejoin:.2f}s after BMC power on")
+
+
+def test_bmc_power_off_kills_host_and_power_on_brings_it_back(healthy):
+    before = host_pids("host2")
+    assert before, "host2 should have processes (corosync)"
+    start = time.monotonic()
+    out = lab("power", "host2", "off").stdout      # ipmipower --off over IPMI 2.0
+    assert "ok" in out
+    poll(lambda: not any(alive(p) for p in before), 5, "host2's processes to die")
+    assert host_pids("host2") == []
+    st, _ = poll(members_are({"host1", "host3"}), 10, "survivors to drop host2")
+    print(f"\nBMC power off of host2 -> survivors dropped it in {time.monotonic() - start:.2f}s")
+    assert st["host2"]["power"] == "off"
+    assert lab("power", "host2", "status").stdout.strip() == "host2: off"
+
+    lab("power", "host2", "on")
+    st, rejoin = poll(members_are(set(HOSTS)), 30, "host2 to rejoin after power on")
+    print(f"host2 back in the membership {rejoin:.2f}s after BMC power on")
+    assert st["host2"]["power"] == "on"
+    assert host_pids("host2")
+
+
+@pytest.mark.parametrize("mode", ["down", "drop"])
+def test_partition_one_of_three_and_heal(healthy, mode):
+    start = time.monotonic()
+    lab("partition", "--mode", mode, "host1")
+
+    def split():
+        st = status()
+        ok = (not st["host1"]["quorate"] and not st["host1"]["member"]
+              and all(st[h]["quorate"] and st[h]["member"] for h in ("host2", "host3")))
+        return st if ok else False
+
+    st, _ = poll(split, 10, f"partition ({mode}) to take effect")
+    print(f"\npartition ({mode}) of host1 seen in {time.monotonic() - start:.2f}s")
+    assert st["host1"]["partition"] == mode
+    assert st["host1"]["power"] == "on"   # still running, just cut off
+    # host1's own corosync sees itself alone and inquorate.
+    q = lab("exec", "host1", "corosync-quorumtool", "-s", check=False).stdout
+    assert "Quorate:          No" in q
+
+    start = time.monotonic()
+    lab("heal")
+    poll(members_are(set(HOSTS)), 15, f"heal after partition ({mode})")
+    print(f"heal after partition ({mode}) merged 3 members in {time.monotonic() - start:.2f}s")
+
+
+def test_sol_console_line_is_readable_through_the_bmc(healthy):
+    token = f"lifeboat-console-{uuid.uuid4().hex[:8]}"
+    lab("console", "host2", f"boot message {token}")
+    out, _ = poll(lambda: (lambda o: o if token in o else False)(
+        lab("sol", "host2", check=False).stdout), 20, "the console line in the SOL history")
+    assert "<End Of History>" in out
+    # Other hosts' consoles are separate.
+    assert token not in lab("sol", "host1", check=False).stdout
+
+
+def test_bmc_down_and_up(healthy):
+    lab("bmc-down", "host1")
+    assert lab("power", "host1", "status", check=False).returncode != 0
+    assert status()["host1"]["power"] == "unknown"
+    lab("bmc-up", "host1")
+    assert lab("power", "host1", "status").stdout.strip() == "host1: on"
+
+
+def test_bmc_verb_prints_credentials(the_lab):
+    out = lab("bmc", "host3").stdout
+    assert "192.168.240.113" in out and "623" in out and "admin" in out
+    cred = next(l.split()[-1] for l in out.splitlines() if l.startswith("credentials_file:"))
+    assert Path(cred).is_file()
+
+
+def test_logs_verb(the_lab):
+    assert "corosync" in lab("logs", "host1").stdout.lower()
+
+
+@pytest.mark.parametrize("args,message", [
+    (["frobnicate"], "unknown verb"),
+    (["crash", "host9"], "unknown host"),
+    (["exec", "nosuchhost", "true"], "unknown host"),
+    (["power", "host1", "sideways"], "expected on, off or status"),
+    (["partition", "--mode", "bogus", "host1"], "--mode must be down or drop"),
+])
+def test_bad_usage_fails_clearly(the_lab, args, message):
+    proc = lab(*args, check=False)
+    assert proc.returncode != 0
+    assert message in proc.stderr
+
+
+def test_every_verb_has_help():
+    for verb in ["up", "down", "status", "exec", "crash", "partition", "heal", "bmc",
+                 "bmc-down", "bmc-up", "power", "console", "sol", "logs"]:
+        proc = lab(verb, "--help")
+        assert "Usage:" in proc.stdout, verb
+
+
+def test_zz_down_leaves_nothing_behind(the_lab):
+    namespaces = [l.split()[0] for l in subprocess.run(
+        ["ip", "netns", "list"], capture_output=True, text=True).stdout.splitlines()
+        if l.startswith(PREFIX + "-")]
+    assert namespaces
+    pids = set()
+    for ns in namespaces:
+        out = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout
+        pids.update(int(p) for p in out.split())
+    assert pids
+
+    lab("down")
+
+    assert not [p for p in pids if alive(p)]
+    left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    assert PREFIX + "-" not in left
+    assert not os.path.exists(LAB_DIR)
+    shm = [f for f in os.listdir("/dev/shm") if f.startswith("qb-")
+           and any(str(p) in f.split("-") for p in pids)]
+    assert shm == []
+    # Nothing of ours is running any more, anywhere.
+    ps = subprocess.run(["ps", "-eo", "stat=,args="], capture_output=True, text=True).stdout
+    ours = [l for l in ps.splitlines() if not l.startswith("Z")
+            and (LAB_DIR in l or "lab _bmc" in l or "lab _boot" in l)]
+    assert ours == []
