@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "lifeboat", targets: ["lifeboat"]),
+        .executable(name: "lifeboatd", targets: ["lifeboatd"]),
         .library(name: "LifeboatCore", targets: ["LifeboatCore"]),
     ],
     dependencies: [
@@ -28,10 +29,20 @@ let package = Package(
         // Thin wrappers that prove the C libraries link; grown by the daemon issues.
         .target(name: "LifeboatSystem", dependencies: ["CCorosync", "CFreeIPMI"]),
 
+        // Corosync CPG + quorum bindings: a dispatch thread feeding an AsyncStream.
+        .target(name: "LifeboatCorosync", dependencies: ["CCorosync"]),
+
+        // The replicated state machine over CPG (pure: testable without a cluster).
+        .target(name: "LifeboatReplication", dependencies: ["LifeboatCore"]),
+
+        // The daemon shell: Corosync session, replica, leader, executors, control socket.
+        .target(name: "LifeboatDaemon", dependencies: ["LifeboatCore", "LifeboatReplication", "LifeboatCorosync"]),
+        .executableTarget(name: "lifeboatd", dependencies: ["LifeboatDaemon"]),
+
         .executableTarget(
             name: "lifeboat",
             dependencies: [
-                "LifeboatCore", "LifeboatSystem",
+                "LifeboatCore", "LifeboatSystem", "LifeboatCorosync",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -43,6 +54,7 @@ let package = Package(
             ],
             resources: []),
         .testTarget(name: "LifeboatSystemTests", dependencies: ["LifeboatSystem"]),
+        .testTarget(name: "LifeboatReplicationTests", dependencies: ["LifeboatReplication", "LifeboatCore"]),
     ],
     swiftLanguageModes: [.v6]
 )

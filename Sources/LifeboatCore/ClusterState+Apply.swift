@@ -8,6 +8,7 @@ extension ClusterState {
         next.now = max(now, time)
         next.epoch += 1
         next.mutate(event)
+        if event.isConfigurationChange { next.configVersion += 1 }
         self = next
     }
 
@@ -32,6 +33,8 @@ extension ClusterState {
             guard segments[s] != nil else { throw EventRejected("unknown segment '\(s)'") }
         case .quorum, .leaderChanged:
             break
+        case .configure(let c):
+            try validateConfigure(c)
         case .actionStarted(let a):
             try validateStart(a)
         case .actionFinished(let key, let outcome):
@@ -111,6 +114,7 @@ extension ClusterState {
         case .stormReset(let s):
             segments[s]!.stormHalted = false
             segments[s]!.recentLosses = []
+        case .configure(let c): configure(c)
         case .leaderChanged:
             // Notices are told at once; everything else the old leader left in flight is
             // planned again and re-executed (executors are idempotent).

@@ -1,12 +1,16 @@
 import ArgumentParser
 import LifeboatCore
 
-/// The operator CLI. Today: offline simulation and benchmarks of the decision core; the
-/// daemon-facing commands (status, maintenance, fence, history, …) come with lifeboatd.
+/// The operator CLI: talks to the local lifeboatd over its control socket (status,
+/// configuration, maintenance, reserve, HA tags, segments, fence confirmation, history),
+/// and runs the decision core offline (simulate, bench).
 @main
 struct Lifeboat: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lifeboat",
         abstract: "Operate and simulate a Lifeboat cluster (HA for OpenStack compute hosts).",
-        subcommands: [Simulate.self, Bench.self, Version.self])
+        subcommands: [
+            Status.self, Config.self, Maintenance.self, Reserved.self, HA.self, SegmentCommand.self, Fence.self,
+            History.self, Simulate.self, Bench.self, Debug.self, Version.self,
+        ])
 }

@@ -1,7 +1,7 @@
 /// Something the leader should do. Planned by `Scheduler`, carried out by an executor,
 /// and recorded as `Event.actionStarted` / `Event.actionFinished` so that every member
 /// knows what is in flight.
-public enum Action: Hashable, Sendable {
+public enum Action: Hashable, Sendable, Codable {
     /// Power the host off through its fence device and confirm it is off.
     case fence(host: String)
     /// Mark the host's nova-compute service forced down, so Nova accepts evacuations.
@@ -74,7 +74,7 @@ public enum Action: Hashable, Sendable {
 }
 
 /// The result an executor reports for an action.
-public enum Outcome: String, Sendable, CaseIterable {
+public enum Outcome: String, Sendable, CaseIterable, Codable {
     case ok
     /// Fencing: the device confirmed the host is powered off.
     case off

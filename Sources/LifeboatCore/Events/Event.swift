@@ -1,6 +1,6 @@
 /// Everything that can change the cluster state. Every member applies the same events in
 /// the same (Corosync agreed) order, so every member holds the same `ClusterState`.
-public enum Event: Hashable, Sendable {
+public enum Event: Hashable, Sendable, Codable {
     // Membership and quorum, from Corosync.
     /// The host left the membership without a clean leave (crash, hang, cut off).
     case nodeLost(host: String)
@@ -23,6 +23,8 @@ public enum Event: Hashable, Sendable {
     case haTag(instance: String, on: Bool)
     /// Lift the storm guard's halt on a segment.
     case stormReset(segment: String)
+    /// Replace the configuration (segments, hosts, instances, policy).
+    case configure(ClusterConfiguration)
 
     /// A new leader took over: actions the old one started and did not finish are
     /// re-issued (executors are idempotent).
@@ -47,6 +49,7 @@ public enum Event: Hashable, Sendable {
         case .reserved: "reserved"
         case .haTag: "ha"
         case .stormReset: "storm_reset"
+        case .configure: "configure"
         case .leaderChanged: "leader_changed"
         case .actionStarted: "action_started"
         case .actionFinished: "action_finished"
@@ -56,7 +59,7 @@ public enum Event: Hashable, Sendable {
     /// Configuration changes are refused without quorum.
     public var isConfigurationChange: Bool {
         switch self {
-        case .maintenance, .segmentEnabled, .reserved, .haTag, .stormReset: true
+        case .maintenance, .segmentEnabled, .reserved, .haTag, .stormReset, .configure: true
         default: false
         }
     }

@@ -1,5 +1,5 @@
 /// A notification for the operator: why automatic recovery stopped or left something out.
-public struct Notice: Hashable, Sendable {
+public struct Notice: Hashable, Sendable, Codable {
     /// Unique per occurrence (includes the failure's sequence number), so each condition
     /// is told once and a later, new occurrence is told again.
     public var key: String
@@ -21,7 +21,7 @@ public struct Notice: Hashable, Sendable {
         self.segment = segment
     }
 
-    public enum Kind: String, Sendable {
+    public enum Kind: String, Sendable, Codable {
         case quorumLost = "quorum_lost"
         case stormHalted = "storm_halted"
         case segmentDisabled = "segment_disabled"
@@ -37,7 +37,7 @@ public struct Notice: Hashable, Sendable {
 }
 
 /// A notice as recorded in the cluster's history.
-public struct RecordedNotice: Hashable, Sendable {
+public struct RecordedNotice: Hashable, Sendable, Codable {
     public var at: Double
     public var notice: Notice
 }

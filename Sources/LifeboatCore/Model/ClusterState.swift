@@ -1,6 +1,6 @@
 /// The replicated state of the cluster: configuration, health, recoveries in progress and
 /// the history of notices. Changed only by `apply(_:at:)`, which is pure and deterministic.
-public struct ClusterState: Hashable, Sendable {
+public struct ClusterState: Hashable, Sendable, Codable {
     public internal(set) var segments: [String: Segment] = [:]
     public internal(set) var hosts: [String: Host] = [:]
     public internal(set) var instances: [String: Instance] = [:]
@@ -21,6 +21,9 @@ public struct ClusterState: Hashable, Sendable {
 
     /// Number of events applied: equal on every member that applied the same events.
     public internal(set) var epoch: UInt64 = 0
+    /// Number of configuration changes applied: the newest configuration wins when nodes
+    /// that restarted compare what they kept on disk.
+    public internal(set) var configVersion: UInt64 = 0
     /// Time of the last applied event.
     public internal(set) var now: Double = 0
 
@@ -64,5 +67,31 @@ public struct ClusterState: Hashable, Sendable {
             guard let r = h.recovery, r.startedAt != nil, !r.finished, h.fence != .failed else { return n }
             return n + 1
         }
+    }
+}
+
+extension ClusterState {
+    /// A state that arrived from elsewhere (a snapshot on the wire, a file) is trusted only
+    /// after its derived indexes are rebuilt from its own facts and those facts agree.
+    public func checkedAfterDecoding() throws(EventRejected) -> ClusterState {
+        var s = self
+        for (name, h) in s.hosts where h.name != name || s.segments[h.segment] == nil {
+            throw EventRejected("snapshot: host \(name) is inconsistent")
+        }
+        s.rebuildHostIndexes()
+        s.instancesByHost = [:]
+        var used: [String: Capacity] = [:]
+        for (id, i) in s.instances {
+            guard i.id == id, s.hosts[i.host] != nil else { throw EventRejected("snapshot: instance \(id) is on an unknown host") }
+            s.instancesByHost[i.host, default: []].insert(id)
+            used[i.host, default: .zero] += i.flavor
+            if let to = i.evacuatingTo {
+                guard s.hosts[to] != nil else { throw EventRejected("snapshot: instance \(id) moves to an unknown host") }
+                used[to, default: .zero] += i.flavor
+            }
+        }
+        for name in s.hosts.keys { s.hosts[name]!.used = used[name] ?? .zero }
+        s.failedInstances = s.failedInstances.filter { s.instances[$0]?.state == .failed }
+        return s
     }
 }

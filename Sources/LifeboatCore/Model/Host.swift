@@ -1,5 +1,5 @@
 /// A compute host: its static configuration and what the cluster knows of its health.
-public struct Host: Hashable, Sendable {
+public struct Host: Hashable, Sendable, Codable {
     public var name: String
     public var segment: String
     /// Corosync node id (`nodelist { node { nodeid } }`).
@@ -46,7 +46,7 @@ public struct Host: Hashable, Sendable {
 }
 
 /// The nova-compute service of a host, as Lifeboat set it in Nova.
-public enum ServiceState: String, Sendable {
+public enum ServiceState: String, Sendable, Codable {
     case up
     /// Disabled in the scheduler: no new instances land here.
     case disabled
@@ -55,7 +55,7 @@ public enum ServiceState: String, Sendable {
 }
 
 /// What fencing established about a host's power.
-public enum FenceState: String, Sendable {
+public enum FenceState: String, Sendable, Codable {
     case none
     /// The fence device confirmed the host is powered off.
     case off
@@ -69,7 +69,7 @@ public enum FenceState: String, Sendable {
 }
 
 /// Why a host is being recovered.
-public enum FailureCause: String, Sendable {
+public enum FailureCause: String, Sendable, Codable {
     /// Left the Corosync membership without a clean leave (crash, hang, network cut).
     case nodeLost = "node_lost"
     /// nova-compute failed more often than the restart limit, or its restart failed.
@@ -77,7 +77,7 @@ public enum FailureCause: String, Sendable {
 }
 
 /// One host recovery: fence → force down + disable → evacuate its HA instances.
-public struct HostRecovery: Hashable, Sendable {
+public struct HostRecovery: Hashable, Sendable, Codable {
     public var cause: FailureCause
     public var detectedAt: Double
     /// Set when the first fence action starts: from then on the recovery holds one of the
@@ -98,6 +98,6 @@ public struct HostRecovery: Hashable, Sendable {
 }
 
 /// Progress of one recovery step.
-public enum StepState: String, Sendable {
+public enum StepState: String, Sendable, Codable {
     case pending, done, failed
 }

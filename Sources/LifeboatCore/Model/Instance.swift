@@ -1,5 +1,5 @@
 /// A Nova instance (a "pet" VM) as Lifeboat tracks it.
-public struct Instance: Hashable, Sendable {
+public struct Instance: Hashable, Sendable, Codable {
     public var id: String
     public var host: String
     /// Only HA-tagged instances are restarted or evacuated.
@@ -22,7 +22,7 @@ public struct Instance: Hashable, Sendable {
     }
 }
 
-public enum InstanceState: String, Sendable {
+public enum InstanceState: String, Sendable, Codable {
     case active
     /// Reported failed by its monitor; a restart in place is due.
     case failed

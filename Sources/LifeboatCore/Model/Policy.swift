@@ -1,6 +1,6 @@
 /// Cluster-wide recovery policy. Every bound here keeps an automatic loop from running
 /// forever: past a bound, the leader stops and asks for operator attention.
-public struct Policy: Hashable, Sendable {
+public struct Policy: Hashable, Sendable, Codable {
     /// Restarts of a failed process (nova-compute) in place before the host is fenced.
     public var processRestartLimit: Int = 3
     /// Restarts of a failed VM in place before the operator is notified.
@@ -24,7 +24,7 @@ public struct Policy: Hashable, Sendable {
 }
 
 /// The reserve status of a host re-admitted after it was fenced.
-public enum ReadmitReserve: String, Sendable, CaseIterable {
+public enum ReadmitReserve: String, Sendable, CaseIterable, Codable {
     /// Keep the reserved flag it has (a reserve that was used stays non-reserved).
     case keep
     /// Return to the reserve: its instances moved away, so it is an empty spare.

@@ -1,0 +1,178 @@
+/// What an operator configures: segments, hosts, instances with their HA tags, policy.
+/// This part of the state is persisted by every node and survives a whole-cluster restart;
+/// the rest (health, recoveries, history) is rebuilt from the live cluster.
+public struct ClusterConfiguration: Hashable, Sendable, Codable {
+    public var segments: [Segment]
+    public var hosts: [Host]
+    public var instances: [Instance]
+    public var policy: Policy
+
+    public init(segments: [Segment] = [], hosts: [Host] = [], instances: [Instance] = [], policy: Policy = Policy()) {
+        self.segments = segments
+        self.hosts = hosts
+        self.instances = instances
+        self.policy = policy
+    }
+
+    /// Reads the `cluster` object of the scenario format (the same keys, the same errors).
+    public static func parse(_ json: JSONValue) throws(ScenarioError) -> ClusterConfiguration {
+        var r = try ObjectReader(json, at: "cluster")
+        let segments = try Scenario.parseSegments(try r.array("segments"))
+        let hosts = try Scenario.parseHosts(try r.array("hosts"), segments: segments)
+        let instances = try Scenario.parseInstances(try r.array("instances"), hosts: hosts)
+        let policy = try Scenario.parsePolicy(r.optional("policy"))
+        try r.finish()
+        return ClusterConfiguration(segments: segments, hosts: hosts, instances: instances, policy: policy)
+    }
+
+    /// Checks a configuration that did not come through `parse` (a wire message, a file on
+    /// disk): the same rules, so a bad one is refused instead of corrupting state.
+    public func validate() throws(ScenarioError) {
+        var segmentNames = Set<String>()
+        for (n, s) in segments.enumerated() where !segmentNames.insert(s.name).inserted || s.name.isEmpty {
+            throw ScenarioError("cluster.segments[\(n)].name", "duplicate or empty segment name '\(s.name)'")
+        }
+        var hostCapacity: [String: Capacity] = [:]
+        var nodeIDs = Set<UInt32>()
+        for (n, h) in hosts.enumerated() {
+            let path = "cluster.hosts[\(n)]"
+            guard !h.name.isEmpty, hostCapacity[h.name] == nil else { throw ScenarioError("\(path).name", "duplicate or empty host name '\(h.name)'") }
+            guard segmentNames.contains(h.segment) else { throw ScenarioError("\(path).segment", "unknown segment '\(h.segment)'") }
+            guard h.nodeID > 0, nodeIDs.insert(h.nodeID).inserted else { throw ScenarioError("\(path).node_id", "node id \(h.nodeID) is 0 or already used") }
+            guard h.capacity.isNonNegative else { throw ScenarioError("\(path).capacity", "must not be negative") }
+            hostCapacity[h.name] = h.capacity
+        }
+        var ids = Set<String>()
+        var used: [String: Capacity] = [:]
+        for (n, i) in instances.enumerated() {
+            let path = "cluster.instances[\(n)]"
+            guard !i.id.isEmpty, ids.insert(i.id).inserted else { throw ScenarioError("\(path).id", "duplicate or empty instance id '\(i.id)'") }
+            guard let cap = hostCapacity[i.host] else { throw ScenarioError("\(path).host", "unknown host '\(i.host)'") }
+            guard i.flavor.isNonNegative else { throw ScenarioError("\(path).flavor", "must not be negative") }
+            used[i.host, default: .zero] += i.flavor
+            guard cap.holds(used[i.host]!) else { throw ScenarioError(path, "instance \(i.id) does not fit on \(i.host)") }
+        }
+        let p = policy
+        guard p.processRestartLimit >= 0, p.instanceRestartLimit >= 0, p.maxConcurrentHostRecoveries >= 1,
+            p.fenceAttemptLimit >= 1, p.flapLimit >= 1, p.flapWindow >= 0, p.stormWindow >= 0,
+            p.stormThreshold > 0, p.stormThreshold <= 1
+        else { throw ScenarioError("cluster.policy", "a value is out of range") }
+    }
+}
+
+extension ClusterState {
+    /// A state for a configuration. `membersKnown: false` (the daemon at start) marks every
+    /// host as not yet seen in the membership, without treating that as a failure, and
+    /// quorum as not (yet) established.
+    public init(configuration c: ClusterConfiguration, membersKnown: Bool = true) {
+        self.init(segments: c.segments, hosts: c.hosts, instances: c.instances, policy: c.policy)
+        if !membersKnown {
+            for name in hosts.keys { hosts[name]!.member = false }
+            quorate = false
+        }
+    }
+
+    /// The configured part of the state, as an operator set it.
+    public var configuration: ClusterConfiguration {
+        ClusterConfiguration(
+            segments: segments.keys.sorted().map { name in
+                let s = segments[name]!
+                return Segment(name: s.name, recoveryMethod: s.recoveryMethod, enabled: s.enabled)
+            },
+            hosts: hostOrder.map { name in
+                let h = hosts[name]!
+                return Host(
+                    name: h.name, segment: h.segment, nodeID: h.nodeID, reserved: h.reserved,
+                    maintenance: h.maintenance, capacity: h.capacity)
+            },
+            instances: instances.keys.sorted().map { id in
+                let i = instances[id]!
+                return Instance(id: i.id, host: i.host, ha: i.ha, priority: i.priority, flavor: i.flavor)
+            },
+            policy: policy)
+    }
+
+    /// Host name for a Corosync node id.
+    public func hostName(nodeID: UInt32) -> String? {
+        hostOrder.first { hosts[$0]!.nodeID == nodeID }
+    }
+
+    /// Replaces the configuration, keeping what is known of the health of hosts and
+    /// instances that stay. Validated by `validate(_:)` first.
+    mutating func configure(_ c: ClusterConfiguration) {
+        var newHosts: [String: Host] = [:]
+        for h in c.hosts {
+            var n = h
+            n.used = .zero
+            if let old = hosts[h.name] {
+                n.member = old.member
+                n.service = old.service
+                n.fence = old.fence
+                n.processFailures = old.processFailures
+                n.failedProcess = old.failedProcess
+                n.recovery = old.recovery
+                n.fencedAt = old.fencedAt
+                n.failureCount = old.failureCount
+                n.readmissionFailed = old.readmissionFailed
+            } else {
+                n.member = false  // not seen yet; a membership change will say
+            }
+            newHosts[h.name] = n
+        }
+        var newSegments: [String: Segment] = [:]
+        for s in c.segments {
+            var n = s
+            if let old = segments[s.name] {
+                n.stormHalted = old.stormHalted
+                n.recentLosses = old.recentLosses
+                n.stormCount = old.stormCount
+            }
+            newSegments[s.name] = n
+        }
+        var newInstances: [String: Instance] = [:]
+        for i in c.instances {
+            var n = i
+            if let old = instances[i.id], old.host == i.host {
+                n.state = old.state
+                n.failures = old.failures
+                n.evacuatingTo = old.evacuatingTo
+            }
+            newInstances[i.id] = n
+        }
+        hosts = newHosts
+        segments = newSegments
+        instances = newInstances
+        policy = c.policy
+        instancesByHost = [:]
+        for i in instances.values {
+            instancesByHost[i.host, default: []].insert(i.id)
+            hosts[i.host]!.used += i.flavor
+            if let to = i.evacuatingTo { hosts[to]?.used += i.flavor }
+        }
+        failedInstances = failedInstances.filter { instances[$0]?.state == .failed }
+        rebuildHostIndexes()
+    }
+
+    func validateConfigure(_ c: ClusterConfiguration) throws(EventRejected) {
+        do { try c.validate() } catch { throw EventRejected("invalid configuration: \(error)") }
+        let names = Set(c.hosts.map(\.name))
+        for (name, h) in hosts where !names.contains(name) {
+            if let r = h.recovery, !r.finished { throw EventRejected("host \(name) is being recovered: it cannot be removed now") }
+        }
+        for a in inFlight.values {
+            for h in [a.host, { if case .evacuate(_, _, let to) = a { to } else { nil } }()].compactMap({ $0 }) where !names.contains(h) {
+                throw EventRejected("\(a.key) is in flight on host \(h): it cannot be removed now")
+            }
+        }
+        let ids = Set(c.instances.map(\.id))
+        for (id, i) in instances where !ids.contains(id) && i.state == .evacuating {
+            throw EventRejected("instance \(id) is being evacuated: it cannot be removed now")
+        }
+    }
+}
+
+extension ClusterState {
+    /// Sets the configuration version kept on disk when a node starts from its saved
+    /// configuration.
+    public mutating func restoreConfigVersion(_ v: UInt64) { configVersion = v }
+}

@@ -1,0 +1,45 @@
+import LifeboatCore
+
+/// `lifeboatd`'s own settings (`--config FILE`, JSON). Documented in Docs/LIFEBOATD.md;
+/// an example ships as Cluster/examples/lifeboatd.conf.
+public struct DaemonConfiguration: Sendable, Equatable {
+    /// The CPG group every lifeboatd of the cluster joins.
+    public var group = "lifeboat"
+    /// Where the configuration part of the state is kept (`config.json`).
+    public var stateDirectory = "/var/lib/lifeboat"
+    /// The local control socket the `lifeboat` CLI talks to.
+    public var controlSocket = "/run/lifeboat/lifeboatd.sock"
+    /// When the local corosync goes away: `reconnect` (retry for `reconnectTimeout`
+    /// seconds, then exit) or `exit` at once (let the service manager restart us).
+    public var onCorosyncLoss = CorosyncLossPolicy.reconnect
+    public var reconnectTimeout = 60.0
+    /// A cluster configuration (the scenario `cluster` format) used when nothing was saved
+    /// yet; later changes come from the CLI and are replicated.
+    public var bootstrapCluster: String? = nil
+
+    public enum CorosyncLossPolicy: String, Sendable { case reconnect, exit }
+
+    public init() {}
+
+    public static func parse(_ text: String) throws(ScenarioError) -> DaemonConfiguration {
+        let json: JSONValue
+        do { json = try JSONParser.parse(text) } catch { throw ScenarioError("", "invalid JSON at \(error)") }
+        var c = DaemonConfiguration()
+        var r = try ObjectReader(json, at: "")
+        c.group = try r.string("group", default: c.group)
+        guard c.group.utf8.count <= 128 else { throw ScenarioError("group", "at most 128 bytes") }
+        c.stateDirectory = try r.string("state_dir", default: c.stateDirectory)
+        c.controlSocket = try r.string("control_socket", default: c.controlSocket)
+        guard c.controlSocket.utf8.count < 108 else { throw ScenarioError("control_socket", "path longer than a Unix socket allows (107 bytes)") }
+        let policy = try r.string("on_corosync_loss", default: c.onCorosyncLoss.rawValue)
+        guard let p = CorosyncLossPolicy(rawValue: policy) else {
+            throw ScenarioError("on_corosync_loss", "expected 'reconnect' or 'exit', found '\(policy)'")
+        }
+        c.onCorosyncLoss = p
+        c.reconnectTimeout = try r.number("reconnect_timeout", default: c.reconnectTimeout)
+        guard c.reconnectTimeout >= 0 else { throw ScenarioError("reconnect_timeout", "must not be negative") }
+        if let b = r.optional("bootstrap_cluster") { c.bootstrapCluster = try ObjectReader.string(b, at: "bootstrap_cluster") }
+        try r.finish()
+        return c
+    }
+}

@@ -1,0 +1,219 @@
+import Foundation
+import LifeboatCore
+
+/// One member's copy of the replicated cluster state, as a pure state machine: Corosync
+/// inputs in, messages to send and effects out. The daemon's actor feeds it; tests drive
+/// several replicas with no cluster at all.
+///
+/// How members stay identical:
+/// - Every member applies every input it sees, in delivery order: membership changes (CPG
+///   confchg, virtual synchrony) and event messages (agreed order).
+/// - After a change with joiners (or while any member is not yet synced), a sync round
+///   runs: each member multicasts an `offer`; when the offers of all members have arrived,
+///   every member picks the same winner (quorate side first, then newest configuration,
+///   then most events applied, then lowest node id). The winner multicasts its state; every
+///   member adopts it and re-applies the events delivered since the last offer. So after a
+///   partition heals the quorate side's state wins, and a joiner gets the full state.
+/// - The leader is derived from the agreed membership: the current leader stays while it is
+///   a member, otherwise the lowest node id. It acts only while synced and quorate.
+public struct Replica: Sendable {
+    public let nodeID: UInt32
+    public private(set) var state: ClusterState
+    /// Node ids of the lifeboatd processes in the CPG group, sorted.
+    public private(set) var members: [UInt32] = []
+    /// Leader of record (membership rule); see `effectiveLeader`.
+    public private(set) var leader: UInt32? = nil
+    public private(set) var synced = false
+    /// This node's own libquorum view.
+    public private(set) var localQuorate = false
+    public private(set) var history: [HistoryEntry] = []
+    public private(set) var rejectedMessages = 0
+
+    var roundOpen = false
+    var offers: [UInt32: Offer] = [:]
+    var winner: UInt32? = nil
+    /// Events delivered since the last offer of the round: re-applied on the snapshot.
+    var sinceLastOffer: [(event: Event, at: Double, origin: UInt32)]? = nil
+
+    public static let historyLimit = 10_000
+
+    struct Offer: Equatable {
+        var quorate: Bool
+        var configVersion: UInt64
+        var epoch: UInt64
+    }
+
+    /// Effects for the shell to carry out.
+    public enum Output: Sendable, Equatable {
+        case send(WireMessage)
+        /// Save the configuration (it changed).
+        case persist(ClusterConfiguration, version: UInt64)
+        /// An event message that this node sent came back and was applied (or refused).
+        case requestDone(UInt64, rejected: String?)
+        case log(String)
+    }
+
+    public init(nodeID: UInt32, configuration: ClusterConfiguration, configVersion: UInt64 = 0) {
+        self.nodeID = nodeID
+        var s = ClusterState(configuration: configuration, membersKnown: false)
+        s.restoreConfigVersion(configVersion)
+        state = s
+    }
+
+    /// Leader while this partition is quorate and the state is synced; nil otherwise.
+    public var effectiveLeader: UInt32? {
+        guard synced, localQuorate, state.quorate else { return nil }
+        return leader
+    }
+
+    public var isLeader: Bool { effectiveLeader == nodeID }
+
+    // MARK: Inputs
+
+    public mutating func configurationChanged(
+        members list: [UInt32], left: [(nodeID: UInt32, nodeDown: Bool)], joined: [UInt32], now: Double
+    ) -> [Output] {
+        var out: [Output] = []
+        let newMembers = Array(Set(list)).sorted()
+        for l in left where l.nodeDown && !newMembers.contains(l.nodeID) {
+            if let h = state.hostName(nodeID: l.nodeID) { applyLocal(.nodeLost(host: h), at: now, &out) }
+        }
+        for j in joined {
+            if let h = state.hostName(nodeID: j) { applyLocal(.nodeJoined(host: h), at: now, &out) }
+        }
+        members = newMembers
+        if !joined.isEmpty || roundOpen || !synced {
+            roundOpen = true
+            synced = false
+            offers = [:]
+            winner = nil
+            sinceLastOffer = nil
+            out.append(
+                .send(
+                    WireMessage(
+                        .offer(
+                            members: members, quorate: state.quorate, configVersion: state.configVersion,
+                            epoch: state.epoch))))
+        } else {
+            elect(previous: leader, &out)
+        }
+        return out
+    }
+
+    public mutating func delivered(from origin: UInt32, bytes: [UInt8]) -> [Output] {
+        var out: [Output] = []
+        let message: WireMessage
+        do { message = try WireMessage.decode(bytes) } catch {
+            rejectedMessages += 1
+            return [.log("rejected a message from node \(origin): \(error)")]
+        }
+        switch message.body {
+        case .event(let event, let at, let request):
+            let rejected = applyLocal(event, at: at, origin: origin, &out)
+            sinceLastOffer?.append((event, at, origin))
+            if origin == nodeID, let request { out.append(.requestDone(request, rejected: rejected)) }
+        case .offer(let m, let q, let cv, let ep):
+            guard roundOpen, m == members, members.contains(origin) else { break }
+            offers[origin] = Offer(quorate: q, configVersion: cv, epoch: ep)
+            if Set(offers.keys).isSuperset(of: members) {
+                winner = members.max { a, b in Self.worse(offers[a]!, a, than: offers[b]!, b) }
+                sinceLastOffer = []
+                if winner == nodeID {
+                    out.append(.send(WireMessage(.snapshot(members: members, state: state, leader: leader, history: history))))
+                }
+            }
+        case .snapshot(let m, let snapshot, let snapshotLeader, let snapshotHistory):
+            guard roundOpen, m == members, origin == winner, let replay = sinceLastOffer else { break }
+            var s: ClusterState
+            do { s = try snapshot.checkedAfterDecoding() } catch {
+                rejectedMessages += 1
+                out.append(.log("rejected a snapshot from node \(origin): \(error)"))
+                break
+            }
+            var h = snapshotHistory
+            for r in replay {
+                do {
+                    try s.apply(r.event, at: r.at)
+                    h.append(HistoryEntry(epoch: s.epoch, at: r.at, origin: r.origin, event: Self.describe(r.event), rejected: nil))
+                } catch { continue }
+            }
+            state = s
+            history = Array(h.suffix(Self.historyLimit))
+            roundOpen = false
+            synced = true
+            sinceLastOffer = nil
+            out.append(.persist(state.configuration, version: state.configVersion))
+            out.append(.log("synced from node \(origin): epoch \(state.epoch), configuration version \(state.configVersion)"))
+            elect(previous: snapshotLeader, &out)
+        }
+        return out
+    }
+
+    /// This node's libquorum view changed. The leader of record reports it to the group
+    /// (one reporter per partition: no flapping from nodes still joining).
+    public mutating func localQuorumChanged(_ quorate: Bool) -> [Output] {
+        localQuorate = quorate
+        guard synced, leader == nodeID, state.quorate != quorate else { return [] }
+        return [.send(WireMessage(.event(.quorum(quorate: quorate), at: state.now, request: nil)))]
+    }
+
+    /// The leader's plan, empty on every other member.
+    public func plan() -> [Action] { isLeader ? Scheduler.plan(state) : [] }
+
+    // MARK: Helpers
+
+    /// Offer ordering: is (a, nodeA) a worse choice than (b, nodeB)?
+    static func worse(_ a: Offer, _ nodeA: UInt32, than b: Offer, _ nodeB: UInt32) -> Bool {
+        if a.quorate != b.quorate { return !a.quorate }
+        if a.configVersion != b.configVersion { return a.configVersion < b.configVersion }
+        if a.epoch != b.epoch { return a.epoch < b.epoch }
+        return nodeA > nodeB
+    }
+
+    mutating func elect(previous: UInt32?, _ out: inout [Output]) {
+        let next: UInt32? = if let p = previous, members.contains(p) { p } else { members.first }
+        leader = next
+        if synced, next == nodeID, previous != nodeID {
+            out.append(.log("this node is now the leader of record"))
+            // In-flight actions of a previous leader are re-issued; quorum is reported.
+            out.append(.send(WireMessage(.event(.leaderChanged, at: state.now, request: nil))))
+            if state.quorate != localQuorate {
+                out.append(.send(WireMessage(.event(.quorum(quorate: localQuorate), at: state.now, request: nil))))
+            }
+        }
+    }
+
+    @discardableResult
+    mutating func applyLocal(_ event: Event, at: Double, origin: UInt32 = 0, _ out: inout [Output]) -> String? {
+        let configBefore = state.configVersion
+        var rejected: String? = nil
+        do { try state.apply(event, at: at) } catch { rejected = error.reason }
+        history.append(HistoryEntry(epoch: state.epoch, at: at, origin: origin, event: Self.describe(event), rejected: rejected))
+        if history.count > Self.historyLimit { history.removeFirst(history.count - Self.historyLimit) }
+        if state.configVersion != configBefore {
+            out.append(.persist(state.configuration, version: state.configVersion))
+        }
+        return rejected
+    }
+
+    static func describe(_ event: Event) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        guard let data = try? encoder.encode(event) else { return event.kind }
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+extension Replica {
+    /// The Corosync session ended: membership is unknown until the next one reports it, and
+    /// this node's state is no longer authoritative (it will sync again).
+    public mutating func connectionLost() {
+        members = []
+        synced = false
+        roundOpen = false
+        offers = [:]
+        winner = nil
+        sinceLastOffer = nil
+        localQuorate = false
+    }
+}

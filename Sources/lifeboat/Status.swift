@@ -1,0 +1,70 @@
+import ArgumentParser
+import Foundation
+import LifeboatCore
+
+/// `lifeboat status`: members, quorum, leader, epoch and every host, like `crm_mon -1`.
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show the cluster as this host's lifeboatd sees it.")
+
+    enum Format: String, ExpressibleByArgument { case text, json }
+    @OptionGroup var socket: SocketOption
+    @Option(help: "text or json.") var format: Format = .text
+    @Flag(help: "Refresh every --interval seconds until interrupted.") var watch = false
+    @Option(help: "Seconds between refreshes with --watch.") var interval: Double = 1
+
+    func run() throws {
+        repeat {
+            let response = try ControlClient.call(.object([("cmd", .string("status"))]), socketPath: socket.path)
+            let status = response["status"] ?? .null
+            if watch { print("\u{1B}[H\u{1B}[2J", terminator: "") }
+            switch format {
+            case .json: print(JSONWriter.write(status, timeKeys: []))
+            case .text: print(Self.text(status), terminator: "")
+            }
+            if watch { Thread.sleep(forTimeInterval: max(0.1, interval)) }
+        } while watch
+    }
+
+    static func text(_ s: JSONValue) -> String {
+        func str(_ v: JSONValue?) -> String {
+            switch v ?? .null {
+            case .string(let x): x
+            case .number(let n): JSONWriter.write(.number(n))
+            case .bool(let b): b ? "yes" : "no"
+            case .null: "-"
+            default: JSONWriter.write(v!)
+            }
+        }
+        var members: [String] = []
+        if case .array(let m) = s["members"] ?? .null { members = m.map { str($0) } }
+        var out = "Node \(str(s["node"])) (node id \(str(s["node_id"]))), \(s["synced"] == .bool(true) ? "synced" : "NOT synced")\n"
+        out += "Quorum: \(s["quorate"] == .bool(true) ? "quorate" : "NOT quorate")   Leader: \(str(s["leader"]))   "
+        out += "Epoch: \(str(s["epoch"]))   Configuration version: \(str(s["config_version"]))\n"
+        out += "Members (\(members.count)): \(members.joined(separator: " "))\n"
+        var rows = [["HOST", "NODE", "SEGMENT", "ROLE", "MEMBER", "MAINT", "RESERVED", "FENCED", "SERVICE", "RECOVERY"]]
+        if case .array(let hosts) = s["hosts"] ?? .null {
+            for h in hosts {
+                var recovery = "-"
+                if let r = h["recovery"], case .object = r { recovery = "\(str(r["phase"])) (\(str(r["cause"])))" }
+                rows.append([
+                    str(h["name"]), str(h["node_id"]), str(h["segment"]), str(h["role"]), str(h["member"]),
+                    str(h["maintenance"]), str(h["reserved"]), str(h["fenced"]), str(h["service"]), recovery,
+                ])
+            }
+        }
+        if rows.count == 1 { out += "No hosts configured (lifeboat config apply FILE).\n" } else { out += table(rows) }
+        if case .array(let waiting) = s["waiting_for_executor"] ?? .null, !waiting.isEmpty {
+            out += "Decided, waiting for an executor: \(waiting.map { str($0) }.joined(separator: ", "))\n"
+        }
+        return out
+    }
+
+    static func table(_ rows: [[String]]) -> String {
+        var widths = [Int](repeating: 0, count: rows[0].count)
+        for r in rows { for (i, c) in r.enumerated() { widths[i] = max(widths[i], c.count) } }
+        return rows.map { r in
+            r.enumerated().map { i, c in i == r.count - 1 ? c : c + String(repeating: " ", count: widths[i] - c.count) }
+                .joined(separator: "  ")
+        }.joined(separator: "\n") + "\n"
+    }
+}

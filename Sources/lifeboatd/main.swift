@@ -1,0 +1,76 @@
+import Foundation
+import LifeboatCore
+import LifeboatDaemon
+
+/// lifeboatd: the Lifeboat daemon of one compute host.
+///   lifeboatd [--config FILE]      (default /etc/lifeboat/lifeboatd.conf if it exists)
+
+/// Written by the SIGTERM/SIGINT handler; a thread turns it into a graceful shutdown.
+nonisolated(unsafe) var signalPipe: [Int32] = [-1, -1]
+
+func usage() -> Never {
+    FileHandle.standardError.write(Data("usage: lifeboatd [--config FILE]\n".utf8))
+    exit(2)
+}
+
+var args = Array(CommandLine.arguments.dropFirst())
+var configPath: String? = nil
+while let a = args.first {
+    args.removeFirst()
+    switch a {
+    case "--config":
+        guard let p = args.first else { usage() }
+        configPath = p
+        args.removeFirst()
+    case "-h", "--help": usage()
+    default:
+        FileHandle.standardError.write(Data("lifeboatd: unknown argument '\(a)'\n".utf8))
+        usage()
+    }
+}
+
+var configuration = DaemonConfiguration()
+let path = configPath ?? (FileManager.default.fileExists(atPath: "/etc/lifeboat/lifeboatd.conf") ? "/etc/lifeboat/lifeboatd.conf" : nil)
+if let path {
+    do {
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        configuration = try DaemonConfiguration.parse(text)
+    } catch {
+        FileHandle.standardError.write(Data("lifeboatd: \(path): \(error)\n".utf8))
+        exit(2)
+    }
+}
+
+let daemon: Daemon
+do { daemon = try Daemon(configuration: configuration) } catch {
+    FileHandle.standardError.write(Data("lifeboatd: \(error)\n".utf8))
+    exit(2)
+}
+
+let control: ControlServer
+do {
+    control = try ControlServer(path: configuration.controlSocket) { request in await daemon.handleRequest(request) }
+} catch {
+    FileHandle.standardError.write(Data("lifeboatd: control socket: \(error)\n".utf8))
+    exit(2)
+}
+
+pipe(&signalPipe)
+signal(SIGPIPE, SIG_IGN)
+let onSignal: @convention(c) (Int32) -> Void = { _ in
+    var b: UInt8 = 1
+    _ = write(signalPipe[1], &b, 1)
+}
+signal(SIGTERM, onSignal)
+signal(SIGINT, onSignal)
+let watcher = Thread {
+    var b: UInt8 = 0
+    while read(signalPipe[0], &b, 1) < 0 && errno == EINTR {}
+    Task { await daemon.shutdown() }
+}
+watcher.start()
+
+let status = await daemon.run()
+control.close()
+Log.info("stopped")
+exit(status)
