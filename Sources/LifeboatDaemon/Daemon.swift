@@ -100,10 +100,10 @@ public actor Daemon {
                 members: members.map(\.nodeID), left: left.map { ($0.nodeID, $0.reason == .nodeDown) },
                 joined: joined.map(\.nodeID), now: now)
         case .delivered(let from, _, let bytes):
-            outputs = r.delivered(from: from, bytes: bytes)
+            outputs = r.delivered(from: from, bytes: bytes, now: now)
         case .quorumChanged(let quorate, let members):
             Log.info("quorum: \(quorate ? "quorate" : "NOT quorate"), corosync members \(members)")
-            outputs = r.localQuorumChanged(quorate)
+            outputs = r.localQuorumChanged(quorate, now: now)
         case .disconnected(let error):
             Log.error("corosync: \(error)")
             outputs = []

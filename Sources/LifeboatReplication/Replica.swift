@@ -95,12 +95,12 @@ public struct Replica: Sendable {
                             members: members, quorate: state.quorate, configVersion: state.configVersion,
                             epoch: state.epoch))))
         } else {
-            elect(previous: leader, &out)
+            elect(previous: leader, now: now, &out)
         }
         return out
     }
 
-    public mutating func delivered(from origin: UInt32, bytes: [UInt8]) -> [Output] {
+    public mutating func delivered(from origin: UInt32, bytes: [UInt8], now: Double) -> [Output] {
         var out: [Output] = []
         let message: WireMessage
         do { message = try WireMessage.decode(bytes) } catch {
@@ -144,17 +144,17 @@ public struct Replica: Sendable {
             sinceLastOffer = nil
             out.append(.persist(state.configuration, version: state.configVersion))
             out.append(.log("synced from node \(origin): epoch \(state.epoch), configuration version \(state.configVersion)"))
-            elect(previous: snapshotLeader, &out)
+            elect(previous: snapshotLeader, now: now, &out)
         }
         return out
     }
 
     /// This node's libquorum view changed. The leader of record reports it to the group
     /// (one reporter per partition: no flapping from nodes still joining).
-    public mutating func localQuorumChanged(_ quorate: Bool) -> [Output] {
+    public mutating func localQuorumChanged(_ quorate: Bool, now: Double) -> [Output] {
         localQuorate = quorate
         guard synced, leader == nodeID, state.quorate != quorate else { return [] }
-        return [.send(WireMessage(.event(.quorum(quorate: quorate), at: state.now, request: nil)))]
+        return [.send(WireMessage(.event(.quorum(quorate: quorate), at: now, request: nil)))]
     }
 
     /// The leader's plan, empty on every other member.
@@ -170,16 +170,18 @@ public struct Replica: Sendable {
         return nodeA > nodeB
     }
 
-    mutating func elect(previous: UInt32?, _ out: inout [Output]) {
+    mutating func elect(previous: UInt32?, now: Double, _ out: inout [Output]) {
         let next: UInt32? = if let p = previous, members.contains(p) { p } else { members.first }
         leader = next
-        if synced, next == nodeID, previous != nodeID {
+        guard synced, next == nodeID else { return }
+        if previous != nodeID {
             out.append(.log("this node is now the leader of record"))
-            // In-flight actions of a previous leader are re-issued; quorum is reported.
-            out.append(.send(WireMessage(.event(.leaderChanged, at: state.now, request: nil))))
-            if state.quorate != localQuorate {
-                out.append(.send(WireMessage(.event(.quorum(quorate: localQuorate), at: state.now, request: nil))))
-            }
+            // In-flight actions of a previous leader are re-issued.
+            out.append(.send(WireMessage(.event(.leaderChanged, at: now, request: nil))))
+        }
+        // The leader reports its partition's quorum whenever the record disagrees.
+        if state.quorate != localQuorate {
+            out.append(.send(WireMessage(.event(.quorum(quorate: localQuorate), at: now, request: nil))))
         }
     }
 
@@ -191,12 +193,23 @@ public struct Replica: Sendable {
         history.append(HistoryEntry(epoch: state.epoch, at: at, origin: origin, event: Self.describe(event), rejected: rejected))
         if history.count > Self.historyLimit { history.removeFirst(history.count - Self.historyLimit) }
         if state.configVersion != configBefore {
+            if case .configure = event {
+                // Hosts new to the configuration that already run lifeboatd are members.
+                for id in members {
+                    if let h = state.hostName(nodeID: id), !state.hosts[h]!.member {
+                        applyLocal(.nodeJoined(host: h), at: at, origin: origin, &out)
+                    }
+                }
+            }
             out.append(.persist(state.configuration, version: state.configVersion))
         }
         return rejected
     }
 
     static func describe(_ event: Event) -> String {
+        if case .configure(let c) = event {
+            return "{\"configure\":{\"segments\":\(c.segments.count),\"hosts\":\(c.hosts.count),\"instances\":\(c.instances.count)}}"
+        }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         guard let data = try? encoder.encode(event) else { return event.kind }

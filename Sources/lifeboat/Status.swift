@@ -16,11 +16,13 @@ struct Status: ParsableCommand {
         repeat {
             let response = try ControlClient.call(.object([("cmd", .string("status"))]), socketPath: socket.path)
             let status = response["status"] ?? .null
-            if watch { print("\u{1B}[H\u{1B}[2J", terminator: "") }
+            var out = watch ? "\u{1B}[H\u{1B}[2J" : ""
             switch format {
-            case .json: print(JSONWriter.write(status, timeKeys: []))
-            case .text: print(Self.text(status), terminator: "")
+            case .json: out += JSONWriter.write(status, timeKeys: []) + "\n"
+            case .text: out += Self.text(status)
             }
+            // Unbuffered, so a watcher behind a pipe sees every refresh.
+            FileHandle.standardOutput.write(Data(out.utf8))
             if watch { Thread.sleep(forTimeInterval: max(0.1, interval)) }
         } while watch
     }

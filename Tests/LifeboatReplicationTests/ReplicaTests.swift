@@ -48,7 +48,7 @@ struct FakeCPG {
     }
 
     mutating func quorum(_ ids: [UInt32], _ q: Bool) {
-        for id in ids { handle(id, replicas[id]!.localQuorumChanged(q)) }
+        for id in ids { handle(id, replicas[id]!.localQuorumChanged(q, now: 1)) }
     }
 
     mutating func deliverAll() {
@@ -58,7 +58,7 @@ struct FakeCPG {
             let m = queue.removeFirst()
             // Virtual synchrony: delivered to the sender's group as it is now.
             for id in group(of: m.from) where m.group.contains(id) {
-                handle(id, replicas[id]!.delivered(from: m.from, bytes: m.bytes))
+                handle(id, replicas[id]!.delivered(from: m.from, bytes: m.bytes, now: 1))
             }
         }
     }
@@ -96,6 +96,23 @@ struct FakeCPG {
         #expect(r[0].isLeader && !r[1].isLeader && !r[2].isLeader)
         #expect(r.allSatisfy { $0.state.hosts["host1"]!.member && !$0.state.hosts["host4"]!.member })
         #expect(r.allSatisfy { $0.state.hosts["host4"]!.recovery == nil })  // never seen is not a failure
+    }
+
+    @Test func test_configureNewHosts_runningLifeboatd_areMembers() {
+        var net = FakeCPG()
+        for id: UInt32 in 1...2 { net.start(id, configuration: ClusterConfiguration()) }
+        net.change(to: [1], joined: [1])
+        net.deliverAll()
+        net.change(to: [1, 2], joined: [2])
+        net.quorum([1, 2], true)
+        net.deliverAll()
+        net.send(2, .configure(FakeCPG.configuration))
+        net.deliverAll()
+        for id: UInt32 in [1, 2] {
+            let s = net.replicas[id]!.state
+            #expect(s.hosts["host1"]!.member && s.hosts["host2"]!.member)
+            #expect(!s.hosts["host3"]!.member && s.hosts["host3"]!.recovery == nil)
+        }
     }
 
     @Test func test_leaderNodeDown_survivorsElectTheLowestAtOnce() {
@@ -190,7 +207,7 @@ struct FakeCPG {
     func test_badWireMessage_isRejected_stateUnchanged(_ name: String, _ bytes: [UInt8]) {
         var net = FakeCPG.threeNodes()
         let before = net.replicas[2]!.state
-        let out = net.replicas[2]!.delivered(from: 9, bytes: bytes)
+        let out = net.replicas[2]!.delivered(from: 9, bytes: bytes, now: 1)
         #expect(net.replicas[2]!.state == before)
         #expect(net.replicas[2]!.rejectedMessages == 1)
         #expect(out.contains { if case .log(let l) = $0 { l.contains("rejected") } else { false } })

@@ -65,12 +65,22 @@ def host_pids(host):
     return [int(p) for p in out.split()]
 
 
-def alive(pid):
+def proc_stat(pid):
+    """(state, start time) of pid from /proc/pid/stat, or None if there is no such process."""
     try:
-        with open(f"/proc/{pid}/status") as f:
-            return not any(line.startswith("State:") and "Z" in line.split()[1] for line in f)
-    except FileNotFoundError:
-        return False
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()   # after "pid (comm)"
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return fields[0], fields[19]
+
+
+def alive(pid, start=None):
+    """pid runs: it exists and is not a zombie (killed lab processes may stay zombies
+    for a while, this VM's PID 1 reaps lazily); with `start`, it must also still be the
+    process that started then, not a later one that reused the PID."""
+    st = proc_stat(pid)
+    return st is not None and st[0] not in ("Z", "X") and (start is None or st[1] == start)
 
 
 @pytest.fixture(scope="session")
@@ -219,7 +229,7 @@ def test_bad_usage_fails_clearly(the_lab, args, message):
 
 def test_every_verb_has_help():
     for verb in ["up", "down", "status", "exec", "crash", "partition", "heal", "bmc",
-                 "bmc-down", "bmc-up", "power", "console", "sol", "logs"]:
+                 "bmc-down", "bmc-up", "power", "console", "sol", "logs", "lifeboatd"]:
         proc = lab(verb, "--help")
         assert "Usage:" in proc.stdout, verb
 
@@ -229,15 +239,21 @@ def test_zz_down_leaves_nothing_behind(the_lab):
         ["ip", "netns", "list"], capture_output=True, text=True).stdout.splitlines()
         if l.startswith(PREFIX + "-")]
     assert namespaces
-    pids = set()
+    pids = {}   # pid -> start time, so a PID reused after down is not taken for ours
     for ns in namespaces:
         out = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout
-        pids.update(int(p) for p in out.split())
+        for p in map(int, out.split()):
+            st = proc_stat(p)
+            if st:
+                pids[p] = st[1]
     assert pids
 
     lab("down")
 
-    assert not [p for p in pids if alive(p)]
+    # Every process that was in the lab (including ones still tearing down after
+    # leaving their namespace, like an exiting tail -F) must be gone: only zombies
+    # may be left.
+    assert not [p for p, start in pids.items() if alive(p, start)]
     left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert PREFIX + "-" not in left
     assert not os.path.exists(LAB_DIR)

@@ -1,0 +1,251 @@
+"""lifeboatd on a real Corosync cluster (the lab): membership, quorum, leader, one
+replicated state, persistence, joiners, and garbage on the wire.
+
+Run as root:  python3 -m pytest -v Tests/daemon   (needs .build/debug/lifeboat{,d})
+Every wait polls observed state with a timeout; there are no fixed sleeps.
+"""
+import json
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+LAB = str(REPO / "Cluster" / "lab")
+BIN = os.environ.get("LIFEBOAT_BIN", str(REPO / ".build/debug/lifeboat"))
+DAEMON = os.environ.get("LIFEBOATD_BIN", str(Path(BIN).parent / "lifeboatd"))
+LAB_DIR = os.environ.get("LAB_DIR", "/run/lifeboat-lab")
+CLUSTER = str(REPO / "Cluster/examples/lab-cluster.json")
+RESULTS = REPO / ".build" / "lab-measurements.json"
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root")
+
+
+def run(args, check=True, timeout=120, stdin=None):
+    p = subprocess.run(args, capture_output=True, text=True, timeout=timeout, input=stdin)
+    if check and p.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
+    return p
+
+
+def lab(*args, **kw):
+    return run([LAB, *args], **kw)
+
+
+def cli(host, *args, **kw):
+    """`lifeboat ARGS` run on HOST (its namespaces, so its own lifeboatd's socket)."""
+    return lab("exec", host, BIN, *args, **kw)
+
+
+def status(host):
+    p = cli(host, "status", "--format", "json", check=False, timeout=20)
+    if p.returncode != 0:
+        return None
+    return json.loads(p.stdout)
+
+
+def poll(predicate, timeout, what, interval=0.05):
+    start = time.monotonic()
+    last = None
+    while True:
+        last = predicate()
+        if last:
+            return last, time.monotonic() - start
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
+        time.sleep(interval)
+
+
+def agreed(hosts, members=None, quorate=True, leader="any"):
+    """Predicate: every host answers, and all agree on members, leader and epoch."""
+    def check():
+        st = {h: status(h) for h in hosts}
+        if any(s is None or not s["synced"] for s in st.values()):
+            return False
+        views = {(tuple(s["members"]), s["leader"], s["epoch"], s["config_version"]) for s in st.values()}
+        if len(views) != 1:
+            return False
+        s = next(iter(st.values()))
+        if members is not None and sorted(s["members"]) != sorted(members):
+            return False
+        if any(x["quorate"] != quorate for x in st.values()):
+            return False
+        if leader == "any" and quorate and s["leader"] is None:
+            return False
+        if leader != "any" and s["leader"] != leader:
+            return False
+        return st
+    return check
+
+
+def record(key, value):
+    data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    data[key] = value
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(data, indent=2))
+
+
+def log_times(host, pattern):
+    """Timestamps of lifeboatd log lines of HOST matching pattern."""
+    text = Path(LAB_DIR, "hosts", host, "lifeboatd.log").read_text()
+    return [float(l.split()[0]) for l in text.splitlines() if re.search(pattern, l)]
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    assert Path(DAEMON).exists(), f"build lifeboatd first ({DAEMON})"
+    lab("down", check=False)
+    lab("up", "--hosts", "3", "--lifeboatd", DAEMON, timeout=300)
+    poll(agreed(["host1", "host2", "host3"], members=["node-1", "node-2", "node-3"]), 30, "3 synced lifeboatd")
+    cli("host1", "config", "apply", CLUSTER)
+    poll(agreed(["host1", "host2", "host3"], members=["host1", "host2", "host3"]), 15, "configuration everywhere")
+    yield
+    lab("down", check=False)
+
+
+def test_three_hosts_agree_on_members_quorum_leader_and_epoch(cluster):
+    st, _ = poll(agreed(["host1", "host2", "host3"], members=["host1", "host2", "host3"]), 15, "agreement")
+    s = st["host2"]
+    assert s["leader"] in ("host1", "host2", "host3")
+    roles = {h["name"]: h["role"] for h in s["hosts"]}
+    assert list(roles.values()).count("leader") == 1
+    assert roles["host4"] == "offline"
+    text = cli("host3", "status").stdout
+    assert "Leader: " + s["leader"] in text and "quorate" in text
+
+
+def test_status_watch_refreshes(cluster):
+    p = subprocess.run(["timeout", "2.5", LAB, "exec", "host1", BIN, "status", "--watch", "--interval", "0.5"],
+                       capture_output=True, text=True)
+    assert p.stdout.count("Members (3)") >= 2
+
+
+def test_configuration_change_on_one_host_is_visible_everywhere_and_survives_restarting_every_lifeboatd(cluster):
+    cli("host2", "maintenance", "host3", "on")
+    cli("host3", "reserved", "host2", "on")
+    cli("host1", "ha", "vm-3", "on")
+
+    def changed():
+        st = {h: status(h) for h in ("host1", "host2", "host3")}
+        if any(s is None for s in st.values()):
+            return False
+        hosts = [{x["name"]: x for x in s["hosts"]} for s in st.values()]
+        return all(h["host3"]["maintenance"] and h["host2"]["reserved"] for h in hosts) and st
+    poll(changed, 10, "the change on every host")
+    shown = json.loads(cli("host1", "config", "show").stdout)
+    assert [i["ha"] for i in shown["cluster"]["instances"] if i["id"] == "vm-3"] == [True]
+    version = shown["version"]
+
+    for h in ("host1", "host2", "host3"):
+        lab("lifeboatd", h, "stop")
+    for h in ("host1", "host2", "host3"):
+        lab("lifeboatd", h, "start")
+    poll(agreed(["host1", "host2", "host3"], members=["host1", "host2", "host3"]), 30, "restarted cluster")
+    for h in ("host1", "host2", "host3"):
+        s = json.loads(cli(h, "config", "show").stdout)
+        assert s["version"] == version
+        hosts = {x["name"]: x for x in s["cluster"]["hosts"]}
+        assert hosts["host3"]["maintenance"] and hosts["host2"]["reserved"]
+    cli("host1", "maintenance", "host3", "off")
+    cli("host1", "reserved", "host2", "off")
+
+
+def test_bad_operator_input_is_refused_with_a_clear_error(cluster):
+    before = status("host1")["epoch"]
+    p = cli("host1", "maintenance", "nohost", "on", check=False)
+    assert p.returncode != 0 and "unknown host 'nohost'" in p.stderr
+    bad = Path(LAB_DIR, "bad-cluster.json")
+    bad.write_text('{"segments": [], "hosts": [{"name": "x"}]}')
+    p = cli("host1", "config", "apply", str(bad), check=False)
+    assert p.returncode == 2 and "cluster.hosts[0].segment: is required" in p.stderr
+    assert status("host1")["epoch"] == before
+
+
+def test_garbage_in_the_cpg_group_is_rejected_without_effect(cluster):
+    st, _ = poll(agreed(["host1", "host2", "host3"]), 15, "agreement")
+    # The probe joining and leaving the group is a membership change (it bumps the epoch);
+    # what must not change is everything the garbage could have touched.
+    def essence(s):
+        return (s["config_version"], s["leader"], s["members"], json.dumps(s["hosts"], sort_keys=True), s["in_flight"])
+    before = {h: (essence(s), s["rejected_messages"]) for h, s in st.items()}
+    lab("exec", "host2", BIN, "debug", "cpg-send", "-", stdin="\x00\xffthis is not lifeboat")
+    lab("exec", "host2", BIN, "debug", "cpg-send", "-", stdin='{"v": 7, "body": {}}')
+    lab("exec", "host2", BIN, "debug", "cpg-send", "-", stdin='{"v": 1, "body": {"event": {"_0": {"bogus": {}}}}}')
+
+    def all_rejected():
+        st = {h: status(h) for h in before}
+        return all(s and s["rejected_messages"] >= before[h][1] + 3 for h, s in st.items()) and st
+    st, _ = poll(all_rejected, 10, "three rejections on every host")
+    st, _ = poll(agreed(["host1", "host2", "host3"]), 15, "agreement after the probe left")
+    for h, s in st.items():
+        assert essence(s) == before[h][0], h
+        assert s["synced"]
+    log = Path(LAB_DIR, "hosts", "host1", "lifeboatd.log").read_text()
+    assert "protocol version 7" in log
+
+
+def test_leader_crash_survivors_agree_on_a_new_leader_quickly(cluster):
+    st, _ = poll(agreed(["host1", "host2", "host3"], members=["host1", "host2", "host3"]), 15, "agreement")
+    old = st["host1"]["leader"]
+    survivors = [h for h in ("host1", "host2", "host3") if h != old]
+    t_crash = time.time()
+    lab("crash", old)
+    st, _ = poll(agreed(survivors, members=survivors), 15, "survivors agree")
+    new = st[survivors[0]]["leader"]
+    assert new in survivors and new != old
+    detected = min(t for h in survivors for t in log_times(h, r"membership: .* left: \[.*nodeDown") if t > t_crash)
+    elected = min(t for t in log_times(new, r"now the leader of record") if t > t_crash)
+    detection, failover = detected - t_crash, elected - t_crash
+    print(f"\nleader {old} crashed: corosync detection {detection:.3f} s, new leader {new} at {failover:.3f} s "
+          f"(election {1000 * (failover - detection):.1f} ms after detection)")
+    record("leader_failover", {"detection_s": round(detection, 3), "failover_s": round(failover, 3),
+                               "election_after_detection_ms": round(1000 * (failover - detection), 1)})
+    assert failover <= detection + 0.5
+    # The crashed host is lost in the replicated state (a recovery is decided; its
+    # executors come with the fencing issue).
+    hosts = {x["name"]: x for x in st[new]["hosts"]}
+    assert hosts[old]["member"] is False and hosts[old]["recovery"] is not None
+    # Power it back on through its BMC: it boots, rejoins, and syncs.
+    lab("power", old, "on")
+    poll(agreed(["host1", "host2", "host3"], members=["host1", "host2", "host3"]), 40, "rejoined")
+
+
+def test_partition_one_two_minority_has_no_quorum_no_leader_and_heal_converges(cluster):
+    st, _ = poll(agreed(["host1", "host2", "host3"], members=["host1", "host2", "host3"]), 40, "agreement")
+    lab("partition", "host3")
+    poll(lambda: (s := status("host3")) and not s["quorate"] and s["leader"] is None, 15, "host3 alone, no quorum")
+    poll(agreed(["host1", "host2"], members=["host1", "host2"]), 15, "the pair keeps quorum and a leader")
+    # A change on the quorate side; the same change is refused on the minority side.
+    cli("host1", "segment", "disable", "lab")
+    p = cli("host3", "maintenance", "host1", "on", check=False)
+    assert p.returncode != 0 and "no quorum" in p.stderr
+    lab("heal")
+    st, took = poll(agreed(["host1", "host2", "host3"], members=["host1", "host2", "host3"]), 30, "converged")
+    print(f"\nafter heal, all three agree (epoch {st['host1']['epoch']}) within {took:.2f} s")
+    shown = json.loads(cli("host3", "config", "show").stdout)
+    assert shown["cluster"]["segments"][0]["enabled"] is False
+    assert not {x["name"]: x for x in shown["cluster"]["hosts"]}["host1"]["maintenance"]
+    cli("host2", "segment", "enable", "lab")
+
+
+def test_zz_a_fourth_host_started_later_receives_the_full_state():
+    lab("down", check=False)
+    lab("up", "--hosts", "4", "--lifeboatd", DAEMON, timeout=300)
+    lab("power", "host4", "off")
+    poll(agreed(["host1", "host2", "host3"], members=["node-1", "node-2", "node-3"]), 30, "three of four")
+    cli("host2", "config", "apply", CLUSTER)
+    cli("host1", "maintenance", "host2", "on")
+    cli("host3", "ha", "vm-3", "on")
+    st, _ = poll(agreed(["host1", "host2", "host3"], members=["host1", "host2", "host3"]), 15, "configured")
+    lab("power", "host4", "on")
+    st, took = poll(agreed(["host1", "host2", "host3", "host4"], members=["host1", "host2", "host3", "host4"]), 40,
+                    "host4 synced")
+    print(f"\nhost4 booted and synced within {took:.2f} s of power-on")
+    shown = json.loads(cli("host4", "config", "show").stdout)
+    assert {x["name"]: x for x in shown["cluster"]["hosts"]}["host2"]["maintenance"]
+    assert [i["ha"] for i in shown["cluster"]["instances"] if i["id"] == "vm-3"] == [True]
+    assert st["host4"]["epoch"] == st["host1"]["epoch"]
+    lab("down")
