@@ -48,12 +48,14 @@ public actor Daemon {
             if replica == nil {
                 replica = Replica(nodeID: s.localNodeID, configuration: saved.0, configVersion: saved.1)
                 Log.prefix = "lifeboatd[\(s.localNodeID)]"
-            } else {
-                replica!.connectionLost()
             }
             Log.info("joined CPG group '\(configuration.group)' as node \(s.localNodeID), pid \(s.localPID)")
             for await event in s.events { handle(event) }
             session = nil
+            // Not a member of anything now: no leader, no quorum, state not authoritative.
+            replica?.connectionLost()
+            startsSent = [:]
+            noticesSent = []
             failWaiting("the connection to corosync was lost")
             if stopping { break }
             if configuration.onCorosyncLoss == .exit {

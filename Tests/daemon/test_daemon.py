@@ -231,6 +231,23 @@ def test_partition_one_two_minority_has_no_quorum_no_leader_and_heal_converges(c
     cli("host2", "segment", "enable", "lab")
 
 
+def test_corosync_killed_under_lifeboatd_is_detected_and_lifeboatd_reconnects(cluster):
+    poll(agreed(["host1", "host2", "host3"], members=["host1", "host2", "host3"]), 40, "agreement")
+    t0 = time.time()
+    lab("corosync", "host3", "kill")
+    _, took = poll(lambda: (s := status("host3")) and not s["connected"] and s["leader"] is None, 10,
+                   "host3's lifeboatd notices that corosync is gone")
+    print(f"\ncorosync killed under lifeboatd: noticed within {took:.2f} s")
+    record("corosync_loss_noticed_s", round(took, 2))
+    assert log_times("host3", r"corosync connection lost; reconnecting")
+    lab("corosync", "host3", "start")
+    _, took = poll(agreed(["host1", "host2", "host3"], members=["host1", "host2", "host3"]), 40,
+                   "host3 reconnected and synced")
+    print(f"corosync back: lifeboatd reconnected and synced within {took:.2f} s")
+    assert status("host3")["connected"]
+    assert min(log_times("host3", r"joined CPG group")[-1:]) > t0
+
+
 def test_zz_a_fourth_host_started_later_receives_the_full_state():
     lab("down", check=False)
     lab("up", "--hosts", "4", "--lifeboatd", DAEMON, timeout=300)

@@ -229,7 +229,7 @@ def test_bad_usage_fails_clearly(the_lab, args, message):
 
 def test_every_verb_has_help():
     for verb in ["up", "down", "status", "exec", "crash", "partition", "heal", "bmc",
-                 "bmc-down", "bmc-up", "power", "console", "sol", "logs", "lifeboatd"]:
+                 "bmc-down", "bmc-up", "power", "console", "sol", "logs", "lifeboatd", "corosync"]:
         proc = lab(verb, "--help")
         assert "Usage:" in proc.stdout, verb
 
