@@ -42,7 +42,7 @@ let package = Package(
         .executableTarget(
             name: "lifeboat",
             dependencies: [
-                "LifeboatCore", "LifeboatSystem", "LifeboatCorosync",
+                "LifeboatCore", "LifeboatSystem", "LifeboatCorosync", "LifeboatDaemon",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 

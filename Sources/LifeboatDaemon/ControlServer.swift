@@ -16,22 +16,7 @@ public final class ControlServer: Sendable {
         self.path = path
         try FileManager.default.createDirectory(
             atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        unlink(path)
-        listenFD = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard listenFD >= 0 else { throw ScenarioError(path, "socket: \(String(cString: strerror(errno)))") }
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &addr.sun_path) { buf in
-            for (i, b) in path.utf8.prefix(buf.count - 1).enumerated() { buf[i] = b }
-        }
-        let ok = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listenFD, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard ok == 0, listen(listenFD, 16) == 0 else {
-            let why = String(cString: strerror(errno))
-            Glibc.close(listenFD)
-            throw ScenarioError(path, "bind/listen: \(why)")
-        }
+        do { listenFD = try UnixSocket.listen(at: path) } catch { throw ScenarioError(path, error.description) }
         chmod(path, 0o600)
         let fd = listenFD
         let thread = Thread {
@@ -57,19 +42,9 @@ public final class ControlServer: Sendable {
 
     static func serve(_ fd: Int32, _ handler: @escaping Handler) {
         defer { Glibc.close(fd) }
-        var buffer: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while !buffer.contains(10) {
-            let n = read(fd, &chunk, chunk.count)
-            if n <= 0 { break }
-            buffer.append(contentsOf: chunk[0..<n])
-            if buffer.count > maxRequestBytes { break }
-        }
-        let line = Array(buffer.prefix { $0 != 10 })
+        let line = UnixSocket.readLine(fd, limit: maxRequestBytes)
         let response: JSONValue
-        if buffer.count > maxRequestBytes {
-            response = ControlServer.error("request larger than \(maxRequestBytes) bytes")
-        } else {
+        if let line {
             do {
                 let request = try JSONParser.parse(bytes: line)
                 let box = ResponseBox()
@@ -83,14 +58,10 @@ public final class ControlServer: Sendable {
             } catch {
                 response = ControlServer.error("invalid JSON request at \(error)")
             }
+        } else {
+            response = ControlServer.error("request larger than \(maxRequestBytes) bytes")
         }
-        let out = Array((JSONWriter.write(response) + "\n").utf8)
-        var sent = 0
-        while sent < out.count {
-            let n = out[sent...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            if n <= 0 { break }
-            sent += n
-        }
+        UnixSocket.writeAll(fd, Array((JSONWriter.write(response) + "\n").utf8))
     }
 
     public static func error(_ message: String) -> JSONValue { .object([("ok", .bool(false)), ("error", .string(message))]) }

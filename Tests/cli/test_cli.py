@@ -107,3 +107,52 @@ def test_version_reports_linked_system_libraries():
     r = lifeboat("version")
     assert r.returncode == 0
     assert "CS_OK=1" in r.stdout and "templates usable: true" in r.stdout
+
+
+DAEMON = os.environ.get("LIFEBOATD_BIN", str(pathlib.Path(BIN).parent / "lifeboatd"))
+
+
+@pytest.mark.parametrize(
+    "config,message",
+    [
+        ('{"group": "lifeboat", "colour": "blue"}', "colour: unknown key"),
+        ('{"on_corosync_loss": "panic"}', "on_corosync_loss: expected 'reconnect' or 'exit', found 'panic'"),
+        ('{"reconnect_timeout": -1}', "reconnect_timeout: must not be negative"),
+        ('{"control_socket": "/' + "x" * 120 + '"}', "control_socket: path longer than a Unix socket allows"),
+        ("{nope", "invalid JSON at line 1"),
+    ],
+)
+def test_lifeboatd_bad_configuration_exits_2_and_names_the_key(tmp_path, config, message):
+    path = tmp_path / "lifeboatd.conf"
+    path.write_text(config)
+    r = subprocess.run([DAEMON, "--config", str(path)], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2
+    assert message in r.stderr
+
+
+def test_lifeboatd_unknown_argument_is_a_usage_error():
+    r = subprocess.run([DAEMON, "--frobnicate"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2
+    assert "unknown argument '--frobnicate'" in r.stderr and "usage: lifeboatd" in r.stderr
+
+
+def test_lifeboatd_corrupt_saved_configuration_is_a_clear_error(tmp_path):
+    (tmp_path / "config.json").write_text('{"version": 3, "cluster": {"hosts": [{"name": 1}]}}')
+    conf = tmp_path / "lifeboatd.conf"
+    conf.write_text(json.dumps({"state_dir": str(tmp_path), "control_socket": str(tmp_path / "s.sock")}))
+    r = subprocess.run([DAEMON, "--config", str(conf)], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2
+    assert "cluster.hosts[0].name: expected a string, found a number" in r.stderr
+
+
+def test_status_without_a_daemon_says_so(tmp_path):
+    r = lifeboat("status", "--socket", str(tmp_path / "none.sock"))
+    assert r.returncode == 1
+    assert "cannot reach lifeboatd" in r.stderr
+
+
+def test_operator_command_argument_errors():
+    r = lifeboat("maintenance", "host1", "sideways")
+    assert r.returncode != 0 and "sideways" in r.stderr
+    r = lifeboat("fence", "host1")
+    assert r.returncode != 0 and "only --confirm is supported" in r.stderr

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from labkit import poll
 
 REPO = Path(__file__).resolve().parents[2]
 LAB = str(REPO / "Cluster" / "lab")
@@ -45,18 +46,6 @@ def status(host):
     if p.returncode != 0:
         return None
     return json.loads(p.stdout)
-
-
-def poll(predicate, timeout, what, interval=0.05):
-    start = time.monotonic()
-    last = None
-    while True:
-        last = predicate()
-        if last:
-            return last, time.monotonic() - start
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
-        time.sleep(interval)
 
 
 def agreed(hosts, members=None, quorate=True, leader="any"):
@@ -139,8 +128,13 @@ def test_configuration_change_on_one_host_is_visible_everywhere_and_survives_res
     assert [i["ha"] for i in shown["cluster"]["instances"] if i["id"] == "vm-3"] == [True]
     version = shown["version"]
 
+    t_stop = time.time()
     for h in ("host1", "host2", "host3"):
         lab("lifeboatd", h, "stop")
+    # SIGTERM is a clean leave: the others saw LEAVE (not a failure) and each logged its stop.
+    assert any(t > t_stop for t in log_times("host3", r"left: .*\"1/leave\""))
+    for h in ("host1", "host2", "host3"):
+        assert any(t > t_stop for t in log_times(h, r"info: stopped$")), h
     for h in ("host1", "host2", "host3"):
         lab("lifeboatd", h, "start")
     poll(agreed(["host1", "host2", "host3"], members=["host1", "host2", "host3"]), 30, "restarted cluster")
@@ -246,6 +240,24 @@ def test_corosync_killed_under_lifeboatd_is_detected_and_lifeboatd_reconnects(cl
     print(f"corosync back: lifeboatd reconnected and synced within {took:.2f} s")
     assert status("host3")["connected"]
     assert min(log_times("host3", r"joined CPG group")[-1:]) > t0
+
+
+def test_corosync_loss_with_exit_policy_ends_lifeboatd_cleanly(cluster):
+    poll(agreed(["host1", "host2", "host3"], members=["host1", "host2", "host3"]), 40, "agreement")
+    conf = Path(LAB_DIR, "hosts", "host2", "lifeboatd.conf")
+    original = conf.read_text()
+    conf.write_text(original.replace('"reconnect"', '"exit"'))
+    try:
+        lab("lifeboatd", "host2", "restart")
+        poll(agreed(["host1", "host2", "host3"], members=["host1", "host2", "host3"]), 40, "host2 back")
+        lab("corosync", "host2", "kill")
+        poll(lambda: lab("lifeboatd", "host2", "status", check=False).returncode == 3, 10, "lifeboatd on host2 exits")
+        assert log_times("host2", r"corosync connection lost; exiting")
+    finally:
+        conf.write_text(original)
+    lab("corosync", "host2", "start")
+    lab("lifeboatd", "host2", "start")
+    poll(agreed(["host1", "host2", "host3"], members=["host1", "host2", "host3"]), 40, "host2 rejoined")
 
 
 def test_zz_a_fourth_host_started_later_receives_the_full_state():

@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from labkit import poll
 
 REPO = Path(__file__).resolve().parents[2]
 LAB = str(REPO / "Cluster" / "lab")
@@ -34,19 +35,6 @@ def status():
     """Hosts by name, from `lab status --format json`."""
     out = lab("status", "--format", "json").stdout
     return {h["name"]: h for h in json.loads(out)["hosts"]}
-
-
-def poll(predicate, timeout, what, interval=0.05):
-    """Call predicate() until it returns a truthy value; return (value, seconds)."""
-    start = time.monotonic()
-    last = None
-    while True:
-        last = predicate()
-        if last:
-            return last, time.monotonic() - start
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
-        time.sleep(interval)
 
 
 def members_are(expected):
