@@ -105,7 +105,7 @@ public actor Daemon {
             outputs = r.delivered(from: from, bytes: bytes, now: now)
         case .quorumChanged(let quorate, let members):
             Log.info("quorum: \(quorate ? "quorate" : "NOT quorate"), corosync members \(members)")
-            outputs = r.localQuorumChanged(quorate, now: now)
+            outputs = r.localQuorumChanged(quorate, members: members, now: now)
         case .disconnected(let error):
             Log.error("corosync: \(error)")
             outputs = []

@@ -28,6 +28,10 @@ public struct Replica: Sendable {
     public private(set) var localQuorate = false
     public private(set) var history: [HistoryEntry] = []
     public private(set) var rejectedMessages = 0
+    /// Corosync's member list as this node's libquorum last reported it.
+    public private(set) var corosyncMembers: Set<UInt32>? = nil
+    /// Membership reports this leader sent and has not yet seen applied.
+    var reported: [String: Bool] = [:]
 
     var roundOpen = false
     var offers: [UInt32: Offer] = [:]
@@ -76,9 +80,12 @@ public struct Replica: Sendable {
         var out: [Output] = []
         let newMembers = Array(Set(list)).sorted()
         for l in left where l.nodeDown && !newMembers.contains(l.nodeID) {
+            // Its corosync left too: the quorum member list may not say so yet (separate channel).
+            corosyncMembers?.remove(l.nodeID)
             if let h = state.hostName(nodeID: l.nodeID) { applyLocal(.nodeLost(host: h), at: now, &out) }
         }
         for j in joined {
+            corosyncMembers?.insert(j)
             if let h = state.hostName(nodeID: j) { applyLocal(.nodeJoined(host: h), at: now, &out) }
         }
         members = newMembers
@@ -150,11 +157,36 @@ public struct Replica: Sendable {
     }
 
     /// This node's libquorum view changed. The leader of record reports it to the group
-    /// (one reporter per partition: no flapping from nodes still joining).
-    public mutating func localQuorumChanged(_ quorate: Bool, now: Double) -> [Output] {
+    /// (one reporter per partition: no flapping from nodes still joining), and reconciles
+    /// host membership with Corosync's own member list (`corosyncMembers`): a host whose
+    /// lifeboatd is stopped is still alive while its corosync is a member, and its later
+    /// loss is only visible here, not in the CPG group it already left.
+    public mutating func localQuorumChanged(_ quorate: Bool, members: [UInt32]? = nil, now: Double) -> [Output] {
         localQuorate = quorate
-        guard synced, leader == nodeID, state.quorate != quorate else { return [] }
-        return [.send(WireMessage(.event(.quorum(quorate: quorate), at: now, request: nil)))]
+        if let members { corosyncMembers = Set(members) }
+        var out: [Output] = []
+        guard synced, leader == nodeID else { return out }
+        if state.quorate != quorate {
+            out.append(.send(WireMessage(.event(.quorum(quorate: quorate), at: now, request: nil))))
+        }
+        reconcileHostMembership(now: now, &out)
+        return out
+    }
+
+    /// Leader only: multicasts `node_lost`/`node_joined` for configured hosts whose state
+    /// disagrees with Corosync's member list. Each report is sent once until the state
+    /// reflects it (the events are idempotent anyway).
+    mutating func reconcileHostMembership(now: Double, _ out: inout [Output]) {
+        guard let corosync = corosyncMembers, synced, leader == nodeID else { return }
+        reported = reported.filter { name, member in state.hosts[name]?.member != member }
+        for name in state.hostOrder {
+            let h = state.hosts[name]!
+            let alive = corosync.contains(h.nodeID) || members.contains(h.nodeID)
+            guard alive != h.member, reported[name] != alive else { continue }
+            reported[name] = alive
+            let event: Event = alive ? .nodeJoined(host: name) : .nodeLost(host: name)
+            out.append(.send(WireMessage(.event(event, at: now, request: nil))))
+        }
     }
 
     /// The leader's plan, empty on every other member.
@@ -183,6 +215,7 @@ public struct Replica: Sendable {
         if state.quorate != localQuorate {
             out.append(.send(WireMessage(.event(.quorum(quorate: localQuorate), at: now, request: nil))))
         }
+        reconcileHostMembership(now: now, &out)
     }
 
     @discardableResult
@@ -194,12 +227,14 @@ public struct Replica: Sendable {
         if history.count > Self.historyLimit { history.removeFirst(history.count - Self.historyLimit) }
         if state.configVersion != configBefore {
             if case .configure = event {
-                // Hosts new to the configuration that already run lifeboatd are members.
+                // Hosts new to the configuration that already run lifeboatd are members;
+                // the leader reports the rest from Corosync's member list.
                 for id in members {
                     if let h = state.hostName(nodeID: id), !state.hosts[h]!.member {
                         applyLocal(.nodeJoined(host: h), at: at, origin: origin, &out)
                     }
                 }
+                reconcileHostMembership(now: at, &out)
             }
             out.append(.persist(state.configuration, version: state.configVersion))
         }
@@ -222,6 +257,8 @@ extension Replica {
     /// this node's state is no longer authoritative (it will sync again).
     public mutating func connectionLost() {
         members = []
+        corosyncMembers = nil
+        reported = [:]
         synced = false
         roundOpen = false
         offers = [:]

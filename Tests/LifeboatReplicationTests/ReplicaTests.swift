@@ -47,8 +47,8 @@ struct FakeCPG {
         }
     }
 
-    mutating func quorum(_ ids: [UInt32], _ q: Bool) {
-        for id in ids { handle(id, replicas[id]!.localQuorumChanged(q, now: 1)) }
+    mutating func quorum(_ ids: [UInt32], _ q: Bool, corosync: [UInt32]? = nil) {
+        for id in ids { handle(id, replicas[id]!.localQuorumChanged(q, members: corosync, now: 1)) }
     }
 
     mutating func deliverAll() {
@@ -125,6 +125,42 @@ struct FakeCPG {
             #expect(r.state.hosts["host1"]!.recovery != nil)  // a host down is a failure
         }
         #expect(net.replicas[2]!.state == net.replicas[3]!.state)
+    }
+
+    @Test func test_hostWithStoppedLifeboatd_isAliveWhileInCorosync_andLostWhenItLeavesCorosync() {
+        var net = FakeCPG.threeNodes()
+        net.quorum([1, 2, 3], true, corosync: [1, 2, 3])
+        net.deliverAll()
+        // lifeboatd on 3 stops cleanly: it leaves CPG, its corosync stays.
+        net.change(to: [1, 2], left: [(3, false)])
+        net.deliverAll()
+        #expect(net.replicas[1]!.state.hosts["host3"]!.member)
+        #expect(net.replicas[1]!.state.hosts["host3"]!.recovery == nil)
+        // Then host3 crashes: only Corosync's member list shows it; the leader reports it.
+        net.quorum([1, 2], true, corosync: [1, 2])
+        net.deliverAll()
+        for id: UInt32 in [1, 2] {
+            #expect(net.replicas[id]!.state.hosts["host3"]!.member == false)
+            #expect(net.replicas[id]!.state.hosts["host3"]!.recovery != nil)
+        }
+        // A host running corosync but no lifeboatd (host4 here) is a member once configured.
+        net.quorum([1, 2], true, corosync: [1, 2, 4])
+        net.deliverAll()
+        #expect(net.replicas[2]!.state.hosts["host4"]!.member)
+        #expect(net.replicas[1]!.state == net.replicas[2]!.state)
+    }
+
+    @Test func test_staleCorosyncList_doesNotResurrectAHostCPGReportedDown() {
+        var net = FakeCPG.threeNodes()
+        net.quorum([1, 2, 3], true, corosync: [1, 2, 3])
+        net.deliverAll()
+        // The leader's node goes down; CPG says so before libquorum's new list arrives.
+        net.change(to: [2, 3], left: [(1, true)])
+        net.deliverAll()
+        for id: UInt32 in [2, 3] {
+            #expect(net.replicas[id]!.state.hosts["host1"]!.member == false)
+            #expect(net.replicas[id]!.state.hosts["host1"]!.recovery != nil)
+        }
     }
 
     @Test func test_leaderKept_whileItIsAMember() {

@@ -260,6 +260,28 @@ def test_corosync_loss_with_exit_policy_ends_lifeboatd_cleanly(cluster):
     poll(agreed(["host1", "host2", "host3"], members=["host1", "host2", "host3"]), 40, "host2 rejoined")
 
 
+def test_host_without_lifeboatd_stays_alive_until_its_corosync_leaves(cluster):
+    poll(agreed(["host1", "host2", "host3"], members=["host1", "host2", "host3"]), 40, "agreement")
+    lab("lifeboatd", "host3", "stop")
+
+    def host3(predicate):
+        def check():
+            s = status("host1")
+            if not s:
+                return False
+            h = {x["name"]: x for x in s["hosts"]}["host3"]
+            return predicate(h) and h
+        return check
+    poll(host3(lambda h: h["role"] == "no-lifeboatd" and h["member"] and h["recovery"] is None), 10,
+         "host3 alive without lifeboatd")
+    lab("crash", "host3")
+    h, took = poll(host3(lambda h: not h["member"] and h["recovery"] is not None), 15,
+                   "host3's loss seen through Corosync's member list")
+    print(f"\nhost3 (no lifeboatd) crashed: loss recorded within {took:.2f} s")
+    lab("power", "host3", "on")
+    poll(agreed(["host1", "host2", "host3"], members=["host1", "host2", "host3"]), 40, "host3 back")
+
+
 def test_zz_a_fourth_host_started_later_receives_the_full_state():
     lab("down", check=False)
     lab("up", "--hosts", "4", "--lifeboatd", DAEMON, timeout=300)
