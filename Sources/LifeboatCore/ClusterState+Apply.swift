@@ -66,6 +66,9 @@ extension ClusterState {
             guard hosts[from]!.fence.isOff else {
                 throw EventRejected("host \(from) is not confirmed off: \(i) cannot be evacuated")
             }
+            guard !hosts[from]!.member else {
+                throw EventRejected("host \(from) is running again: evacuating \(i) could run it twice")
+            }
             guard hosts[to]!.segment == hosts[from]!.segment else {
                 throw EventRejected("target \(to) is outside segment \(hosts[from]!.segment)")
             }
@@ -100,6 +103,14 @@ extension ClusterState {
         case .processFailed(let h, let p): processFailed(h, p)
         case .processRecovered(let h, let p):
             if hosts[h]!.failedProcess == p { hosts[h]!.failedProcess = nil }
+            // An escalation that has not fenced yet is called off: the process is back.
+            if let r = hosts[h]!.recovery, r.cause == .processFailure, !r.finished, !hosts[h]!.fence.isOff,
+                inFlight["fence:\(h)"] == nil, hosts[h]!.member
+            {
+                hosts[h]!.recovery = nil
+                hosts[h]!.fence = .none
+                hosts[h]!.processFailures = 0
+            }
         case .instanceFailed(let i): instanceFailed(i)
         case .maintenance(let h, let on): setMaintenance(h, on)
         case .fenceConfirmedByOperator(let h):
@@ -113,7 +124,7 @@ extension ClusterState {
         case .haTag(let i, let on): instances[i]!.ha = on
         case .stormReset(let s):
             segments[s]!.stormHalted = false
-            segments[s]!.recentLosses = []
+            segments[s]!.recentLosses = [:]
         case .configure(let c): configure(c)
         case .leaderChanged:
             // Notices are told at once; everything else the old leader left in flight is
@@ -155,7 +166,8 @@ extension ClusterState {
     mutating func recordLossForStormGuard(_ h: String) {
         let name = hosts[h]!.segment
         var seg = segments[name]!
-        seg.recentLosses = seg.recentLosses.filter { now - $0 < policy.stormWindow } + [now]
+        seg.recentLosses = seg.recentLosses.filter { now - $0.value < policy.stormWindow }
+        seg.recentLosses[h] = now
         let total = hostsBySegment[name]?.count ?? 0
         let lost = seg.recentLosses.count
         if !seg.stormHalted && lost >= 2 && Double(lost) > policy.stormThreshold * Double(total) {
@@ -182,6 +194,23 @@ extension ClusterState {
         if recovering(h), !hosts[h]!.fence.isOff, inFlight["fence:\(h)"] == nil {
             hosts[h]!.recovery = nil
             hosts[h]!.fence = .none
+        }
+        // Back while its instances were being evacuated: it was powered on again, and Nova
+        // may restart its instances there. Moving the rest could run them twice: stop and
+        // tell (evacuations already in flight finish).
+        if recovering(h), hosts[h]!.fence.isOff {
+            let left = (instancesByHost[h] ?? []).sorted().filter { id in
+                let i = instances[id]!
+                return i.ha && (i.state == .active || i.state == .failed)
+            }
+            hosts[h]!.recovery!.finished = true
+            if !left.isEmpty {
+                raise(
+                    Notice(
+                        kind: .evacuationInterrupted, key: "\(h)#\(hosts[h]!.failureCount)",
+                        reason: "\(h) came back while its instances were being evacuated; not moved: \(left.joined(separator: ", ")) (check them in Nova before acting)",
+                        host: h))
+            }
         }
     }
 
@@ -272,7 +301,6 @@ extension ClusterState {
                 hosts[h]!.recovery!.startedAt = now
                 hosts[h]!.recovery!.targets = EvacuationPlacement.targetTiers(for: h, in: self)
             }
-            hosts[h]!.recovery!.fenceAttempts += 1
         case .evacuate(let i, _, let to):
             if instances[i]!.evacuatingTo != to {
                 instances[i]!.state = .evacuating
@@ -314,8 +342,9 @@ extension ClusterState {
                 hosts[h]!.fence = .off
                 hosts[h]!.fencedAt = hosts[h]!.fencedAt.filter { now - $0 < policy.flapWindow } + [now]
                 fencedOff(h)
-            } else if hosts[h]!.recovery!.fenceAttempts >= policy.fenceAttemptLimit {
-                hosts[h]!.fence = .failed
+            } else {
+                hosts[h]!.recovery!.fenceAttempts += 1
+                if hosts[h]!.recovery!.fenceAttempts >= policy.fenceAttemptLimit { hosts[h]!.fence = .failed }
             }
         case .forceDown(let h):
             guard hosts[h]!.recovery != nil else { return }
@@ -329,7 +358,7 @@ extension ClusterState {
                 raise(
                     Notice(
                         kind: .forceDownFailed, key: "\(h)#\(hosts[h]!.failureCount)",
-                        reason: "could not force nova-compute down on \(h) (\(outcome.rawValue)): its instances were not evacuated",
+                        reason: "could not force nova-compute down on \(h) (\(outcome.rawValue)): its instances were not evacuated; `lifeboat fence --confirm \(h)` retries the recovery",
                         host: h))
             }
         case .disableService(let h):
@@ -370,6 +399,7 @@ extension ClusterState {
                 countProcessFailure(h)
             }
         case .restartInstance(let i, _):
+            guard instances[i] != nil else { return }
             if ok {
                 instances[i]!.state = .active
                 failedInstances.remove(i)
@@ -386,6 +416,20 @@ extension ClusterState {
                 instancesByHost[from]?.remove(i)
                 instancesByHost[to, default: []].insert(i)
                 hosts[from]!.used -= flavor
+                // The target failed while the instance was on its way: it is now on a
+                // failed host, whose recovery must take it along.
+                if let r = hosts[to]!.recovery {
+                    if r.forceDown == .failed {
+                        raise(
+                            Notice(
+                                kind: .evacuationFailed, key: "\(i)@\(to)#\(hosts[to]!.failureCount)",
+                                reason: "\(i) arrived on \(to), which failed meanwhile and could not be forced down: it is not moved again",
+                                host: to, instance: i))
+                    } else {
+                        hosts[to]!.recovery!.finished = false
+                        refreshRecovery(to)
+                    }
+                }
             } else {
                 hosts[to]!.used -= flavor
                 instances[i]!.state = .error

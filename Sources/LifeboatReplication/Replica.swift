@@ -32,12 +32,16 @@ public struct Replica: Sendable {
     public private(set) var corosyncMembers: Set<UInt32>? = nil
     /// Membership reports this leader sent and has not yet seen applied.
     var reported: [String: Bool] = [:]
+    /// Nodes CPG reported down (`NODEDOWN`) and not seen joining since.
+    var nodesDown: Set<UInt32> = []
 
     var roundOpen = false
     var offers: [UInt32: Offer] = [:]
     var winner: UInt32? = nil
     /// Events delivered since the last offer of the round: re-applied on the snapshot.
-    var sinceLastOffer: [(event: Event, at: Double, origin: UInt32)]? = nil
+    var sinceLastOffer: [(event: Event, at: Double, origin: UInt32, request: UInt64?)]? = nil
+    /// This node's operator requests delivered while a sync round was open.
+    var pendingRequests: [UInt64] = []
 
     public static let historyLimit = 10_000
 
@@ -79,14 +83,17 @@ public struct Replica: Sendable {
     ) -> [Output] {
         var out: [Output] = []
         let newMembers = Array(Set(list)).sorted()
+        // Host liveness is not applied here: each member would stamp it with its own clock
+        // and the replicas' timers (storm window, queue order) would drift apart. The leader
+        // of record multicasts it instead (`reconcileHostMembership`), one timestamp for all.
         for l in left where l.nodeDown && !newMembers.contains(l.nodeID) {
             // Its corosync left too: the quorum member list may not say so yet (separate channel).
             corosyncMembers?.remove(l.nodeID)
-            if let h = state.hostName(nodeID: l.nodeID) { applyLocal(.nodeLost(host: h), at: now, &out) }
+            nodesDown.insert(l.nodeID)
         }
         for j in joined {
             corosyncMembers?.insert(j)
-            if let h = state.hostName(nodeID: j) { applyLocal(.nodeJoined(host: h), at: now, &out) }
+            nodesDown.remove(j)
         }
         members = newMembers
         if !joined.isEmpty || roundOpen || !synced {
@@ -117,8 +124,14 @@ public struct Replica: Sendable {
         switch message.body {
         case .event(let event, let at, let request):
             let rejected = applyLocal(event, at: at, origin: origin, &out)
-            sinceLastOffer?.append((event, at, origin))
-            if origin == nodeID, let request { out.append(.requestDone(request, rejected: rejected)) }
+            sinceLastOffer?.append((event, at, origin, request))
+            if origin == nodeID, let request {
+                if roundOpen {
+                    pendingRequests.append(request)  // answered once the round settles
+                } else {
+                    out.append(.requestDone(request, rejected: rejected))
+                }
+            }
         case .offer(let m, let q, let cv, let ep):
             guard roundOpen, m == members, members.contains(origin) else { break }
             offers[origin] = Offer(quorate: q, configVersion: cv, epoch: ep)
@@ -138,12 +151,23 @@ public struct Replica: Sendable {
                 break
             }
             var h = snapshotHistory
+            var answers: [UInt64: String?] = [:]
             for r in replay {
                 do {
                     try s.apply(r.event, at: r.at)
                     h.append(HistoryEntry(epoch: s.epoch, at: r.at, origin: r.origin, event: Self.describe(r.event), rejected: nil))
-                } catch { continue }
+                    if let id = r.request { answers[id] = .some(nil) }
+                } catch {
+                    if let id = r.request { answers[id] = .some(error.reason) }
+                }
             }
+            // Requests replayed on the adopted state get that state's answer; those applied
+            // before the round's last offer are in the snapshot only if the winner accepted them.
+            for id in pendingRequests {
+                let answer: String? = answers[id] ?? "the cluster re-synchronised while applying this change: check `lifeboat status` and retry if it is missing"
+                out.append(.requestDone(id, rejected: answer))
+            }
+            pendingRequests = []
             state = s
             history = Array(h.suffix(Self.historyLimit))
             roundOpen = false
@@ -173,16 +197,24 @@ public struct Replica: Sendable {
         return out
     }
 
+    /// Whether a node is alive, as far as this node knows: a lifeboatd member of the group
+    /// is; otherwise Corosync's member list decides; without one, only a CPG node-down says
+    /// it is not. nil: unknown (no change is reported).
+    func liveness(of id: UInt32) -> Bool? {
+        if members.contains(id) { return true }
+        if let c = corosyncMembers { return c.contains(id) }
+        return nodesDown.contains(id) ? false : nil
+    }
+
     /// Leader only: multicasts `node_lost`/`node_joined` for configured hosts whose state
     /// disagrees with Corosync's member list. Each report is sent once until the state
     /// reflects it (the events are idempotent anyway).
     mutating func reconcileHostMembership(now: Double, _ out: inout [Output]) {
-        guard let corosync = corosyncMembers, synced, leader == nodeID else { return }
+        guard synced, leader == nodeID else { return }
         reported = reported.filter { name, member in state.hosts[name]?.member != member }
         for name in state.hostOrder {
             let h = state.hosts[name]!
-            let alive = corosync.contains(h.nodeID) || members.contains(h.nodeID)
-            guard alive != h.member, reported[name] != alive else { continue }
+            guard let alive = liveness(of: h.nodeID), alive != h.member, reported[name] != alive else { continue }
             reported[name] = alive
             let event: Event = alive ? .nodeJoined(host: name) : .nodeLost(host: name)
             out.append(.send(WireMessage(.event(event, at: now, request: nil))))
@@ -259,6 +291,8 @@ extension Replica {
         members = []
         corosyncMembers = nil
         reported = [:]
+        nodesDown = []
+        pendingRequests = []
         synced = false
         roundOpen = false
         offers = [:]

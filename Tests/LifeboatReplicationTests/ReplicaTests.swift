@@ -38,17 +38,21 @@ struct FakeCPG {
     func group(of id: UInt32) -> [UInt32] { groups.first { $0.contains(id) } ?? [] }
 
     /// A membership change inside one group.
+    /// Each node's clock: they disagree on purpose (replicas must not depend on it).
+    static func clock(_ id: UInt32) -> Double { 1_000 + Double(id) * 137 }
+
     mutating func change(to members: [UInt32], left: [(UInt32, Bool)] = [], joined: [UInt32] = []) {
         groups.removeAll { g in g.contains { members.contains($0) } }
         groups.append(members)
         for id in members {
-            let out = replicas[id]!.configurationChanged(members: members, left: left.map { ($0.0, $0.1) }, joined: joined, now: 1)
+            let out = replicas[id]!.configurationChanged(
+                members: members, left: left.map { ($0.0, $0.1) }, joined: joined, now: Self.clock(id))
             handle(id, out)
         }
     }
 
     mutating func quorum(_ ids: [UInt32], _ q: Bool, corosync: [UInt32]? = nil) {
-        for id in ids { handle(id, replicas[id]!.localQuorumChanged(q, members: corosync, now: 1)) }
+        for id in ids { handle(id, replicas[id]!.localQuorumChanged(q, members: corosync, now: Self.clock(id))) }
     }
 
     mutating func deliverAll() {
@@ -58,7 +62,7 @@ struct FakeCPG {
             let m = queue.removeFirst()
             // Virtual synchrony: delivered to the sender's group as it is now.
             for id in group(of: m.from) where m.group.contains(id) {
-                handle(id, replicas[id]!.delivered(from: m.from, bytes: m.bytes, now: 1))
+                handle(id, replicas[id]!.delivered(from: m.from, bytes: m.bytes, now: Self.clock(id)))
             }
         }
     }
@@ -125,6 +129,19 @@ struct FakeCPG {
             #expect(r.state.hosts["host1"]!.recovery != nil)  // a host down is a failure
         }
         #expect(net.replicas[2]!.state == net.replicas[3]!.state)
+    }
+
+    @Test func test_nodesWithDifferentClocks_recordLossesIdentically() {
+        var net = FakeCPG.threeNodes()
+        net.start(4)
+        net.change(to: [1, 2, 3, 4], joined: [4])
+        net.deliverAll()
+        net.change(to: [1, 2, 4], left: [(3, true)])
+        net.deliverAll()
+        net.change(to: [1, 4], left: [(2, true)])
+        net.deliverAll()
+        #expect(net.replicas[1]!.state == net.replicas[4]!.state)
+        #expect(net.replicas[1]!.state.hosts["host2"]!.recovery?.detectedAt == net.replicas[4]!.state.hosts["host2"]!.recovery?.detectedAt)
     }
 
     @Test func test_hostWithStoppedLifeboatd_isAliveWhileInCorosync_andLostWhenItLeavesCorosync() {

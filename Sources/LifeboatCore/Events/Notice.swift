@@ -31,6 +31,7 @@ public struct Notice: Hashable, Sendable, Codable {
         case serviceStepFailed = "service_step_failed"
         case noCapacity = "no_capacity"
         case evacuationFailed = "evacuation_failed"
+        case evacuationInterrupted = "evacuation_interrupted"
         case instanceRestartLimit = "instance_restart_limit"
         case instanceNotHA = "instance_not_ha"
     }

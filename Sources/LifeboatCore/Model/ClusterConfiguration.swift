@@ -164,9 +164,11 @@ extension ClusterState {
                 throw EventRejected("\(a.key) is in flight on host \(h): it cannot be removed now")
             }
         }
-        let ids = Set(c.instances.map(\.id))
-        for (id, i) in instances where !ids.contains(id) && i.state == .evacuating {
-            throw EventRejected("instance \(id) is being evacuated: it cannot be removed now")
+        var newHost: [String: String] = [:]
+        for i in c.instances { newHost[i.id] = i.host }
+        let busy = Set(inFlight.values.compactMap(\.instance))
+        for (id, i) in instances where newHost[id] != i.host && (i.state == .evacuating || busy.contains(id)) {
+            throw EventRejected("instance \(id) has a recovery step in flight: it cannot be removed or moved now")
         }
     }
 }

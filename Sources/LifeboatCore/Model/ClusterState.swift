@@ -60,11 +60,14 @@ public struct ClusterState: Hashable, Sendable, Codable {
         (instancesByHost[host] ?? []).sorted().compactMap { instances[$0] }
     }
 
-    /// Host recoveries that hold a concurrency slot: fencing started, not finished, not
-    /// stopped on a fence failure.
+    /// Host recoveries that hold a concurrency slot: fencing started, not finished, and not
+    /// stopped (fence failed, host in maintenance, segment disabled or halted by the storm
+    /// guard): a stopped recovery must not keep other segments waiting.
     public var recoveriesInFlight: Int {
         hosts.values.reduce(0) { n, h in
-            guard let r = h.recovery, r.startedAt != nil, !r.finished, h.fence != .failed else { return n }
+            guard let r = h.recovery, r.startedAt != nil, !r.finished, h.fence != .failed, !h.maintenance,
+                let seg = segments[h.segment], seg.enabled, !seg.stormHalted
+            else { return n }
             return n + 1
         }
     }

@@ -83,6 +83,7 @@ public struct HostRecovery: Hashable, Sendable, Codable {
     /// Set when the first fence action starts: from then on the recovery holds one of the
     /// `maxConcurrentHostRecoveries` slots.
     public var startedAt: Double? = nil
+    /// Fence attempts that failed (a re-issue after a leader change is not a new attempt).
     public var fenceAttempts: Int = 0
     /// Evacuation candidates as tiers in preference order, fixed when the recovery starts.
     public var targets: [[String]] = []

@@ -21,8 +21,9 @@ public struct Segment: Hashable, Sendable, Codable {
     /// looks like a switch or power failure. Automatic fencing and evacuation stop here
     /// until an operator resets the segment.
     public var stormHalted: Bool = false
-    /// Times of recent host losses, pruned to the storm window.
-    public var recentLosses: [Double] = []
+    /// Last loss time of each recently lost host, pruned to the storm window: the guard
+    /// counts distinct hosts, so one host flapping is not a storm.
+    public var recentLosses: [String: Double] = [:]
     /// Number of storms seen: makes each storm's notification distinct.
     public var stormCount: Int = 0
 

@@ -35,11 +35,12 @@ public struct InvariantMonitor: Sendable {
                 return
             }
             if !confirmedOff.contains(from) { violation("\(i) evacuated from \(from) before it was confirmed off") }
-            if !inst.ha { violation("\(i) is not HA-tagged but is evacuated") }
+            if src.member { violation("\(i) evacuated from \(from), which is running again") }
             if dst.segment != src.segment { violation("\(i) evacuated to \(to) outside segment \(src.segment)") }
             if dst.maintenance { violation("\(i) evacuated to \(to), which is in maintenance") }
             let rebooking = inst.evacuatingTo == to
             if !rebooking {
+                if !inst.ha { violation("\(i) is not HA-tagged but is evacuated") }
                 if !dst.free.holds(inst.flavor) { violation("\(i) evacuated to \(to) without room") }
                 if !dst.member || dst.recovery != nil || dst.fence != .none {
                     violation("\(i) evacuated to \(to), which is failed or fenced")
@@ -80,7 +81,9 @@ public struct InvariantMonitor: Sendable {
     /// At the end: every HA instance a finished recovery left on its fenced host was told.
     public mutating func finished(_ s: ClusterState) {
         let told = Set(s.notices.compactMap(\.notice.instance))
-        for h in s.hosts.values {
+        // A host that came back mid-evacuation is reported once, naming what was not moved.
+        let interrupted = Set(s.notices.filter { $0.notice.kind == .evacuationInterrupted }.compactMap(\.notice.host))
+        for h in s.hosts.values where !interrupted.contains(h.name) {
             guard let r = h.recovery, r.finished, r.forceDown == .done else { continue }
             for inst in s.instances(on: h.name) where inst.ha && !told.contains(inst.id) {
                 violation("\(inst.id) was left on fenced host \(h.name) without a notice")

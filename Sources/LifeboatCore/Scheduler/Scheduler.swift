@@ -79,8 +79,8 @@ public enum Scheduler {
             if recovery.forceDown == .pending { actions.append(.forceDown(host: name)) }
             if recovery.disable == .pending { actions.append(.disableService(host: name)) }
             guard recovery.forceDown == .done else { return }
-            for inst in state.instances(on: name) where inst.ha {
-                if inst.state == .active || inst.state == .failed {
+            for inst in state.instances(on: name) {
+                if inst.ha && (inst.state == .active || inst.state == .failed) {
                     evacuations.append((inst, recovery.targets))
                 } else if inst.state == .evacuating, let to = inst.evacuatingTo {
                     // Re-issued after a leader change: same target, capacity already booked.
@@ -100,9 +100,11 @@ public enum Scheduler {
                         host: name)))
             return
         }
-        // An escalated nova-compute failure: take the host out of the scheduler first.
+        // An escalated nova-compute failure: take the host out of the scheduler first, then
+        // fence (a failed disable does not hold the fence back).
         if recovery.cause == .processFailure && recovery.disable == .pending {
             actions.append(.disableService(host: name))
+            return
         }
         if state.inFlight["fence:\(name)"] != nil { return }
         if recovery.startedAt == nil {

@@ -1,0 +1,123 @@
+import LifeboatCore
+import Testing
+
+/// Cases found in review, each once a real bug: they must stay fixed.
+@Suite struct ReviewRegressionTests {
+    @Test func test_hostRejoinsMidEvacuation_noMoreEvacuationsFromIt_andOperatorTold() {
+        let r = Lab.run(
+            Lab.scenario(
+                hosts: 3, reserved: 0, method: .auto,
+                events: [(0, .nodeLost(host: "h1")), (5, .nodeJoined(host: "h1"))], durations: ["force_down": 10]))
+        #expect(r.violations.isEmpty, "\(r.violations)")
+        #expect(!Lab.actions(r).contains { $0.hasPrefix("evacuate") })
+        #expect(Lab.actions(r).contains("notify evacuation_interrupted h1"))
+        #expect(r.final.instances["vm1"]?.host == "h1")
+    }
+
+    @Test func test_applyRefusesEvacuatingFromAHostThatIsAMemberAgain() throws {
+        var s = Lab.scenario(events: []).initialState
+        try s.apply(.nodeLost(host: "h1"), at: 0)
+        try s.apply(.actionStarted(.fence(host: "h1")), at: 0)
+        try s.apply(.actionFinished(key: "fence:h1", outcome: .off), at: 0)
+        try s.apply(.nodeJoined(host: "h1"), at: 1)
+        let before = s
+        #expect(throws: EventRejected.self) {
+            try s.apply(.actionStarted(.evacuate(instance: "vm1", from: "h1", to: "h4")), at: 1)
+        }
+        #expect(s == before)
+    }
+
+    @Test func test_configureCannotRemoveAnInstanceWithARestartInFlight() throws {
+        var s = Lab.scenario(events: []).initialState
+        try s.apply(.instanceFailed(instance: "vm1"), at: 0)
+        try s.apply(.actionStarted(.restartInstance(instance: "vm1", host: "h1")), at: 0)
+        var c = s.configuration
+        c.instances.removeAll { $0.id == "vm1" }
+        let before = s
+        #expect(throws: EventRejected.self) { try s.apply(.configure(c), at: 1) }
+        #expect(s == before)
+        try s.apply(.actionFinished(key: "restart_instance:vm1", outcome: .ok), at: 2)
+        try s.apply(.configure(c), at: 3)  // allowed once nothing is in flight
+        #expect(s.instances["vm1"] == nil)
+    }
+
+    @Test func test_targetFailsWhileAnInstanceIsOnItsWay_instanceIsRecoveredAgain() {
+        var s = Lab.scenario(
+            hosts: 5, reserved: 0, method: .auto,
+            events: [(0, .nodeLost(host: "h1")), (5, .nodeLost(host: "h2"))], durations: ["evacuate": 10])
+        s.instances = [Instance(id: "vm1", host: "h1", ha: true, flavor: Lab.small)]
+        s.policy.stormThreshold = 1
+        s.hosts[1].capacity = Capacity(vcpus: 64, ramMB: 262144, diskGB: 2000)  // h2 is the roomiest target
+        let r = Lab.run(s)
+        #expect(r.violations.isEmpty, "\(r.violations)")
+        #expect(Lab.actions(r).contains("evacuate vm1 h1>h2"))
+        #expect(Lab.actions(r).contains { $0.hasPrefix("evacuate vm1 h2>") })
+        #expect(r.final.instances["vm1"]?.host != "h2")
+    }
+
+    @Test func test_recoveryStoppedByMaintenance_doesNotHoldTheOnlySlot() {
+        var s = Lab.scenario(
+            hosts: 6, reserved: 0, method: .auto,
+            events: [(0, .nodeLost(host: "h1")), (5, .maintenance(host: "h1", on: true)), (100, .nodeLost(host: "h4"))],
+            durations: ["force_down": 10])
+        s.segments.append(Segment(name: "t", recoveryMethod: .auto))
+        for i in 3...5 { s.hosts[i].segment = "t" }
+        s.policy.maxConcurrentHostRecoveries = 1
+        let r = Lab.run(s)
+        #expect(r.violations.isEmpty, "\(r.violations)")
+        #expect(Lab.actions(r).contains("fence h4"))
+    }
+
+    @Test func test_stormGuard_countsDistinctHosts_oneFlappingHostIsNoStorm() {
+        let r = Lab.run(
+            Lab.scenario(
+                hosts: 3, reserved: 0, method: .auto,
+                events: [(0, .nodeLost(host: "h1")), (1, .nodeJoined(host: "h1")), (3, .nodeLost(host: "h1"))],
+                durations: ["fence": 30]))
+        #expect(!Lab.actions(r).contains("notify storm_halted s"))
+    }
+
+    @Test func test_escalationStuckOnFenceFailure_isCalledOffWhenTheProcessRecovers() {
+        let r = Lab.run(
+            Lab.scenario(
+                policy: .with { $0.processRestartLimit = 0 },
+                events: [(0, .processFailed(host: "h1", process: "nova-compute")),
+                         (60, .processRecovered(host: "h1", process: "nova-compute"))],
+                faults: .with(fence: ["h1": .fail])))
+        #expect(r.violations.isEmpty, "\(r.violations)")
+        #expect(Lab.actions(r).contains("notify fence_failed h1"))
+        #expect(Lab.actions(r).last == "enable_service h1")
+        #expect(r.final.hosts["h1"]?.recovery == nil)
+        #expect(r.final.hosts["h1"]?.service == .up)
+    }
+
+    @Test func test_haTagRemovedMidEvacuation_thenLeaderChange_evacuationStillFinishes() {
+        let r = Lab.run(
+            Lab.scenario(
+                events: [(0, .nodeLost(host: "h1")), (5, .haTag(instance: "vm1", on: false)), (6, .leaderChanged)],
+                durations: ["evacuate": 30]))
+        #expect(r.violations.isEmpty, "\(r.violations)")
+        #expect(r.final.instances["vm1"]?.state == .active)
+        #expect(r.final.instances["vm1"]?.host == "h4")
+    }
+
+    @Test func test_leaderChange_isNotCountedAsAFailedFenceAttempt() {
+        let r = Lab.run(
+            Lab.scenario(
+                policy: .with { $0.fenceAttemptLimit = 2 },
+                events: [(0, .nodeLost(host: "h1")), (1, .leaderChanged)],
+                faults: .with(fence: ["h1": .failOnce]), durations: ["fence": 5]))
+        #expect(r.violations.isEmpty, "\(r.violations)")
+        #expect(!Lab.actions(r).contains("notify fence_failed h1"))
+        #expect(r.final.hosts["h1"]?.fence == .off)
+    }
+
+    @Test func test_escalation_disablesBeforeItFences() {
+        let r = Lab.run(
+            Lab.scenario(
+                policy: .with { $0.processRestartLimit = 0 },
+                events: [(0, .processFailed(host: "h1", process: "nova-compute"))], durations: ["disable_service": 3]))
+        let fenceAt = r.lines.compactMap { line -> Double? in if case .action(let at, .fence) = line { at } else { nil } }
+        #expect(fenceAt == [3])
+    }
+}
