@@ -222,6 +222,11 @@ extension ClusterState {
     }
 
     mutating func countProcessFailure(_ h: String) {
+        // Like Pacemaker's failure-timeout: a quiet period forgets earlier failures.
+        if policy.failureTimeout > 0, let last = hosts[h]!.lastProcessFailureAt, now - last >= policy.failureTimeout {
+            hosts[h]!.processFailures = 0
+        }
+        hosts[h]!.lastProcessFailureAt = now
         hosts[h]!.processFailures += 1
         if hosts[h]!.processFailures > policy.processRestartLimit {
             startRecovery(h, cause: .processFailure)
@@ -234,6 +239,10 @@ extension ClusterState {
         guard inst.state == .active, host.member, !host.maintenance, !recovering(inst.host),
             !host.fence.isOff
         else { return }
+        if policy.failureTimeout > 0, let last = inst.lastFailureAt, now - last >= policy.failureTimeout {
+            instances[i]!.failures = 0
+        }
+        instances[i]!.lastFailureAt = now
         instances[i]!.state = .failed
         instances[i]!.failures += 1
         failedInstances.insert(i)

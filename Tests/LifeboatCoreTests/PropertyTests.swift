@@ -42,6 +42,7 @@ import Testing
         policy.stormThreshold = [0.34, 0.5, 0.75, 1.0].randomElement(using: &rng)!
         policy.stormWindow = Double(int(0...60))
         policy.readmitReserve = ReadmitReserve.allCases.randomElement(using: &rng)!
+        policy.failureTimeout = [0, 30, 3600].randomElement(using: &rng)!
         var faults = Faults()
         let modes = FaultMode.allCases
         for h in hosts {

@@ -112,6 +112,17 @@ import Testing
         #expect(r.final.hosts["h1"]?.fence == .off)
     }
 
+    @Test func test_failureTimeout_forgetsOldFailures_butNotRecentOnes() {
+        let weekly: [(Double, Event)] = (0..<4).map { (Double($0) * 604_800, .processFailed(host: "h2", process: "nova-compute")) }
+        let never = Lab.run(Lab.scenario(events: weekly))
+        #expect(Lab.actions(never).contains("fence h2"))  // default: counts never expire
+        let decaying = Lab.run(Lab.scenario(policy: .with { $0.failureTimeout = 86_400 }, events: weekly))
+        #expect(Lab.actions(decaying).filter { $0 == "restart_process h2" }.count == 4)
+        #expect(!Lab.actions(decaying).contains("fence h2"))
+        let burst: [(Double, Event)] = (0..<4).map { (Double($0) * 60, .processFailed(host: "h2", process: "nova-compute")) }
+        #expect(Lab.actions(Lab.run(Lab.scenario(policy: .with { $0.failureTimeout = 86_400 }, events: burst))).contains("fence h2"))
+    }
+
     @Test func test_escalation_disablesBeforeItFences() {
         let r = Lab.run(
             Lab.scenario(

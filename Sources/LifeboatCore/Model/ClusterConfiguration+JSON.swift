@@ -28,6 +28,7 @@ extension ClusterConfiguration {
                 ("max_concurrent_host_recoveries", .number(Double(p.maxConcurrentHostRecoveries))),
                 ("fence_attempt_limit", .number(Double(p.fenceAttemptLimit))),
                 ("flap_limit", .number(Double(p.flapLimit))), ("flap_window", .number(p.flapWindow)),
+                ("failure_timeout", .number(p.failureTimeout)),
                 ("storm_threshold", .number(p.stormThreshold)), ("storm_window", .number(p.stormWindow)),
                 ("readmit_reserve", .string(p.readmitReserve.rawValue)),
             ])),

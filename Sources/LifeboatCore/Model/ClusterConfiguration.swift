@@ -54,7 +54,7 @@ public struct ClusterConfiguration: Hashable, Sendable, Codable {
         }
         let p = policy
         guard p.processRestartLimit >= 0, p.instanceRestartLimit >= 0, p.maxConcurrentHostRecoveries >= 1,
-            p.fenceAttemptLimit >= 1, p.flapLimit >= 1, p.flapWindow >= 0, p.stormWindow >= 0,
+            p.fenceAttemptLimit >= 1, p.flapLimit >= 1, p.flapWindow >= 0, p.stormWindow >= 0, p.failureTimeout >= 0,
             p.stormThreshold > 0, p.stormThreshold <= 1
         else { throw ScenarioError("cluster.policy", "a value is out of range") }
     }

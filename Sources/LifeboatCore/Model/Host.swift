@@ -19,6 +19,7 @@ public struct Host: Hashable, Sendable, Codable {
     public var fence: FenceState = .none
     /// Failures of nova-compute counted toward `processRestartLimit`.
     public var processFailures: Int = 0
+    public var lastProcessFailureAt: Double? = nil
     /// A process (nova-compute) reported failed and not yet restarted.
     public var failedProcess: String? = nil
     /// The host recovery in progress, if any (fence → force down → evacuate).

@@ -10,6 +10,7 @@ public struct Instance: Hashable, Sendable, Codable {
     public var state: InstanceState = .active
     /// Failures counted toward `instanceRestartLimit`.
     public var failures: Int = 0
+    public var lastFailureAt: Double? = nil
     /// Where an evacuation in flight is taking it (capacity is booked there).
     public var evacuatingTo: String? = nil
 

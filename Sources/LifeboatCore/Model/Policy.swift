@@ -5,6 +5,9 @@ public struct Policy: Hashable, Sendable, Codable {
     public var processRestartLimit: Int = 3
     /// Restarts of a failed VM in place before the operator is notified.
     public var instanceRestartLimit: Int = 3
+    /// Seconds without a failure after which a process's or an instance's failure count
+    /// starts again from zero (Pacemaker's `failure-timeout`); 0: counts never expire.
+    public var failureTimeout: Double = 0
     /// Host recoveries (fence → evacuate) in flight at once; the rest wait in order.
     public var maxConcurrentHostRecoveries: Int = 2
     /// Fence attempts for one failure before the leader gives up and notifies.

@@ -134,6 +134,7 @@ extension Scenario {
         p.fenceAttemptLimit = try atLeast("fence_attempt_limit", try r.int("fence_attempt_limit", default: p.fenceAttemptLimit), 1)
         p.flapLimit = try atLeast("flap_limit", try r.int("flap_limit", default: p.flapLimit), 1)
         p.flapWindow = try r.number("flap_window", default: p.flapWindow)
+        p.failureTimeout = try r.number("failure_timeout", default: p.failureTimeout)
         p.stormThreshold = try r.number("storm_threshold", default: p.stormThreshold)
         p.stormWindow = try r.number("storm_window", default: p.stormWindow)
         let readmit = try r.string("readmit_reserve", default: p.readmitReserve.rawValue)
@@ -147,7 +148,8 @@ extension Scenario {
         guard p.stormThreshold > 0, p.stormThreshold <= 1 else {
             throw ScenarioError("cluster.policy.storm_threshold", "must be a share above 0 and at most 1 (found \(p.stormThreshold))")
         }
-        for (key, v) in [("flap_window", p.flapWindow), ("storm_window", p.stormWindow)] where v < 0 {
+        for (key, v) in [("flap_window", p.flapWindow), ("storm_window", p.stormWindow), ("failure_timeout", p.failureTimeout)]
+        where v < 0 {
             throw ScenarioError("cluster.policy.\(key)", "must not be negative (found \(v))")
         }
         return p
