@@ -29,6 +29,8 @@ public final class CorosyncSession: Sendable {
     struct Outbox {
         var messages: [[UInt8]] = []
         var stopping = false
+        /// The eventfd is closed: nobody may write to that fd number any more.
+        var closed = false
     }
 
     struct Handles: Sendable {
@@ -91,8 +93,12 @@ public final class CorosyncSession: Sendable {
     }
 
     private func wake() {
-        var one: UInt64 = 1
-        _ = write(wakeFD, &one, 8)
+        // Under the lock, so the fd cannot be closed (and its number reused) meanwhile.
+        outbox.withLock { o in
+            guard !o.closed else { return }
+            var one: UInt64 = 1
+            _ = write(wakeFD, &one, 8)
+        }
     }
 
     private func dispatchLoop() {
@@ -128,8 +134,8 @@ public final class CorosyncSession: Sendable {
                 break
             }
             if ended != nil { break }
-            if fds[0].revents & Int16(POLLHUP | POLLERR | POLLNVAL) != 0 {
-                ended = CorosyncError(code: Int(CS_ERR_LIBRARY.rawValue), call: "poll(cpg fd)")
+            if (fds[0].revents | fds[1].revents) & Int16(POLLHUP | POLLERR | POLLNVAL) != 0 {
+                ended = CorosyncError(code: Int(CS_ERR_LIBRARY.rawValue), call: "poll(cpg or quorum fd)")
                 break
             }
             if fds[0].revents & Int16(POLLIN) != 0 {
@@ -148,7 +154,10 @@ public final class CorosyncSession: Sendable {
         }
         cpg_finalize(handles.cpg)
         quorum_finalize(handles.quorum)
-        close(wakeFD)
+        outbox.withLock { o in
+            o.closed = true
+            close(wakeFD)
+        }
         if let ended { box.continuation.yield(.disconnected(ended)) }
         box.continuation.finish()
         Unmanaged.passUnretained(box).release()  // the reference the C context held

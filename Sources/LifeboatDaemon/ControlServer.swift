@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import LifeboatCore
 
 /// The local control socket: one JSON request per line, one JSON response per line. A
@@ -16,6 +17,10 @@ public final class ControlServer: Sendable {
         self.path = path
         try FileManager.default.createDirectory(
             atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        if let other = try? UnixSocket.connect(to: path) {
+            Glibc.close(other)
+            throw ScenarioError(path, "another lifeboatd is already answering on this socket")
+        }
         do { listenFD = try UnixSocket.listen(at: path) } catch { throw ScenarioError(path, error.description) }
         chmod(path, 0o600)
         let fd = listenFD
@@ -23,9 +28,16 @@ public final class ControlServer: Sendable {
             while true {
                 let client = accept(fd, nil, nil)
                 if client < 0 {
-                    if errno == EINTR { continue }
-                    return
+                    if errno == EBADF || errno == EINVAL { return }  // closed at shutdown
+                    if errno != EINTR {
+                        // Out of fds or memory, or a client gone before accept: keep serving.
+                        Log.warning("control socket: accept: \(String(cString: strerror(errno)))")
+                        usleep(100_000)
+                    }
+                    continue
                 }
+                // A client that sends nothing must not hold a thread for ever.
+                UnixSocket.setTimeouts(client, seconds: 30)
                 let t = Thread { ControlServer.serve(client, handler) }
                 t.start()
             }
@@ -68,9 +80,8 @@ public final class ControlServer: Sendable {
 }
 
 /// Hands a response from the async handler back to the connection's thread.
-final class ResponseBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: JSONValue = .null
-    func set(_ v: JSONValue) { lock.lock(); value = v; lock.unlock() }
-    func get() -> JSONValue { lock.lock(); defer { lock.unlock() }; return value }
+final class ResponseBox: Sendable {
+    private let value = Mutex<JSONValue>(.null)
+    func set(_ v: JSONValue) { value.withLock { $0 = v } }
+    func get() -> JSONValue { value.withLock { $0 } }
 }

@@ -45,9 +45,11 @@ public actor Daemon {
         while !stopping {
             guard let s = await connect() else { return stopping ? 0 : 1 }
             session = s
-            if replica == nil {
+            if replica?.nodeID != s.localNodeID {
+                // First connection, or corosync came back with another node id for us.
+                if let r = replica { saved = (r.state.configuration, r.state.configVersion) }
                 replica = Replica(nodeID: s.localNodeID, configuration: saved.0, configVersion: saved.1)
-                Log.prefix = "lifeboatd[\(s.localNodeID)]"
+                Log.setPrefix("lifeboatd[\(s.localNodeID)]")
             }
             Log.info("joined CPG group '\(configuration.group)' as node \(s.localNodeID), pid \(s.localPID)")
             for await event in s.events { handle(event) }
@@ -79,7 +81,17 @@ public actor Daemon {
         var lastError = ""
         repeat {
             if stopping { return nil }
-            do { return try CorosyncSession(group: configuration.group) } catch {
+            // The libraries block while corosync is busy: connect off the actor, so that the
+            // control socket and SIGTERM are still served meanwhile.
+            let group = configuration.group
+            let attempt = await Task.detached { () -> Result<CorosyncSession, CorosyncError> in
+                Result { () throws(CorosyncError) in try CorosyncSession(group: group) }
+            }.value
+            switch attempt {
+            case .success(let s):
+                if stopping { s.stop(); return nil }
+                return s
+            case .failure(let error):
                 if lastError != error.description { Log.warning("cannot connect to corosync: \(error)") }
                 lastError = error.description
             }
@@ -120,7 +132,11 @@ public actor Daemon {
             switch o {
             case .send(let m): session?.send(m.encoded())
             case .persist(let c, let version):
-                do { try store.save(c, version: version) } catch { Log.error("cannot save configuration: \(error)") }
+                guard saved.0 != c || saved.1 != version else { continue }
+                do {
+                    try store.save(c, version: version)
+                    saved = (c, version)
+                } catch { Log.error("cannot save configuration: \(error)") }
             case .requestDone(let id, let rejected):
                 waiting.removeValue(forKey: id)?.resume(returning: rejected)
             case .log(let line): Log.info(line)
@@ -131,7 +147,12 @@ public actor Daemon {
     /// The leader records what it starts before it starts it; executors run only once the
     /// start is applied (so every member knows it is in flight).
     func leaderStep() {
-        guard let r = replica, r.isLeader else { return }
+        guard let r = replica, r.isLeader else {
+            // Not leading (any more): what this node had under way is a new leader's now.
+            startsSent = [:]
+            noticesSent = []
+            return
+        }
         noticesSent = noticesSent.filter { !r.state.noticeKeys.contains($0) }
         for (key, action) in startsSent where r.state.inFlight[key] != nil && !running.contains(key) {
             startsSent.removeValue(forKey: key)
@@ -207,7 +228,7 @@ public actor Daemon {
             ])
         case "history":
             var limit = 50
-            if case .number(let n) = request["limit"] ?? .null { limit = max(0, Int(n)) }
+            if case .number(let n) = request["limit"] ?? .null { limit = Int(max(0, min(n, Double(Replica.historyLimit)))) }
             let entries: [JSONValue] = r.history.suffix(limit).map { h in
                 var f: [(String, JSONValue)] = [
                     ("epoch", .number(Double(h.epoch))), ("at", .number(h.at)), ("origin", .number(Double(h.origin))),
@@ -225,6 +246,12 @@ public actor Daemon {
             do { event = try Scenario.parseCommandEvent(request["event"] ?? .null, state: r.state) } catch {
                 return ControlServer.error("invalid event: \(error)")
             }
+            // Membership, quorum and monitor results come from Corosync and the monitors,
+            // never from the socket.
+            guard Self.operatorEventKinds.contains(event.kind) else {
+                return ControlServer.error(
+                    "'\(event.kind)' is not an operator command (one of: \(Self.operatorEventKinds.sorted().joined(separator: ", ")))")
+            }
             return answer(await submit(event))
         case "configure":
             let c: ClusterConfiguration
@@ -236,6 +263,10 @@ public actor Daemon {
             return ControlServer.error("unknown command '\(cmd)' (status, config, history, event, configure)")
         }
     }
+
+    static let operatorEventKinds: Set<String> = [
+        "maintenance", "fence_confirmed_by_operator", "segment_enabled", "reserved", "ha", "storm_reset",
+    ]
 
     func answer(_ rejected: String?) -> JSONValue {
         if let rejected { return ControlServer.error(rejected) }

@@ -1,8 +1,11 @@
 import Foundation
+import Synchronization
 
 /// Plain log lines on stderr (journald picks them up under systemd): time, level, message.
 public enum Log {
-    nonisolated(unsafe) public static var prefix = "lifeboatd"
+    static let prefix = Mutex("lifeboatd")
+
+    public static func setPrefix(_ p: String) { prefix.withLock { $0 = p } }
 
     public static func info(_ message: String) { write("info", message) }
     public static func warning(_ message: String) { write("warning", message) }
@@ -10,7 +13,7 @@ public enum Log {
 
     static func write(_ level: String, _ message: String) {
         let now = Date().timeIntervalSince1970
-        let line = "\(String(format: "%.3f", now)) \(prefix) \(level): \(message)\n"
+        let line = "\(String(format: "%.3f", now)) \(prefix.withLock { $0 }) \(level): \(message)\n"
         FileHandle.standardError.write(Data(line.utf8))
     }
 }

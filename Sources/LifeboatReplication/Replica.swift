@@ -28,7 +28,7 @@ public struct Replica: Sendable {
     public private(set) var localQuorate = false
     public private(set) var history: [HistoryEntry] = []
     public private(set) var rejectedMessages = 0
-    /// Corosync's member list as this node's libquorum last reported it.
+    /// Corosync's member list as this node's libquorum last reported it (with `localQuorate`).
     public private(set) var corosyncMembers: Set<UInt32>? = nil
     /// Membership reports this leader sent and has not yet seen applied.
     var reported: [String: Bool] = [:]
@@ -86,15 +86,8 @@ public struct Replica: Sendable {
         // Host liveness is not applied here: each member would stamp it with its own clock
         // and the replicas' timers (storm window, queue order) would drift apart. The leader
         // of record multicasts it instead (`reconcileHostMembership`), one timestamp for all.
-        for l in left where l.nodeDown && !newMembers.contains(l.nodeID) {
-            // Its corosync left too: the quorum member list may not say so yet (separate channel).
-            corosyncMembers?.remove(l.nodeID)
-            nodesDown.insert(l.nodeID)
-        }
-        for j in joined {
-            corosyncMembers?.insert(j)
-            nodesDown.remove(j)
-        }
+        for l in left where l.nodeDown && !newMembers.contains(l.nodeID) { nodesDown.insert(l.nodeID) }
+        for j in joined { nodesDown.remove(j) }
         members = newMembers
         if !joined.isEmpty || roundOpen || !synced {
             roundOpen = true
@@ -106,7 +99,7 @@ public struct Replica: Sendable {
                 .send(
                     WireMessage(
                         .offer(
-                            members: members, quorate: state.quorate, configVersion: state.configVersion,
+                            members: members, quorate: state.quorate && localQuorate, configVersion: state.configVersion,
                             epoch: state.epoch))))
         } else {
             elect(previous: leader, now: now, &out)
@@ -135,12 +128,10 @@ public struct Replica: Sendable {
         case .offer(let m, let q, let cv, let ep):
             guard roundOpen, m == members, members.contains(origin) else { break }
             offers[origin] = Offer(quorate: q, configVersion: cv, epoch: ep)
-            if Set(offers.keys).isSuperset(of: members) {
+            if winner == nil, Set(offers.keys).isSuperset(of: members) {
                 winner = members.max { a, b in Self.worse(offers[a]!, a, than: offers[b]!, b) }
                 sinceLastOffer = []
-                if winner == nodeID {
-                    out.append(.send(WireMessage(.snapshot(members: members, state: state, leader: leader, history: history))))
-                }
+                if winner == nodeID { out.append(contentsOf: snapshotMessage()) }
             }
         case .snapshot(let m, let snapshot, let snapshotLeader, let snapshotHistory):
             guard roundOpen, m == members, origin == winner, let replay = sinceLastOffer else { break }
@@ -169,6 +160,7 @@ public struct Replica: Sendable {
             }
             pendingRequests = []
             state = s
+            reported = [:]
             history = Array(h.suffix(Self.historyLimit))
             roundOpen = false
             synced = true
@@ -187,7 +179,12 @@ public struct Replica: Sendable {
     /// loss is only visible here, not in the CPG group it already left.
     public mutating func localQuorumChanged(_ quorate: Bool, members: [UInt32]? = nil, now: Double) -> [Output] {
         localQuorate = quorate
-        if let members { corosyncMembers = Set(members) }
+        if let members {
+            corosyncMembers = Set(members)
+            // This list is newer than any node-down CPG reported before it: a node it lists
+            // is back (its corosync at least).
+            nodesDown.subtract(members)
+        }
         var out: [Output] = []
         guard synced, leader == nodeID else { return out }
         if state.quorate != quorate {
@@ -198,19 +195,24 @@ public struct Replica: Sendable {
     }
 
     /// Whether a node is alive, as far as this node knows: a lifeboatd member of the group
-    /// is; otherwise Corosync's member list decides; without one, only a CPG node-down says
-    /// it is not. nil: unknown (no change is reported).
+    /// is; otherwise libquorum's member list decides. A node CPG reported down counts as
+    /// lost only once that list (which comes with its quorum flag, on its own channel) no
+    /// longer has it: until then the list and `localQuorate` may be from before the change,
+    /// and a minority must not take the other side for lost. nil: unknown, nothing reported.
     func liveness(of id: UInt32) -> Bool? {
         if members.contains(id) { return true }
-        if let c = corosyncMembers { return c.contains(id) }
-        return nodesDown.contains(id) ? false : nil
+        guard let listed = corosyncMembers?.contains(id) else { return nil }
+        if nodesDown.contains(id) { return listed ? nil : false }
+        return listed
     }
 
     /// Leader only: multicasts `node_lost`/`node_joined` for configured hosts whose state
     /// disagrees with Corosync's member list. Each report is sent once until the state
     /// reflects it (the events are idempotent anyway).
     mutating func reconcileHostMembership(now: Double, _ out: inout [Output]) {
-        guard synced, leader == nodeID else { return }
+        // Without quorum a partition's view of the other side is only "unreachable": it must
+        // not mark healthy hosts lost in a state that may be adopted at the next merge.
+        guard synced, leader == nodeID, localQuorate else { return }
         reported = reported.filter { name, member in state.hosts[name]?.member != member }
         for name in state.hostOrder {
             let h = state.hosts[name]!
@@ -219,6 +221,17 @@ public struct Replica: Sendable {
             let event: Event = alive ? .nodeJoined(host: name) : .nodeLost(host: name)
             out.append(.send(WireMessage(.event(event, at: now, request: nil))))
         }
+    }
+
+    /// The winner's snapshot, checked before it is sent: with its history if that fits in
+    /// one message, without it otherwise; a state too large even then is logged loudly
+    /// (the round then waits for the next membership change).
+    func snapshotMessage() -> [Output] {
+        for h in [history, []] {
+            let m = WireMessage(.snapshot(members: members, state: state, leader: leader, history: h))
+            if m.encoded().count <= WireMessage.maxBytes { return [.send(m)] }
+        }
+        return [.log("ERROR: the state does not fit in one \(WireMessage.maxBytes)-byte message: members cannot sync")]
     }
 
     /// The leader's plan, empty on every other member.
@@ -239,6 +252,7 @@ public struct Replica: Sendable {
         leader = next
         guard synced, next == nodeID else { return }
         if previous != nodeID {
+            reported = [:]  // reports made in an earlier term may be obsolete
             out.append(.log("this node is now the leader of record"))
             // In-flight actions of a previous leader are re-issued.
             out.append(.send(WireMessage(.event(.leaderChanged, at: now, request: nil))))
@@ -289,6 +303,7 @@ extension Replica {
     /// this node's state is no longer authoritative (it will sync again).
     public mutating func connectionLost() {
         members = []
+        leader = nil
         corosyncMembers = nil
         reported = [:]
         nodesDown = []

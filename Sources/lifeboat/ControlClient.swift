@@ -13,6 +13,7 @@ enum ControlClient {
             throw fail("cannot reach lifeboatd (\(error)): is lifeboatd running on this host?", code: 1)
         }
         defer { close(fd) }
+        UnixSocket.setTimeouts(fd, seconds: 30)  // lifeboatd answers within its own 10 s bound
         guard UnixSocket.writeAll(fd, Array((JSONWriter.write(request) + "\n").utf8)) else {
             throw fail("write to lifeboatd failed", code: 1)
         }

@@ -5,8 +5,12 @@ import LifeboatDaemon
 /// lifeboatd: the Lifeboat daemon of one compute host.
 ///   lifeboatd [--config FILE]      (default /etc/lifeboat/lifeboatd.conf if it exists)
 
-/// Written by the SIGTERM/SIGINT handler; a thread turns it into a graceful shutdown.
-nonisolated(unsafe) var signalPipe: [Int32] = [-1, -1]
+/// The pipe the SIGTERM/SIGINT handler writes to; a thread turns it into a graceful
+/// shutdown. Plain Int32s: the handler must only read a word and call write(2).
+nonisolated(unsafe) var signalReadFD: Int32 = -1
+nonisolated(unsafe) var signalWriteFD: Int32 = -1
+
+signal(SIGPIPE, SIG_IGN)
 
 func usage() -> Never {
     FileHandle.standardError.write(Data("usage: lifeboatd [--config FILE]\n".utf8))
@@ -55,18 +59,24 @@ do {
     exit(2)
 }
 
-pipe(&signalPipe)
-signal(SIGPIPE, SIG_IGN)
+var fds: [Int32] = [-1, -1]
+pipe(&fds)
+signalReadFD = fds[0]
+signalWriteFD = fds[1]
 let onSignal: @convention(c) (Int32) -> Void = { _ in
     var b: UInt8 = 1
-    _ = write(signalPipe[1], &b, 1)
+    _ = write(signalWriteFD, &b, 1)
 }
 signal(SIGTERM, onSignal)
 signal(SIGINT, onSignal)
 let watcher = Thread {
     var b: UInt8 = 0
-    while read(signalPipe[0], &b, 1) < 0 && errno == EINTR {}
+    while read(signalReadFD, &b, 1) < 0 && errno == EINTR {}
     Task { await daemon.shutdown() }
+    // A second signal while the shutdown hangs ends the process at once.
+    while read(signalReadFD, &b, 1) < 0 && errno == EINTR {}
+    Log.error("second signal: exiting without a clean leave")
+    _exit(1)
 }
 watcher.start()
 

@@ -49,7 +49,18 @@ struct FakeCPG {
                 members: members, left: left.map { ($0.0, $0.1) }, joined: joined, now: Self.clock(id))
             handle(id, out)
         }
+        // libquorum reports the same ring change on its own channel, after the confchg here.
+        if autoQuorum {
+            let ring = Set(members).union(corosyncOnly)
+            quorum(members, ring.count * 2 > expectedVotes, corosync: ring.sorted())
+        }
     }
+
+    /// Simulate libquorum after every change: votes expected, and nodes that run corosync
+    /// but no lifeboatd.
+    var autoQuorum = true
+    var expectedVotes = 3
+    var corosyncOnly: Set<UInt32> = []
 
     mutating func quorum(_ ids: [UInt32], _ q: Bool, corosync: [UInt32]? = nil) {
         for id in ids { handle(id, replicas[id]!.localQuorumChanged(q, members: corosync, now: Self.clock(id))) }
@@ -149,11 +160,13 @@ struct FakeCPG {
         net.quorum([1, 2, 3], true, corosync: [1, 2, 3])
         net.deliverAll()
         // lifeboatd on 3 stops cleanly: it leaves CPG, its corosync stays.
+        net.corosyncOnly = [3]
         net.change(to: [1, 2], left: [(3, false)])
         net.deliverAll()
         #expect(net.replicas[1]!.state.hosts["host3"]!.member)
         #expect(net.replicas[1]!.state.hosts["host3"]!.recovery == nil)
         // Then host3 crashes: only Corosync's member list shows it; the leader reports it.
+        net.corosyncOnly = []
         net.quorum([1, 2], true, corosync: [1, 2])
         net.deliverAll()
         for id: UInt32 in [1, 2] {
@@ -172,7 +185,12 @@ struct FakeCPG {
         net.quorum([1, 2, 3], true, corosync: [1, 2, 3])
         net.deliverAll()
         // The leader's node goes down; CPG says so before libquorum's new list arrives.
+        net.autoQuorum = false
         net.change(to: [2, 3], left: [(1, true)])
+        net.deliverAll()
+        // Still the old list: nothing is reported either way (it is neither lost nor back yet).
+        #expect(net.replicas[2]!.state.hosts["host1"]!.member)
+        net.quorum([2, 3], true, corosync: [2, 3])
         net.deliverAll()
         for id: UInt32 in [2, 3] {
             #expect(net.replicas[id]!.state.hosts["host1"]!.member == false)
@@ -214,6 +232,25 @@ struct FakeCPG {
         #expect(states[0].hosts["host4"]!.maintenance)
         #expect([1, 2, 3].allSatisfy { net.replicas[UInt32($0)]!.effectiveLeader == 2 })
         #expect([1, 2, 3].allSatisfy { net.replicas[UInt32($0)]!.state.epoch == states[0].epoch })
+        // Then the new leader crashes: node 1 (leader of record in the old minority) takes
+        // over and must record host2's loss (no stale report from the partition may hide it).
+        net.change(to: [1, 3], left: [(2, true)])
+        net.deliverAll()
+        for id: UInt32 in [1, 3] {
+            #expect(net.replicas[id]!.state.hosts["host2"]!.member == false)
+            #expect(net.replicas[id]!.state.hosts["host2"]!.recovery != nil)
+        }
+    }
+
+    @Test func test_minorityWithoutQuorum_doesNotRecordTheOtherSideAsLost() {
+        var net = FakeCPG.threeNodes()
+        net.change(to: [2, 3], left: [(1, true)])
+        net.change(to: [1], left: [(2, true), (3, true)])
+        net.quorum([1], false, corosync: [1])
+        net.deliverAll()
+        #expect(net.replicas[1]!.state.hosts["host2"]!.member)
+        #expect(net.replicas[1]!.state.hosts["host2"]!.recovery == nil)
+        #expect(net.replicas[2]!.state.hosts["host1"]!.member == false)
     }
 
     @Test func test_configurationChange_isEverywhere_andAFourthNodeGetsTheFullState() {
@@ -230,7 +267,7 @@ struct FakeCPG {
         #expect(four.synced)
         #expect(four.state == net.replicas[1]!.state)
         #expect(four.state.instances["vm1"]!.ha == false)
-        #expect(four.effectiveLeader == nil)  // its own libquorum has not spoken yet
+        #expect(four.effectiveLeader == 1)
         #expect(four.leader == 1)
         #expect(net.persisted[4] == 2)
     }
@@ -283,5 +320,30 @@ struct FakeCPG {
             from: JSONEncoder().encode(bad).replacing(Data("\"host\":\"host1\"".utf8), with: Data("\"host\":\"ghost\"".utf8)))
         #expect(throws: EventRejected.self) { try bad.checkedAfterDecoding() }
     }
-}
 
+    @Test func test_configureFromTheWireWithHugeValues_isRefusedNotATrap() {
+        var net = FakeCPG.threeNodes()
+        var c = FakeCPG.configuration
+        c.instances = [
+            Instance(id: "a", host: "host1", ha: true, flavor: Capacity(vcpus: Int.max, ramMB: 1, diskGB: 1)),
+            Instance(id: "b", host: "host1", ha: true, flavor: Capacity(vcpus: Int.max, ramMB: 1, diskGB: 1)),
+        ]
+        let before = net.replicas[1]!.state.configuration
+        net.send(2, .configure(c))
+        net.deliverAll()
+        #expect(net.replicas[1]!.state.configuration == before)
+        #expect(net.replicas[1]!.history.last?.rejected?.contains("between 0 and") == true)
+    }
+
+    @Test func test_snapshotWithAnInFlightActionForAnUnknownHost_isRejected() throws {
+        var s = FakeCPG.threeNodes().replicas[1]!.state
+        try s.apply(.nodeLost(host: "host3"), at: 5)
+        try s.apply(.actionStarted(.fence(host: "host3")), at: 5)
+        let data = try JSONEncoder().encode(s)
+            .replacing(Data("fence:host3".utf8), with: Data("fence:ghost".utf8))
+            .replacing(Data("\"host\":\"host3\"}}".utf8), with: Data("\"host\":\"ghost\"}}".utf8))
+        let bad = try JSONDecoder().decode(ClusterState.self, from: data)
+        #expect(throws: EventRejected.self) { try bad.checkedAfterDecoding() }
+        #expect(throws: Never.self) { try s.checkedAfterDecoding() }
+    }
+}

@@ -158,6 +158,36 @@ def test_bad_operator_input_is_refused_with_a_clear_error(cluster):
     assert status("host1")["epoch"] == before
 
 
+RAW_CLIENT = """
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect("/run/lifeboat/lifeboatd.sock")
+s.sendall(sys.argv[1].encode() + b"\\n")
+print(s.makefile().readline().strip())
+"""
+
+
+@pytest.mark.parametrize("line,message", [
+    ("not json", "invalid JSON request"),
+    ('{"nocmd": 1}', 'request needs a "cmd"'),
+    ('{"cmd": "reboot-everything"}', "unknown command 'reboot-everything'"),
+    ('{"cmd": "event", "event": {"kind": "node_lost", "host": "host2"}}', "'node_lost' is not an operator command"),
+    ('{"cmd": "event", "event": {"kind": "maintenance", "host": "host2", "on": true, "extra": 1}}', "extra: unknown key"),
+])
+def test_control_socket_refuses_bad_requests_clearly(cluster, line, message):
+    before = status("host1")["epoch"]
+    out = lab("exec", "host1", "python3", "-c", RAW_CLIENT, line).stdout
+    answer = json.loads(out)
+    assert answer["ok"] is False and message in answer["error"], answer
+    assert status("host1")["epoch"] == before
+
+
+def test_control_socket_history_with_an_absurd_limit_is_clamped_not_a_crash(cluster):
+    out = lab("exec", "host1", "python3", "-c", RAW_CLIENT, '{"cmd": "history", "limit": 1e19}').stdout
+    assert json.loads(out)["ok"] is True
+    assert status("host1") is not None
+
+
 def test_garbage_in_the_cpg_group_is_rejected_without_effect(cluster):
     st, _ = poll(agreed(["host1", "host2", "host3"]), 15, "agreement")
     # The probe joining and leaving the group is a membership change (it bumps the epoch);

@@ -30,5 +30,10 @@ public struct Capacity: Hashable, Sendable, Codable {
 
     public var isNonNegative: Bool { vcpus >= 0 && ramMB >= 0 && diskGB >= 0 }
 
+    /// Largest value accepted in any dimension (10^12): sums over a whole cluster of such
+    /// values cannot overflow, whatever a file or a peer sends.
+    public static let bound = 1_000_000_000_000
+    public var isBounded: Bool { vcpus <= Self.bound && ramMB <= Self.bound && diskGB <= Self.bound }
+
     public var summary: String { "\(vcpus) vCPU, \(ramMB) MB RAM, \(diskGB) GB disk" }
 }

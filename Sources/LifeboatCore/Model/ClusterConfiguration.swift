@@ -39,7 +39,9 @@ public struct ClusterConfiguration: Hashable, Sendable, Codable {
             guard !h.name.isEmpty, hostCapacity[h.name] == nil else { throw ScenarioError("\(path).name", "duplicate or empty host name '\(h.name)'") }
             guard segmentNames.contains(h.segment) else { throw ScenarioError("\(path).segment", "unknown segment '\(h.segment)'") }
             guard h.nodeID > 0, nodeIDs.insert(h.nodeID).inserted else { throw ScenarioError("\(path).node_id", "node id \(h.nodeID) is 0 or already used") }
-            guard h.capacity.isNonNegative else { throw ScenarioError("\(path).capacity", "must not be negative") }
+            guard h.capacity.isNonNegative, h.capacity.isBounded else {
+                throw ScenarioError("\(path).capacity", "must be between 0 and \(Capacity.bound) in every dimension")
+            }
             hostCapacity[h.name] = h.capacity
         }
         var ids = Set<String>()
@@ -48,7 +50,9 @@ public struct ClusterConfiguration: Hashable, Sendable, Codable {
             let path = "cluster.instances[\(n)]"
             guard !i.id.isEmpty, ids.insert(i.id).inserted else { throw ScenarioError("\(path).id", "duplicate or empty instance id '\(i.id)'") }
             guard let cap = hostCapacity[i.host] else { throw ScenarioError("\(path).host", "unknown host '\(i.host)'") }
-            guard i.flavor.isNonNegative else { throw ScenarioError("\(path).flavor", "must not be negative") }
+            guard i.flavor.isNonNegative, i.flavor.isBounded else {
+                throw ScenarioError("\(path).flavor", "must be between 0 and \(Capacity.bound) in every dimension")
+            }
             used[i.host, default: .zero] += i.flavor
             guard cap.holds(used[i.host]!) else { throw ScenarioError(path, "instance \(i.id) does not fit on \(i.host)") }
         }

@@ -78,9 +78,22 @@ extension ClusterState {
     /// after its derived indexes are rebuilt from its own facts and those facts agree.
     public func checkedAfterDecoding() throws(EventRejected) -> ClusterState {
         var s = self
-        for (name, h) in s.hosts where h.name != name || s.segments[h.segment] == nil {
+        for (name, h) in s.hosts
+        where h.name != name || s.segments[h.segment] == nil || !h.capacity.isNonNegative || !h.capacity.isBounded {
             throw EventRejected("snapshot: host \(name) is inconsistent")
         }
+        for (id, i) in s.instances where !i.flavor.isNonNegative || !i.flavor.isBounded {
+            throw EventRejected("snapshot: instance \(id) has an impossible flavor")
+        }
+        // Everything in flight must name what exists, or finishing it would trap.
+        for (key, a) in s.inFlight {
+            guard key == a.key else { throw EventRejected("snapshot: in-flight record \(key) is inconsistent") }
+            if let h = a.host, s.hosts[h] == nil { throw EventRejected("snapshot: \(key) names unknown host \(h)") }
+            if let i = a.instance, s.instances[i] == nil { throw EventRejected("snapshot: \(key) names unknown instance \(i)") }
+            if case .evacuate(_, _, let to) = a, s.hosts[to] == nil { throw EventRejected("snapshot: \(key) names unknown host \(to)") }
+            if case .fence(let h) = a, s.hosts[h]!.recovery == nil { throw EventRejected("snapshot: \(key) fences a host not being recovered") }
+        }
+        do { try s.configuration.validate() } catch { throw EventRejected("snapshot: \(error)") }
         s.rebuildHostIndexes()
         s.instancesByHost = [:]
         var used: [String: Capacity] = [:]
