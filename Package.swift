@@ -53,7 +53,7 @@ let package = Package(
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             resources: []),
-        .testTarget(name: "LifeboatSystemTests", dependencies: ["LifeboatSystem"]),
+        .testTarget(name: "LifeboatSystemTests", dependencies: ["LifeboatSystem", "LifeboatCorosync"]),
         .testTarget(name: "LifeboatReplicationTests", dependencies: ["LifeboatReplication", "LifeboatCore"]),
     ],
     swiftLanguageModes: [.v6]
