@@ -128,8 +128,21 @@ extension ClusterState {
         case .configure(let c): configure(c)
         case .leaderChanged:
             // Notices are told at once; everything else the old leader left in flight is
-            // planned again and re-executed (executors are idempotent).
+            // planned again and re-executed (executors are idempotent)...
+            let dropped = inFlight.values
             inFlight = [:]
+            // ...except an evacuation away from a host that is running again: it cannot be
+            // re-issued, and its outcome is unknown. Release the booking and tell.
+            for case .evacuate(let i, let from, let to) in dropped where hosts[from]!.member {
+                hosts[to]!.used -= instances[i]!.flavor
+                instances[i]!.evacuatingTo = nil
+                instances[i]!.state = .error
+                raise(
+                    Notice(
+                        kind: .evacuationFailed, key: "\(i)@leader#\(hosts[from]!.failureCount)",
+                        reason: "the leader changed while \(i) was being evacuated from \(from) to \(to), and \(from) is running again: check where \(i) runs in Nova",
+                        host: from, instance: i))
+            }
         case .actionStarted(let a): started(a)
         case .actionFinished(let key, let outcome):
             let a = inFlight.removeValue(forKey: key)!

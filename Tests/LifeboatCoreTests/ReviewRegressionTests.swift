@@ -131,4 +131,15 @@ import Testing
         let fenceAt = r.lines.compactMap { line -> Double? in if case .action(let at, .fence) = line { at } else { nil } }
         #expect(fenceAt == [3])
     }
+
+    @Test func test_leaderChangeAfterTheSourceRejoined_releasesTheEvacuationAndTells() {
+        let r = Lab.run(
+            Lab.scenario(
+                events: [(0, .nodeLost(host: "h1")), (5, .nodeJoined(host: "h1")), (6, .leaderChanged)],
+                durations: ["evacuate": 30]))
+        #expect(r.violations.isEmpty, "\(r.violations)")
+        #expect(r.final.instances.values.allSatisfy { $0.state != .evacuating })
+        #expect(Lab.actions(r).contains("notify evacuation_failed vm1"))
+        #expect(r.final.hosts["h4"]?.used == .zero)
+    }
 }

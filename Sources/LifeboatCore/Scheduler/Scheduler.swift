@@ -96,7 +96,9 @@ public enum Scheduler {
                 .notify(
                     Notice(
                         kind: .fenceFailed, key: "\(name)#\(host.failureCount)",
-                        reason: "fencing \(name) failed \(recovery.fenceAttempts) times: nothing is evacuated until an operator confirms it is off (lifeboat fence --confirm \(name))",
+                        reason: host.member
+                            ? "fencing \(name) failed \(recovery.fenceAttempts) times; it is still a cluster member: repair nova-compute (the escalation is called off when it reports back) or power it off and confirm (lifeboat fence --confirm \(name))"
+                            : "fencing \(name) failed \(recovery.fenceAttempts) times: nothing is evacuated until an operator confirms it is off (lifeboat fence --confirm \(name))",
                         host: name)))
             return
         }
