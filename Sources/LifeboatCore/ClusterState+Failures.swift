@@ -1,0 +1,162 @@
+/// How failures enter the state: hosts lost and back, processes and instances failing,
+/// maintenance, the storm guard, and the bookkeeping of a host recovery. Called only from
+/// `apply` (ClusterState+Apply.swift) after the event was validated.
+extension ClusterState {
+    mutating func raise(_ notice: Notice) {
+        guard !noticeKeys.contains(notice.key), !pendingNotices.contains(where: { $0.key == notice.key })
+        else { return }
+        pendingNotices.append(notice)
+    }
+
+    mutating func startRecovery(_ h: String, cause: FailureCause) {
+        hosts[h]!.failureCount += 1
+        hosts[h]!.recovery = HostRecovery(cause: cause, detectedAt: now)
+        if hosts[h]!.fence != .confirmedByOperator { hosts[h]!.fence = .none }
+    }
+
+    /// A recovery is active while it has not finished.
+    func recovering(_ h: String) -> Bool {
+        if let r = hosts[h]!.recovery { !r.finished } else { false }
+    }
+
+    mutating func nodeLost(_ h: String) {
+        guard hosts[h]!.member else { return }
+        hosts[h]!.member = false
+        guard !hosts[h]!.maintenance, !recovering(h) else { return }
+        if hosts[h]!.fence.isOff { return }  // fenced and not yet re-admitted: it is off
+        recordLossForStormGuard(h)
+        startRecovery(h, cause: .nodeLost)
+    }
+
+    mutating func recordLossForStormGuard(_ h: String) {
+        let name = hosts[h]!.segment
+        var seg = segments[name]!
+        seg.recentLosses = seg.recentLosses.filter { now - $0.value < policy.stormWindow }
+        seg.recentLosses[h] = now
+        let total = hostsBySegment[name]?.count ?? 0
+        let lost = seg.recentLosses.count
+        if !seg.stormHalted && lost >= 2 && Double(lost) > policy.stormThreshold * Double(total) {
+            seg.stormHalted = true
+            seg.stormCount += 1
+            raise(
+                Notice(
+                    kind: .stormHalted, key: "\(name)#\(seg.stormCount)",
+                    reason:
+                        "\(lost) of \(total) hosts of segment \(name) lost within \(policy.stormWindow) s: looks like a switch or power failure; automatic fencing and evacuation halted in the segment until an operator resets it",
+                    segment: name))
+        }
+        segments[name] = seg
+    }
+
+    mutating func nodeJoined(_ h: String) {
+        guard !hosts[h]!.member else { return }
+        hosts[h]!.member = true
+        hosts[h]!.readmissionFailed = false
+        hosts[h]!.failedProcess = nil
+        hosts[h]!.processFailures = 0
+        // Back before it was fenced: the failure healed by itself, nothing to recover.
+        // A fence already in flight is let finish (the host then leaves again).
+        if recovering(h), !hosts[h]!.fence.isOff, inFlight["fence:\(h)"] == nil {
+            hosts[h]!.recovery = nil
+            hosts[h]!.fence = .none
+        }
+        // Back while its instances were being evacuated: it was powered on again, and Nova
+        // may restart its instances there. Moving the rest could run them twice: stop and
+        // tell (evacuations already in flight finish).
+        if recovering(h), hosts[h]!.fence.isOff {
+            let left = (instancesByHost[h] ?? []).sorted().filter { id in
+                let i = instances[id]!
+                return i.ha && (i.state == .active || i.state == .failed)
+            }
+            hosts[h]!.recovery!.finished = true
+            if !left.isEmpty {
+                raise(
+                    Notice(
+                        kind: .evacuationInterrupted, key: "\(h)#\(hosts[h]!.failureCount)",
+                        reason: "\(h) came back while its instances were being evacuated; not moved: \(left.joined(separator: ", ")) (check them in Nova before acting)",
+                        host: h))
+            }
+        }
+    }
+
+    mutating func processFailed(_ h: String, _ p: String) {
+        let host = hosts[h]!
+        guard host.member, !host.maintenance, !recovering(h), !host.fence.isOff else { return }
+        hosts[h]!.failedProcess = p
+        countProcessFailure(h)
+    }
+
+    mutating func countProcessFailure(_ h: String) {
+        // Like Pacemaker's failure-timeout: a quiet period forgets earlier failures.
+        if policy.failureTimeout > 0, let last = hosts[h]!.lastProcessFailureAt, now - last >= policy.failureTimeout {
+            hosts[h]!.processFailures = 0
+        }
+        hosts[h]!.lastProcessFailureAt = now
+        hosts[h]!.processFailures += 1
+        if hosts[h]!.processFailures > policy.processRestartLimit {
+            startRecovery(h, cause: .processFailure)
+        }
+    }
+
+    mutating func instanceFailed(_ i: String) {
+        let inst = instances[i]!
+        let host = hosts[inst.host]!
+        guard inst.state == .active, host.member, !host.maintenance, !recovering(inst.host),
+            !host.fence.isOff
+        else { return }
+        if policy.failureTimeout > 0, let last = inst.lastFailureAt, now - last >= policy.failureTimeout {
+            instances[i]!.failures = 0
+        }
+        instances[i]!.lastFailureAt = now
+        instances[i]!.state = .failed
+        instances[i]!.failures += 1
+        failedInstances.insert(i)
+        checkInstanceRestartLimit(i)
+    }
+
+    /// Past the restart limit a failed instance is left in error and the operator told.
+    mutating func checkInstanceRestartLimit(_ i: String) {
+        guard instances[i]!.state == .failed, instances[i]!.failures > policy.instanceRestartLimit
+        else { return }
+        failedInstances.remove(i)
+        instances[i]!.state = .error
+        raise(
+            Notice(
+                kind: .instanceRestartLimit, key: "\(i)#\(instances[i]!.failures)",
+                reason: "instance \(i) failed \(instances[i]!.failures) times on \(instances[i]!.host); restart limit \(policy.instanceRestartLimit) reached",
+                host: instances[i]!.host, instance: i))
+    }
+
+    mutating func setMaintenance(_ h: String, _ on: Bool) {
+        hosts[h]!.maintenance = on
+        // Leaving maintenance while lost: the loss is a failure from now on.
+        if !on, !hosts[h]!.member, !recovering(h), !hosts[h]!.fence.isOff {
+            startRecovery(h, cause: .nodeLost)
+        }
+    }
+
+    mutating func fencedOff(_ h: String) {
+        hosts[h]!.member = false
+        if hosts[h]!.recovery!.startedAt == nil {  // confirmed by an operator, not fenced by us
+            hosts[h]!.recovery!.startedAt = now
+            hosts[h]!.recovery!.targets = EvacuationPlacement.targetTiers(for: h, in: self)
+        }
+        hosts[h]!.failedProcess = nil
+        for id in instancesByHost[h] ?? [] where !instances[id]!.ha && instances[id]!.state != .error {
+            instances[id]!.state = .stopped
+            failedInstances.remove(id)
+        }
+        refreshRecovery(h)
+    }
+
+    /// Marks the host's recovery finished once nothing is left to move.
+    mutating func refreshRecovery(_ h: String) {
+        guard let r = hosts[h]!.recovery, !r.finished, hosts[h]!.fence.isOff, r.forceDown == .done
+        else { return }
+        let open = (instancesByHost[h] ?? []).contains { id in
+            let inst = instances[id]!
+            return inst.ha && (inst.state == .active || inst.state == .failed || inst.state == .evacuating)
+        }
+        if !open { hosts[h]!.recovery!.finished = true }
+    }
+}

@@ -1,0 +1,161 @@
+/// The leader's record of its own work: an action started, an action finished, a notice
+/// told. Every member applies these in the same order, so a new leader knows exactly what
+/// is in flight and what is done. Called only from `apply` after validation.
+extension ClusterState {
+    mutating func started(_ a: Action) {
+        switch a {
+        case .notify(let n):
+            notices.append(RecordedNotice(at: now, notice: n))
+            noticeKeys.insert(n.key)
+            pendingNotices.removeAll { $0.key == n.key }
+            noticeTaken(n)
+            return
+        case .fence(let h):
+            if hosts[h]!.recovery!.startedAt == nil {
+                hosts[h]!.recovery!.startedAt = now
+                hosts[h]!.recovery!.targets = EvacuationPlacement.targetTiers(for: h, in: self)
+            }
+        case .evacuate(let i, _, let to):
+            if instances[i]!.evacuatingTo != to {
+                instances[i]!.state = .evacuating
+                instances[i]!.evacuatingTo = to
+                hosts[to]!.used += instances[i]!.flavor
+                // A reserve that receives instances is no longer a reserve.
+                hosts[to]!.reserved = false
+            }
+            failedInstances.remove(i)
+        default:
+            break
+        }
+        inFlight[a.key] = a
+    }
+
+    /// The consequence of telling a notice that gives up on something.
+    mutating func noticeTaken(_ n: Notice) {
+        switch n.kind {
+        case .noCapacity, .instanceNotHA:
+            if let i = n.instance {
+                instances[i]!.state = .error
+                failedInstances.remove(i)
+                if let h = n.host { refreshRecovery(h) }
+            }
+        case .flapping:
+            if let h = n.host { hosts[h]!.fence = .failed }
+        default:
+            break
+        }
+    }
+
+    mutating func finished(_ a: Action, _ outcome: Outcome) {
+        let ok = outcome.succeeded
+        switch a {
+        case .fence(let h):
+            // An operator confirmation that came first already settled the power state.
+            guard hosts[h]!.recovery != nil, !hosts[h]!.fence.isOff else { return }
+            if ok {
+                hosts[h]!.fence = .off
+                hosts[h]!.fencedAt = hosts[h]!.fencedAt.filter { now - $0 < policy.flapWindow } + [now]
+                fencedOff(h)
+            } else {
+                hosts[h]!.recovery!.fenceAttempts += 1
+                if hosts[h]!.recovery!.fenceAttempts >= policy.fenceAttemptLimit { hosts[h]!.fence = .failed }
+            }
+        case .forceDown(let h):
+            guard hosts[h]!.recovery != nil else { return }
+            if ok {
+                hosts[h]!.service = .forcedDown
+                hosts[h]!.recovery!.forceDown = .done
+                refreshRecovery(h)
+            } else {
+                hosts[h]!.recovery!.forceDown = .failed
+                hosts[h]!.recovery!.finished = true
+                raise(
+                    Notice(
+                        kind: .forceDownFailed, key: "\(h)#\(hosts[h]!.failureCount)",
+                        reason: "could not force nova-compute down on \(h) (\(outcome.rawValue)): its instances were not evacuated; `lifeboat fence --confirm \(h)` retries the recovery",
+                        host: h))
+            }
+        case .disableService(let h):
+            if ok {
+                if hosts[h]!.service == .up { hosts[h]!.service = .disabled }
+                hosts[h]!.recovery?.disable = .done
+            } else {
+                hosts[h]!.recovery?.disable = .failed
+                raise(
+                    Notice(
+                        kind: .serviceStepFailed, key: "disable:\(h)#\(hosts[h]!.failureCount)",
+                        reason: "could not disable nova-compute on \(h) in the scheduler (\(outcome.rawValue))",
+                        host: h))
+            }
+        case .enableService(let h):
+            if ok {
+                hosts[h]!.service = .up
+                hosts[h]!.fence = .none
+                hosts[h]!.recovery = nil
+                hosts[h]!.processFailures = 0
+                switch policy.readmitReserve {
+                case .keep: break
+                case .reserve: hosts[h]!.reserved = true
+                case .unreserve: hosts[h]!.reserved = false
+                }
+            } else {
+                hosts[h]!.readmissionFailed = true  // not retried in a loop; a rejoin retries
+                raise(
+                    Notice(
+                        kind: .serviceStepFailed, key: "enable:\(h)#\(hosts[h]!.failureCount)",
+                        reason: "could not re-enable nova-compute on \(h) (\(outcome.rawValue)): it stays out of the scheduler",
+                        host: h))
+            }
+        case .restartProcess(let h, _):
+            if ok {
+                hosts[h]!.failedProcess = nil
+            } else if !recovering(h) {
+                countProcessFailure(h)
+            }
+        case .restartInstance(let i, _):
+            guard instances[i] != nil else { return }
+            if ok {
+                instances[i]!.state = .active
+                failedInstances.remove(i)
+            } else if instances[i]!.state == .failed {
+                instances[i]!.failures += 1
+                checkInstanceRestartLimit(i)
+            }
+        case .evacuate(let i, let from, let to):
+            let flavor = instances[i]!.flavor
+            instances[i]!.evacuatingTo = nil
+            if ok {
+                instances[i]!.host = to
+                instances[i]!.state = .active
+                instancesByHost[from]?.remove(i)
+                instancesByHost[to, default: []].insert(i)
+                hosts[from]!.used -= flavor
+                // The target failed while the instance was on its way: it is now on a
+                // failed host, whose recovery must take it along.
+                if let r = hosts[to]!.recovery {
+                    if r.forceDown == .failed {
+                        raise(
+                            Notice(
+                                kind: .evacuationFailed, key: "\(i)@\(to)#\(hosts[to]!.failureCount)",
+                                reason: "\(i) arrived on \(to), which failed meanwhile and could not be forced down: it is not moved again",
+                                host: to, instance: i))
+                    } else {
+                        hosts[to]!.recovery!.finished = false
+                        refreshRecovery(to)
+                    }
+                }
+            } else {
+                hosts[to]!.used -= flavor
+                instances[i]!.state = .error
+                raise(
+                    Notice(
+                        kind: .evacuationFailed, key: "\(i)#\(hosts[from]!.failureCount)",
+                        reason: "evacuation of \(i) from \(from) to \(to) failed (\(outcome.rawValue))",
+                        host: from, instance: i))
+            }
+            refreshRecovery(from)
+        case .notify:
+            break
+        }
+    }
+}
