@@ -134,14 +134,9 @@ extension ClusterState {
             // ...except an evacuation away from a host that is running again: it cannot be
             // re-issued, and its outcome is unknown. Release the booking and tell.
             for case .evacuate(let i, let from, let to) in dropped where hosts[from]!.member {
-                hosts[to]!.used -= instances[i]!.flavor
-                instances[i]!.evacuatingTo = nil
-                instances[i]!.state = .error
-                raise(
-                    Notice(
-                        kind: .evacuationFailed, key: "\(i)@leader#\(hosts[from]!.failureCount)",
-                        reason: "the leader changed while \(i) was being evacuated from \(from) to \(to), and \(from) is running again: check where \(i) runs in Nova",
-                        host: from, instance: i))
+                abandonEvacuation(
+                    i, from: from, to: to, key: "\(i)@leader#\(hosts[from]!.failureCount)",
+                    reason: "the leader changed while \(i) was being evacuated from \(from) to \(to), and \(from) is running again: check where \(i) runs in Nova")
             }
         case .actionStarted(let a): started(a)
         case .actionFinished(let key, let outcome):

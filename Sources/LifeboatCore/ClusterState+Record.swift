@@ -145,17 +145,22 @@ extension ClusterState {
                     }
                 }
             } else {
-                hosts[to]!.used -= flavor
-                instances[i]!.state = .error
-                raise(
-                    Notice(
-                        kind: .evacuationFailed, key: "\(i)#\(hosts[from]!.failureCount)",
-                        reason: "evacuation of \(i) from \(from) to \(to) failed (\(outcome.rawValue))",
-                        host: from, instance: i))
+                abandonEvacuation(
+                    i, from: from, to: to, key: "\(i)#\(hosts[from]!.failureCount)",
+                    reason: "evacuation of \(i) from \(from) to \(to) failed (\(outcome.rawValue))")
             }
             refreshRecovery(from)
         case .notify:
             break
         }
+    }
+
+    /// An evacuation that will not complete: release its booking on the target, leave the
+    /// instance in error on its source, and tell the operator.
+    mutating func abandonEvacuation(_ i: String, from: String, to: String, key: String, reason: String) {
+        hosts[to]!.used -= instances[i]!.flavor
+        instances[i]!.evacuatingTo = nil
+        instances[i]!.state = .error
+        raise(Notice(kind: .evacuationFailed, key: key, reason: reason, host: from, instance: i))
     }
 }
