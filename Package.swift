@@ -35,8 +35,13 @@ let package = Package(
         // The replicated state machine over CPG (pure: testable without a cluster).
         .target(name: "LifeboatReplication", dependencies: ["LifeboatCore"]),
 
+        // Local persistence: the replicated state as a checksummed snapshot plus an event log.
+        .target(name: "LifeboatStore", dependencies: ["LifeboatCore", "LifeboatReplication"]),
+
         // The daemon shell: Corosync session, replica, leader, executors, control socket.
-        .target(name: "LifeboatDaemon", dependencies: ["LifeboatCore", "LifeboatReplication", "LifeboatCorosync"]),
+        .target(
+            name: "LifeboatDaemon",
+            dependencies: ["LifeboatCore", "LifeboatReplication", "LifeboatCorosync", "LifeboatStore"]),
         .executableTarget(name: "lifeboatd", dependencies: ["LifeboatDaemon"]),
 
         .executableTarget(
@@ -54,7 +59,9 @@ let package = Package(
             ],
             resources: []),
         .testTarget(name: "LifeboatSystemTests", dependencies: ["LifeboatSystem", "LifeboatCorosync"]),
-        .testTarget(name: "LifeboatReplicationTests", dependencies: ["LifeboatReplication", "LifeboatCore"]),
+        .testTarget(
+            name: "LifeboatReplicationTests", dependencies: ["LifeboatReplication", "LifeboatCore", "LifeboatStore"],
+            resources: [.copy("Golden")]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -66,4 +66,16 @@ static inline cs_error_t lifeboat_quorum_initialize(quorum_handle_t *handle, quo
     if (err == CS_OK) err = quorum_context_set(*handle, context);
     return err;
 }
+static void lifeboat_quorum_probe_notify(quorum_handle_t handle, uint32_t quorate, uint64_t ring_seq,
+                                         uint32_t view_list_entries, uint32_t *view_list) {
+    (void)handle; (void)quorate; (void)ring_seq; (void)view_list_entries; (void)view_list;
+}
+
+/// A libquorum connection for synchronous quorum_getquorate calls only (no tracking).
+static inline cs_error_t lifeboat_quorum_probe_initialize(quorum_handle_t *handle) {
+    quorum_callbacks_t callbacks;
+    uint32_t quorum_type = 0;
+    callbacks.quorum_notify_fn = lifeboat_quorum_probe_notify;
+    return quorum_initialize(handle, &callbacks, &quorum_type);
+}
 #endif

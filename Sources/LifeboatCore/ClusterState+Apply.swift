@@ -7,19 +7,24 @@ extension ClusterState {
         var next = self
         next.now = max(now, time)
         next.epoch += 1
+        if quorate { next.progress += 1 }
         next.mutate(event)
         if event.isConfigurationChange { next.configVersion += 1 }
+        next.applyRetention()
         self = next
     }
 
     // MARK: Validation (no mutation)
 
     func validate(_ event: Event) throws(EventRejected) {
-        if event.isConfigurationChange && !quorate {
-            throw EventRejected("no quorum: configuration changes are refused until quorum returns")
+        if event.requiresQuorum && !quorate {
+            throw EventRejected(
+                event.isConfigurationChange || event.kind == "fence_confirmed_by_operator"
+                    ? "no quorum: configuration changes and confirmations are refused until quorum returns"
+                    : "no quorum: nothing but notices is started until quorum returns")
         }
         switch event {
-        case .nodeLost(let h), .nodeJoined(let h), .processFailed(let h, _),
+        case .nodeLost(let h), .nodeJoined(let h), .nodeUnseen(let h), .processFailed(let h, _),
             .processRecovered(let h, _), .maintenance(let h, _), .reserved(let h, _):
             try requireHost(h)
         case .fenceConfirmedByOperator(let h):
@@ -31,19 +36,23 @@ extension ClusterState {
             try requireInstance(i)
         case .segmentEnabled(let s, _), .stormReset(let s):
             guard segments[s] != nil else { throw EventRejected("unknown segment '\(s)'") }
-        case .quorum, .leaderChanged:
+        case .quorum, .leaderChanged, .clock:
             break
         case .configure(let c):
             try validateConfigure(c)
-        case .actionStarted(let a):
-            try validateStart(a)
-        case .actionFinished(let key, let outcome):
-            guard let a = inFlight[key] else {
-                throw EventRejected("no action '\(key)' is in flight")
+        case .actionStarted(let a, let t):
+            guard t == term else {
+                throw EventRejected("start of \(a.key) in term \(t), but the current term is \(term): a previous leader's", stale: t < term)
             }
-            let fence = if case .fence = a { true } else { false }
-            if fence && outcome == .ok || !fence && outcome == .off {
-                throw EventRejected("outcome '\(outcome.rawValue)' does not apply to \(a.kind)")
+            try validateStart(a)
+        case .actionFinished(let key, let attempt, let report):
+            guard let r = inFlight[key], r.attempt == attempt else {
+                let now = inFlight[key].map { "attempt \($0.attempt) is" } ?? "nothing is"
+                throw EventRejected(
+                    "stale result of \(key) attempt \(attempt) (\(report.outcome.rawValue)): \(now) in flight", stale: attempt.term <= term)
+            }
+            if !r.action.accepts(report.outcome) {
+                throw EventRejected("outcome '\(report.outcome.rawValue)' does not apply to \(r.action.kind)")
             }
         }
     }
@@ -91,6 +100,7 @@ extension ClusterState {
         switch event {
         case .nodeLost(let h): nodeLost(h)
         case .nodeJoined(let h): nodeJoined(h)
+        case .nodeUnseen(let h): nodeUnseen(h)
         case .quorum(let q):
             if quorate && !q {
                 quorumLosses += 1
@@ -99,6 +109,8 @@ extension ClusterState {
                         kind: .quorumLost, key: "\(quorumLosses)",
                         reason: "partition lost quorum: no fencing, evacuation or configuration change until it returns"))
             }
+            if q && !quorate { quorateSince = now }
+            if !q { quorateSince = nil }
             quorate = q
         case .processFailed(let h, let p): processFailed(h, p)
         case .processRecovered(let h, let p):
@@ -126,22 +138,38 @@ extension ClusterState {
             segments[s]!.stormHalted = false
             segments[s]!.recentLosses = [:]
         case .configure(let c): configure(c)
-        case .leaderChanged:
-            // Notices are told at once; everything else the old leader left in flight is
-            // planned again and re-executed (executors are idempotent)...
-            let dropped = inFlight.values
+        case .leaderChanged(let holder):
+            term += 1
+            termHolder = holder
+            // Everything the previous term left in flight is planned again in this one
+            // (executors are idempotent); the old attempts' late results are stale.
+            let dropped = inFlight.values.sorted { $0.attempt < $1.attempt }
             inFlight = [:]
-            // ...except an evacuation away from a host that is running again: it cannot be
-            // re-issued, and its outcome is unknown. Release the booking and tell.
-            for case .evacuate(let i, let from, let to) in dropped where hosts[from]!.member {
-                abandonEvacuation(
-                    i, from: from, to: to, key: "\(i)@leader#\(hosts[from]!.failureCount)",
-                    reason: "the leader changed while \(i) was being evacuated from \(from) to \(to), and \(from) is running again: check where \(i) runs in Nova")
+            for r in dropped { requeue(r, why: "the leader changed") }
+        case .clock:
+            break
+        case .actionStarted(let a, _): started(a)
+        case .actionFinished(let key, _, let report):
+            let r = inFlight.removeValue(forKey: key)!
+            let bounded = report.bounded
+            actionLog.append(CompletedAction(record: r, finishedAt: now, report: bounded))
+            if bounded.outcome == .cancelled {
+                requeue(r, why: "its attempt was cancelled")
+            } else {
+                finished(r.action, bounded.outcome)
             }
-        case .actionStarted(let a): started(a)
-        case .actionFinished(let key, let outcome):
-            let a = inFlight.removeValue(forKey: key)!
-            finished(a, outcome)
         }
+    }
+
+    /// An attempt that ended without a result (its leader changed, or it was cancelled):
+    /// the step stays pending and is planned again with the same parameters. An evacuation
+    /// keeps its target and booking, except away from a host that is running again: it
+    /// cannot be re-issued, and its outcome is unknown, so the booking is released and the
+    /// operator told.
+    mutating func requeue(_ r: ActionRecord, why: String) {
+        guard case .evacuate(let i, let from, let to) = r.action, hosts[from]!.member else { return }
+        abandonEvacuation(
+            i, from: from, to: to, key: "\(i)@attempt\(r.attempt)",
+            reason: "\(why) while \(i) was being evacuated from \(from) to \(to), and \(from) is running again: check where \(i) runs in Nova")
     }
 }

@@ -48,7 +48,22 @@ extension ClusterState {
         segments[name] = seg
     }
 
+    /// Startup fencing: a host still unseen after the grace period is treated as lost.
+    mutating func nodeUnseen(_ h: String) {
+        let host = hosts[h]!
+        guard host.unseen, !host.member, !host.maintenance, !recovering(h), !host.fence.isOff else { return }
+        // Half a segment missing after a restart looks like a power or switch failure too.
+        recordLossForStormGuard(h)
+        startRecovery(h, cause: .unseenAtStartup)
+        raise(
+            Notice(
+                kind: .hostUnseen, key: "\(h)#\(hosts[h]!.failureCount)",
+                reason: "\(h) has not joined within \(policy.startupGrace) s of the cluster starting: treated as lost and fenced (startup_fencing)",
+                host: h))
+    }
+
     mutating func nodeJoined(_ h: String) {
+        hosts[h]!.unseen = false
         guard !hosts[h]!.member else { return }
         hosts[h]!.member = true
         hosts[h]!.readmissionFailed = false

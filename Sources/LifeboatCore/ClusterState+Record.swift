@@ -27,7 +27,7 @@ extension ClusterState {
         default:
             break
         }
-        inFlight[a.key] = a
+        inFlight[a.key] = ActionRecord(action: a, attempt: Attempt(term: term, id: epoch), startedAt: now, leader: termHolder?.node)
     }
 
     /// The consequence of telling a notice that gives up on something.
@@ -162,5 +162,21 @@ extension ClusterState {
         instances[i]!.evacuatingTo = nil
         instances[i]!.state = .error
         raise(Notice(kind: .evacuationFailed, key: key, reason: reason, host: from, instance: i))
+    }
+}
+
+extension ClusterState {
+    /// Records `action` as started in the current term, as the leader would; returns its
+    /// attempt. For tests, benchmarks and offline tools.
+    @discardableResult
+    public mutating func start(_ action: Action, at time: Double) throws(EventRejected) -> Attempt? {
+        try apply(.actionStarted(action, term: term), at: time)
+        return inFlight[action.key]?.attempt
+    }
+
+    /// Records the result of the attempt of `key` now in flight.
+    public mutating func finish(_ key: String, _ outcome: Outcome, at time: Double) throws(EventRejected) {
+        guard let r = inFlight[key] else { throw EventRejected("no action '\(key)' is in flight") }
+        try apply(.actionFinished(key: key, attempt: r.attempt, report: ActionReport(outcome)), at: time)
     }
 }

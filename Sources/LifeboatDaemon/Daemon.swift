@@ -2,62 +2,93 @@ import Foundation
 import LifeboatCore
 import LifeboatCorosync
 import LifeboatReplication
+import LifeboatStore
 
 /// The shell around the replicated core: one actor that owns the Corosync session, feeds
-/// the `Replica`, carries out its outputs (multicast, persist, answers), runs the leader's
-/// plan through the executors, and answers the control socket.
+/// the `Replica`, carries out its outputs (multicast, persist, answers), lets the
+/// `Conductor` turn the plan into starts and executor runs, and answers the control socket.
 public actor Daemon {
     let configuration: DaemonConfiguration
-    let store: ConfigurationStore
-    let executors: [any ActionExecutor]
-    var saved: (ClusterConfiguration, UInt64)
+    let store: StateStore
+    /// Executors by the action kind they handle.
+    let executors: [String: any ActionExecutor]
+    var seed: Seed
     var session: CorosyncSession? = nil
     var replica: Replica? = nil
+    var conductor = Conductor()
+    let gate = LeadershipGate()
+    /// Executor runs by action key.
+    var tasks: [String: Run] = [:]
     var stopping = false
     var nextRequest: UInt64 = 1
+    var nextFrame: UInt64 = 1
     var waiting: [UInt64: CheckedContinuation<String?, Never>] = [:]
-    /// Notices this leader multicast and has not seen applied yet (no duplicates).
-    var noticesSent: Set<String> = []
-    /// Actions this leader recorded as started and hands to an executor once applied.
-    var startsSent: [String: Action] = [:]
-    var running: Set<String> = []
-    var reportedWithoutExecutor: Set<String> = []
+    /// The last error writing the state directory (shown in status), nil while it works.
+    var storeError: String? = nil
+    /// libquorum notifications held back by `debug.quorum_delay`.
+    var delayedQuorum: AsyncStream<(Bool, [UInt32], UInt64)>.Continuation? = nil
+    var sessionNumber: UInt64 = 0
+
+    enum Seed {
+        case saved(StateStore.Loaded)
+        case fresh(ClusterConfiguration, UInt64)
+    }
+
+    struct Run {
+        var attempt: Attempt
+        var task: Task<Void, Never>
+        var timedOut = false
+    }
 
     public init(configuration: DaemonConfiguration, executors: [any ActionExecutor] = []) throws {
         self.configuration = configuration
-        self.executors = executors
-        store = ConfigurationStore(directory: configuration.stateDirectory)
-        if let s = try store.load() {
-            saved = s
-            Log.info("loaded configuration version \(s.1) from \(store.path)")
+        var byKind: [String: any ActionExecutor] = [:]
+        for e in executors { for k in e.kinds { byKind[k] = e } }
+        self.executors = byKind
+        store = StateStore(directory: configuration.stateDirectory)
+        if let loaded = try store.load() {
+            for n in loaded.notes { n.hasPrefix("ERROR") ? Log.error(n) : Log.info(n) }
+            seed = .saved(loaded)
+        } else if let legacy = try store.legacyConfiguration() {
+            Log.info("migrating configuration version \(legacy.1) from \(store.legacyConfigPath)")
+            seed = .fresh(legacy.0, legacy.1)
         } else if let bootstrap = configuration.bootstrapCluster {
             let text = try String(contentsOfFile: bootstrap, encoding: .utf8)
-            saved = (try ClusterConfiguration.parse(try JSONParser.parse(text)), 0)
-            Log.info("no saved configuration; starting from \(bootstrap)")
+            seed = .fresh(try ClusterConfiguration.parse(try JSONParser.parse(text)), 0)
+            Log.info("no saved state; starting from \(bootstrap)")
         } else {
-            saved = (ClusterConfiguration(), 0)
-            Log.info("no saved configuration; starting empty (lifeboat config apply FILE)")
+            seed = .fresh(ClusterConfiguration(), 0)
+            Log.info("no saved state; starting empty (lifeboat config apply FILE)")
         }
     }
 
+    /// This node's wall clock (with the test-only offset).
+    nonisolated func now() -> Double { Date().timeIntervalSince1970 + configuration.debugClockOffset }
+
     /// Runs until `shutdown()` (exit status 0) or until Corosync is lost for good (1).
     public func run() async -> Int32 {
+        let ticker = Task { [weak self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(500))
+                await self?.tick()
+            }
+        }
+        defer { ticker.cancel() }
+        if configuration.debugQuorumDelay > 0 { startQuorumDelay() }
         while !stopping {
             guard let s = await connect() else { return stopping ? 0 : 1 }
             session = s
-            if replica?.nodeID != s.localNodeID {
-                // First connection, or corosync came back with another node id for us.
-                if let r = replica { saved = (r.state.configuration, r.state.configVersion) }
-                replica = Replica(nodeID: s.localNodeID, configuration: saved.0, configVersion: saved.1)
-                Log.setPrefix("lifeboatd[\(s.localNodeID)]")
-            }
+            sessionNumber += 1
+            do { gate.setProbe(try QuorumProbe()) } catch { Log.warning("quorum probe: \(error)") }
+            makeReplica(nodeID: s.localNodeID, pid: s.localPID)
             Log.info("joined CPG group '\(configuration.group)' as node \(s.localNodeID), pid \(s.localPID)")
             for await event in s.events { handle(event) }
             session = nil
+            gate.setProbe(nil)
             // Not a member of anything now: no leader, no quorum, state not authoritative.
             replica?.connectionLost()
-            startsSent = [:]
-            noticesSent = []
+            for d in conductor.connectionLost() { interpret(d) }
+            refreshGate()
             failWaiting("the connection to corosync was lost")
             if stopping { break }
             if configuration.onCorosyncLoss == .exit {
@@ -69,10 +100,29 @@ public actor Daemon {
         return 0
     }
 
+    func makeReplica(nodeID: UInt32, pid: UInt32) {
+        if let r = replica, r.nodeID == nodeID { return }
+        if let r = replica {
+            // corosync came back with another node id for us: keep what we know.
+            replica = Replica(nodeID: nodeID, pid: pid, saved: r.state, history: r.history, prunedHistory: r.prunedHistory)
+        } else {
+            switch seed {
+            case .saved(let l):
+                replica = Replica(nodeID: nodeID, pid: pid, saved: l.state, history: l.history, prunedHistory: l.prunedHistory)
+            case .fresh(let c, let v):
+                replica = Replica(nodeID: nodeID, pid: pid, configuration: c, configVersion: v)
+                writeSnapshot()
+            }
+            seed = .fresh(ClusterConfiguration(), 0)  // the loaded state now lives in the replica
+        }
+        Log.setPrefix("lifeboatd[\(nodeID)]")
+    }
+
     public func shutdown() {
         guard !stopping else { return }
         stopping = true
         Log.info("shutting down: leaving the CPG group")
+        for (_, run) in tasks { run.task.cancel() }
         if let session { session.stop() }
     }
 
@@ -105,91 +155,111 @@ public actor Daemon {
 
     func handle(_ event: CorosyncEvent) {
         guard var r = replica else { return }
-        let now = Date().timeIntervalSince1970
-        var outputs: [Replica.Output]
+        let now = now()
+        var outputs: [Replica.Output] = []
         switch event {
         case .configurationChanged(let members, let left, let joined):
             Log.info("membership: \(members.map(\.nodeID)) left: \(left.map { "\($0.nodeID)/\($0.reason)" }) joined: \(joined.map(\.nodeID))")
+            func id(_ m: CPGMember) -> MemberID { MemberID(node: m.nodeID, pid: m.pid) }
             outputs = r.configurationChanged(
-                members: members.map(\.nodeID), left: left.map { ($0.nodeID, $0.reason == .nodeDown) },
-                joined: joined.map(\.nodeID), now: now)
-        case .delivered(let from, _, let bytes):
-            outputs = r.delivered(from: from, bytes: bytes, now: now)
+                members: members.map(id), left: left.map { (id($0), $0.reason == .nodeDown) }, joined: joined.map(id), now: now)
+        case .delivered(let from, let pid, let bytes):
+            outputs = r.delivered(from: MemberID(node: from, pid: pid), bytes: bytes, now: now)
         case .quorumChanged(let quorate, let members):
+            if let delayed = delayedQuorum {
+                delayed.yield((quorate, members, sessionNumber))
+                return
+            }
             Log.info("quorum: \(quorate ? "quorate" : "NOT quorate"), corosync members \(members)")
             outputs = r.localQuorumChanged(quorate, members: members, now: now)
         case .disconnected(let error):
             Log.error("corosync: \(error)")
-            outputs = []
         }
         replica = r
         perform(outputs)
-        leaderStep()
+        afterInput()
+    }
+
+    /// `debug.quorum_delay`: handles libquorum notifications that many seconds late, in order.
+    func startQuorumDelay() {
+        let (stream, continuation) = AsyncStream<(Bool, [UInt32], UInt64)>.makeStream()
+        delayedQuorum = continuation
+        let delay = configuration.debugQuorumDelay
+        Log.warning("debug.quorum_delay: quorum notifications are handled \(delay) s late (test setting)")
+        Task { [weak self] in
+            for await (q, members, session) in stream {
+                try? await Task.sleep(for: .seconds(delay))
+                await self?.lateQuorum(q, members, session)
+            }
+        }
+    }
+
+    func lateQuorum(_ quorate: Bool, _ members: [UInt32], _ session: UInt64) {
+        guard session == sessionNumber, self.session != nil, var r = replica else { return }
+        Log.info("quorum (late by debug.quorum_delay): \(quorate ? "quorate" : "NOT quorate"), corosync members \(members)")
+        let outputs = r.localQuorumChanged(quorate, members: members, now: now())
+        replica = r
+        perform(outputs)
+        afterInput()
+    }
+
+    func tick() {
+        guard session != nil, var r = replica else { return }
+        let outputs = r.tick(now: now())
+        replica = r
+        perform(outputs)
+        afterInput()
     }
 
     func perform(_ outputs: [Replica.Output]) {
         for o in outputs {
             switch o {
-            case .send(let m): session?.send(m.encoded())
-            case .persist(let c, let version):
-                guard saved.0 != c || saved.1 != version else { continue }
-                do {
-                    try store.save(c, version: version)
-                    saved = (c, version)
-                } catch { Log.error("cannot save configuration: \(error)") }
+            case .send(let m): send(m)
+            case .persist(.append(let record)):
+                storeAttempt { try store.append(record) }
+            case .persist(.snapshot): writeSnapshot()
             case .requestDone(let id, let rejected):
-                waiting.removeValue(forKey: id)?.resume(returning: rejected)
-            case .log(let line): Log.info(line)
-            }
-        }
-    }
-
-    /// The leader records what it starts before it starts it; executors run only once the
-    /// start is applied (so every member knows it is in flight).
-    func leaderStep() {
-        guard let r = replica, r.isLeader else {
-            // Not leading (any more): what this node had under way is a new leader's now.
-            startsSent = [:]
-            noticesSent = []
-            return
-        }
-        noticesSent = noticesSent.filter { !r.state.noticeKeys.contains($0) }
-        for (key, action) in startsSent where r.state.inFlight[key] != nil && !running.contains(key) {
-            startsSent.removeValue(forKey: key)
-            running.insert(key)
-            guard let executor = executors.first(where: { $0.kinds.contains(action.kind) }) else { continue }
-            Task {
-                let outcome = await executor.execute(action)
-                self.finished(action, outcome)
-            }
-        }
-        for action in r.plan() {
-            switch action {
-            case .notify(let n):
-                guard !noticesSent.contains(n.key) else { continue }
-                noticesSent.insert(n.key)
-                Log.warning("NOTICE: \(n.reason)")
-                send(.actionStarted(action))
-            default:
-                guard startsSent[action.key] == nil, !running.contains(action.key) else { continue }
-                if executors.contains(where: { $0.kinds.contains(action.kind) }) {
-                    startsSent[action.key] = action
-                    send(.actionStarted(action))
-                } else if reportedWithoutExecutor.insert(action.key).inserted {
-                    Log.warning("leader decided \(action.key), but no \(action.kind) executor is configured on this build yet: it waits")
+                if !conductor.requestDone(id, rejected: rejected) {
+                    waiting.removeValue(forKey: id)?.resume(returning: rejected)
                 }
+            case .log(let line): Log.info(line)
+            case .warning(let line): Log.warning(line)
             }
         }
     }
 
-    func finished(_ action: Action, _ outcome: Outcome) {
-        running.remove(action.key)
-        send(.actionFinished(key: action.key, outcome: outcome))
+    /// Durable before anything acts on it: the log is fsynced before the leader's step.
+    func afterInput() {
+        storeAttempt { try store.sync() }
+        if store.wantsCompaction { writeSnapshot() }
+        leaderStep()
+    }
+
+    func writeSnapshot() {
+        guard let r = replica else { return }
+        storeAttempt { try store.writeSnapshot(state: r.state, history: r.history, prunedHistory: r.prunedHistory) }
+    }
+
+    func storeAttempt(_ body: () throws -> Void) {
+        do {
+            try body()
+            if storeError != nil { Log.info("the state directory is writable again") }
+            storeError = nil
+        } catch {
+            if storeError != "\(error)" { Log.error("cannot save state in \(configuration.stateDirectory): \(error)") }
+            storeError = "\(error)"
+        }
+    }
+
+    func send(_ message: WireMessage) {
+        guard let session else { return }
+        for frame in message.frames(id: nextFrame) { session.send(frame) }
+        nextFrame += 1
     }
 
     func send(_ event: Event, request: UInt64? = nil) {
-        let at = Date().timeIntervalSince1970
-        session?.send(WireMessage(.event(event, at: at, request: request)).encoded())
+        guard let r = replica else { return }
+        send(WireMessage(.event(event, at: r.clusterTime(now()), request: request)))
     }
 
     func failWaiting(_ why: String) {
@@ -198,13 +268,30 @@ public actor Daemon {
     }
 
     /// Multicasts an operator's event and waits until it comes back applied (or refused).
+    /// What this node can already tell is refused at once: not connected, not synced, no
+    /// quorum here, quorum and membership disagreeing, a message over the size limit.
     func submit(_ event: Event) async -> String? {
-        guard session != nil else { return "not connected to corosync" }
+        guard session != nil, let r = replica else { return "not connected to corosync" }
+        guard r.synced else { return "this node is still synchronising with the cluster: retry in a moment" }
+        if event.requiresQuorum {
+            guard r.localQuorate, r.state.quorate else {
+                return "no quorum: this node's partition is not quorate; configuration changes and confirmations are refused until quorum returns"
+            }
+            guard r.membershipAgrees else {
+                return "quorum and membership disagree right now (a membership change is being processed): retry in a moment"
+            }
+        }
+        let message = WireMessage(.event(event, at: r.clusterTime(now()), request: nextRequest))
+        let size = message.encoded().count
+        guard size <= WireMessage.maxMessageBytes else {
+            return "this change is \(size) bytes, over the \(WireMessage.maxMessageBytes)-byte limit of one replicated message"
+        }
         let id = nextRequest
         nextRequest += 1
-        send(event, request: id)
+        send(message)
+        let bound = 10.0 + Double(size) / 1_000_000  // a large configuration takes longer to go round
         Task {
-            try? await Task.sleep(for: .seconds(10))
+            try? await Task.sleep(for: .seconds(bound))
             self.timeout(id)
         }
         return await withCheckedContinuation { waiting[id] = $0 }
@@ -212,101 +299,5 @@ public actor Daemon {
 
     func timeout(_ id: UInt64) {
         waiting.removeValue(forKey: id)?.resume(returning: "timed out waiting for the cluster to apply the change")
-    }
-
-    // MARK: Control socket
-
-    public func handleRequest(_ request: JSONValue) async -> JSONValue {
-        guard case .string(let cmd) = request["cmd"] ?? .null else { return ControlServer.error("request needs a \"cmd\"") }
-        guard let r = replica else { return ControlServer.error("not connected to corosync yet") }
-        switch cmd {
-        case "status":
-            return .object([("ok", .bool(true)), ("status", status(r))])
-        case "config":
-            return .object([
-                ("ok", .bool(true)), ("version", .number(Double(r.state.configVersion))), ("cluster", r.state.configuration.json),
-            ])
-        case "history":
-            var limit = 50
-            if case .number(let n) = request["limit"] ?? .null { limit = Int(max(0, min(n, Double(Replica.historyLimit)))) }
-            let entries: [JSONValue] = r.history.suffix(limit).map { h in
-                var f: [(String, JSONValue)] = [
-                    ("epoch", .number(Double(h.epoch))), ("at", .number(h.at)), ("origin", .number(Double(h.origin))),
-                    ("event", .string(h.event)),
-                ]
-                if let why = h.rejected { f.append(("rejected", .string(why))) }
-                return .object(f)
-            }
-            let notices: [JSONValue] = r.state.notices.map { n in
-                .object([("at", .number(n.at)), ("kind", .string(n.notice.kind.rawValue)), ("reason", .string(n.notice.reason))])
-            }
-            return .object([("ok", .bool(true)), ("history", .array(entries)), ("notices", .array(notices))])
-        case "event":
-            let event: Event
-            do { event = try Scenario.parseCommandEvent(request["event"] ?? .null, state: r.state) } catch {
-                return ControlServer.error("invalid event: \(error)")
-            }
-            // Membership, quorum and monitor results come from Corosync and the monitors,
-            // never from the socket.
-            guard Self.operatorEventKinds.contains(event.kind) else {
-                return ControlServer.error(
-                    "'\(event.kind)' is not an operator command (one of: \(Self.operatorEventKinds.sorted().joined(separator: ", ")))")
-            }
-            return answer(await submit(event))
-        case "configure":
-            let c: ClusterConfiguration
-            do { c = try ClusterConfiguration.parse(request["cluster"] ?? .null) } catch {
-                return ControlServer.error("invalid configuration: \(error)")
-            }
-            return answer(await submit(.configure(c)))
-        default:
-            return ControlServer.error("unknown command '\(cmd)' (status, config, history, event, configure)")
-        }
-    }
-
-    static let operatorEventKinds: Set<String> = [
-        "maintenance", "fence_confirmed_by_operator", "segment_enabled", "reserved", "ha", "storm_reset",
-    ]
-
-    func answer(_ rejected: String?) -> JSONValue {
-        if let rejected { return ControlServer.error(rejected) }
-        return .object([
-            ("ok", .bool(true)), ("epoch", .number(Double(replica?.state.epoch ?? 0))),
-            ("config_version", .number(Double(replica?.state.configVersion ?? 0))),
-        ])
-    }
-
-    func status(_ r: Replica) -> JSONValue {
-        let s = r.state
-        func name(_ id: UInt32) -> String { s.hostName(nodeID: id) ?? "node-\(id)" }
-        let leader = r.effectiveLeader
-        let hosts: [JSONValue] = s.hostOrder.map { hn in
-            let h = s.hosts[hn]!
-            let running = r.members.contains(h.nodeID)
-            let role = h.nodeID == leader ? "leader" : running ? "member" : h.member ? "no-lifeboatd" : "offline"
-            var recovery: JSONValue = .null
-            if let rec = h.recovery {
-                let phase = rec.finished ? "finished" : h.fence.isOff ? "evacuating" : h.fence == .failed ? "fence_failed" : rec.startedAt == nil ? "queued" : "fencing"
-                recovery = .object([("cause", .string(rec.cause.rawValue)), ("phase", .string(phase))])
-            }
-            return .object([
-                ("name", .string(hn)), ("node_id", .number(Double(h.nodeID))), ("segment", .string(h.segment)),
-                ("role", .string(role)), ("member", .bool(h.member)), ("maintenance", .bool(h.maintenance)),
-                ("reserved", .bool(h.reserved)), ("fenced", .bool(h.fence.isOff)), ("service", .string(h.service.rawValue)),
-                ("recovery", recovery),
-            ])
-        }
-        return .object([
-            ("node", .string(name(r.nodeID))), ("node_id", .number(Double(r.nodeID))),
-            ("members", .array(r.members.map { .string(name($0)) })),
-            ("member_ids", .array(r.members.map { .number(Double($0)) })),
-            ("quorate", .bool(r.localQuorate)), ("leader", leader.map { .string(name($0)) } ?? .null),
-            ("epoch", .number(Double(s.epoch))), ("config_version", .number(Double(s.configVersion))),
-            ("synced", .bool(r.synced)), ("connected", .bool(session != nil)),
-            ("hosts", .array(hosts)), ("instances", .number(Double(s.instances.count))),
-            ("in_flight", .array(s.inFlight.keys.sorted().map { .string($0) })),
-            ("waiting_for_executor", .array(reportedWithoutExecutor.sorted().filter { s.inFlight[$0] == nil }.map { .string($0) })),
-            ("notices", .number(Double(s.notices.count))), ("rejected_messages", .number(Double(r.rejectedMessages))),
-        ])
     }
 }

@@ -17,6 +17,16 @@ public struct DaemonConfiguration: Sendable, Equatable {
     /// yet; later changes come from the CLI and are replicated.
     public var bootstrapCluster: String? = nil
 
+    /// How long an executor may run one attempt before it is cancelled (seconds).
+    public var actionTimeout = 600.0
+
+    /// Test-only knobs (`"debug": {...}`), for the lab: they widen races on purpose.
+    /// `quorum_delay`: libquorum notifications are handled this many seconds late (the
+    /// window between a CPG change and the quorum report, made wide enough to hit).
+    /// `clock_offset`: seconds added to this node's clock (a node whose clock is wrong).
+    public var debugQuorumDelay = 0.0
+    public var debugClockOffset = 0.0
+
     public enum CorosyncLossPolicy: String, Sendable { case reconnect, exit }
 
     public init() {}
@@ -39,6 +49,15 @@ public struct DaemonConfiguration: Sendable, Equatable {
         c.reconnectTimeout = try r.number("reconnect_timeout", default: c.reconnectTimeout)
         guard c.reconnectTimeout >= 0 else { throw ScenarioError("reconnect_timeout", "must not be negative") }
         if let b = r.optional("bootstrap_cluster") { c.bootstrapCluster = try ObjectReader.string(b, at: "bootstrap_cluster") }
+        c.actionTimeout = try r.number("action_timeout", default: c.actionTimeout)
+        guard c.actionTimeout > 0 else { throw ScenarioError("action_timeout", "must be above 0") }
+        if let d = r.optional("debug") {
+            var dr = try ObjectReader(d, at: "debug")
+            c.debugQuorumDelay = try dr.number("quorum_delay", default: 0)
+            c.debugClockOffset = try dr.number("clock_offset", default: 0)
+            guard c.debugQuorumDelay >= 0 else { throw ScenarioError("debug.quorum_delay", "must not be negative") }
+            try dr.finish()
+        }
         try r.finish()
         return c
     }

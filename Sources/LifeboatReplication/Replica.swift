@@ -1,4 +1,3 @@
-import Foundation
 import LifeboatCore
 
 /// One member's copy of the replicated cluster state, as a pure state machine: Corosync
@@ -9,310 +8,645 @@ import LifeboatCore
 /// - Every member applies every input it sees, in delivery order: membership changes (CPG
 ///   confchg, virtual synchrony) and event messages (agreed order).
 /// - After a change with joiners (or while any member is not yet synced), a sync round
-///   runs: each member multicasts an `offer`; when the offers of all members have arrived,
-///   every member picks the same winner (quorate side first, then newest configuration,
-///   then most events applied, then lowest node id). The winner multicasts its state; every
-///   member adopts it and re-applies the events delivered since the last offer. So after a
-///   partition heals the quorate side's state wins, and a joiner gets the full state.
-/// - The leader is derived from the agreed membership: the current leader stays while it is
-///   a member, otherwise the lowest node id. It acts only while synced and quorate.
+///   runs: each member multicasts an `offer`; when the offers of all lifeboatd members are
+///   in, every member picks the same winner (quorate side first, then the newest
+///   configuration, then the most progress made while quorate, then content, then the
+///   lowest member). The winner multicasts its state; every member adopts it and re-applies
+///   the events delivered since the last offer. A round that makes no progress for
+///   `roundTimeout` is aborted by a message, so every member closes it at the same point
+///   in the order: members that never offered (not a lifeboatd, another protocol version,
+///   a frozen process) are set aside and cannot lead until they speak up.
+/// - The leader of record is derived from the agreed membership: the current one stays
+///   while it is a member, otherwise the lowest member. It takes a term (`leader_changed`)
+///   as soon as it is not the term's holder, and acts only while it holds the term, is
+///   synced, both its own libquorum view and the replicated state say quorate, and
+///   libquorum's member list agrees with the CPG membership (see `membershipAgrees`).
 public struct Replica: Sendable {
     public let nodeID: UInt32
+    public let pid: UInt32
+    public var me: MemberID { MemberID(node: nodeID, pid: pid) }
+    /// This process's current connection to corosync: a reconnection is a new incarnation
+    /// and takes a new term (the executors of the previous one were cancelled).
+    public private(set) var incarnation: UInt64
     public private(set) var state: ClusterState
-    /// Node ids of the lifeboatd processes in the CPG group, sorted.
-    public private(set) var members: [UInt32] = []
-    /// Leader of record (membership rule); see `effectiveLeader`.
-    public private(set) var leader: UInt32? = nil
+    /// The processes in the CPG group, sorted.
+    public private(set) var members: [MemberID] = []
+    /// Members that did not take part in an aborted round: not lifeboatd, or not speaking
+    /// this protocol. They cannot lead until they offer.
+    public private(set) var silent: Set<MemberID> = []
+    /// Leader of record (membership rule); see `mayAct` for when it acts.
+    public private(set) var leader: MemberID? = nil
     public private(set) var synced = false
     /// This node's own libquorum view.
     public private(set) var localQuorate = false
+    /// Local time at which this node's libquorum view went from quorate to not quorate.
+    public private(set) var quorumLostAt: Double? = nil
     public private(set) var history: [HistoryEntry] = []
+    /// History entries removed by retention (counted, never silent).
+    public private(set) var prunedHistory = 0
     public private(set) var rejectedMessages = 0
+    public private(set) var staleResults = 0
     /// Corosync's member list as this node's libquorum last reported it (with `localQuorate`).
     public private(set) var corosyncMembers: Set<UInt32>? = nil
+    /// Cluster time = local clock + offset: calibrated at each sync round (the members'
+    /// lower median clock) and on every stamp of the term holder.
+    public private(set) var clockOffset: Double = 0
+
     /// Membership reports this leader sent and has not yet seen applied.
     var reported: [String: Bool] = [:]
+    /// Startup-fencing reports sent in this leadership.
+    var unseenReported: Set<String> = []
     /// Nodes CPG reported down (`NODEDOWN`) and not seen joining since.
     var nodesDown: Set<UInt32> = []
-
-    var roundOpen = false
-    var offers: [UInt32: Offer] = [:]
-    var winner: UInt32? = nil
-    /// Events delivered since the last offer of the round: re-applied on the snapshot.
-    var sinceLastOffer: [(event: Event, at: Double, origin: UInt32, request: UInt64?)]? = nil
-    /// This node's operator requests delivered while a sync round was open.
+    var round: Round? = nil
+    /// This node's requests delivered while a sync round was open: answered once it settles.
     var pendingRequests: [UInt64] = []
+    var reassembly: [FragmentKey: Reassembly] = [:]
+    var claimPending = false
+    /// Local time of the last event of the term holder applied here.
+    var lastHolderEvent: Double? = nil
+    var lastSyncRequest: Double? = nil
+    var session: UInt64 = 1
 
-    public static let historyLimit = 10_000
+    /// A round with no progress (offer, fragment) for this long is aborted.
+    public static let roundTimeout = 10.0
+    /// The term holder sends a `clock` event when it has been quiet this long.
+    public static let heartbeatInterval = 10.0
 
-    struct Offer: Equatable {
-        var quorate: Bool
-        var configVersion: UInt64
-        var epoch: UInt64
+    struct Round: Sendable {
+        var members: [MemberID]
+        var offers: [MemberID: WireMessage.Offer] = [:]
+        var winner: MemberID? = nil
+        /// Events delivered since the winner was chosen: re-applied on the snapshot.
+        var replay: [(event: Event, stamp: Double, origin: MemberID, request: UInt64?)]? = nil
+        var lastProgress: Double
+        var abortSentAt: Double? = nil
+        /// This member's clock when it offered, and the round's lower median clock.
+        var myClock: Double
+        var roundClock: Double? = nil
+    }
+
+    struct FragmentKey: Hashable, Sendable {
+        var origin: MemberID
+        var id: UInt64
+    }
+
+    struct Reassembly: Sendable {
+        var count: Int
+        var size: Int
+        var crc32c: UInt32
+        var bytes: [UInt8]
+        var next: Int
     }
 
     /// Effects for the shell to carry out.
     public enum Output: Sendable, Equatable {
         case send(WireMessage)
-        /// Save the configuration (it changed).
-        case persist(ClusterConfiguration, version: UInt64)
+        /// Make durable what changed: one event record, or the whole state (adopted).
+        case persist(Persist)
         /// An event message that this node sent came back and was applied (or refused).
         case requestDone(UInt64, rejected: String?)
         case log(String)
+        case warning(String)
     }
 
-    public init(nodeID: UInt32, configuration: ClusterConfiguration, configVersion: UInt64 = 0) {
+    public enum Persist: Sendable, Equatable {
+        case append(LogRecord)
+        case snapshot
+    }
+
+    /// A fresh start: a configuration and nothing known of membership yet.
+    public init(nodeID: UInt32, pid: UInt32 = 0, configuration: ClusterConfiguration, configVersion: UInt64 = 0) {
         self.nodeID = nodeID
+        self.pid = pid
+        incarnation = Self.incarnation(pid: pid, session: 1)
         var s = ClusterState(configuration: configuration, membersKnown: false)
         s.restoreConfigVersion(configVersion)
         state = s
     }
 
+    /// A start from saved state (`StateStore`): membership and quorum are unknown again
+    /// (`restartedFromSavedState`), everything else resumes.
+    public init(nodeID: UInt32, pid: UInt32, saved: ClusterState, history: [HistoryEntry], prunedHistory: Int) {
+        self.nodeID = nodeID
+        self.pid = pid
+        incarnation = Self.incarnation(pid: pid, session: 1)
+        state = saved.restartedFromSavedState()
+        self.history = history
+        self.prunedHistory = prunedHistory
+    }
+
+    static func incarnation(pid: UInt32, session: UInt64) -> UInt64 { (UInt64(pid) << 16) | (session & 0xFFFF) }
+
+    // MARK: What this node may do
+
+    /// Leader of record, synced, no round open.
+    public var isLeaderOfRecord: Bool { synced && round == nil && leader == me }
+    /// This incarnation holds the current term.
+    public var holdsTerm: Bool { state.termHolder == TermHolder(node: nodeID, incarnation: incarnation) }
+    /// libquorum's member list (with its quorum flag) is newer than every CPG change: every
+    /// lifeboatd member is in it and no node CPG reported down is. Quorum comes on its own
+    /// channel; until the two agree, the quorum flag may be from before a split.
+    public var membershipAgrees: Bool {
+        guard let listed = corosyncMembers else { return false }
+        return members.allSatisfy { listed.contains($0.node) } && nodesDown.isDisjoint(with: listed)
+    }
+    /// May record notices (allowed without quorum: invariant 2 lets notices through).
+    public var mayNotify: Bool { isLeaderOfRecord && holdsTerm }
+    /// May start actions: the term holder of a quorate partition whose views agree.
+    public var mayAct: Bool { mayNotify && localQuorate && state.quorate && membershipAgrees }
+    /// Why this node does not act, for status and logs (nil when it acts or is not leader).
+    public var notActingBecause: String? {
+        guard leader == me else { return nil }
+        if !synced || round != nil { return "synchronising with the group" }
+        if !holdsTerm { return "taking a leadership term" }
+        if !localQuorate || !state.quorate { return "no quorum" }
+        if !membershipAgrees { return "waiting for quorum and membership to agree" }
+        return nil
+    }
+
     /// Leader while this partition is quorate and the state is synced; nil otherwise.
     public var effectiveLeader: UInt32? {
         guard synced, localQuorate, state.quorate else { return nil }
-        return leader
+        return leader?.node
     }
 
-    public var isLeader: Bool { effectiveLeader == nodeID }
+    public var isLeader: Bool { mayAct }
+
+    /// The leader's plan: everything while it may act, notices only while it may notify.
+    public func plan() -> [Action] {
+        guard mayNotify else { return [] }
+        let all = Scheduler.plan(state)
+        if mayAct { return all }
+        return all.filter { if case .notify = $0 { true } else { false } }
+    }
+
+    /// This node's estimate of cluster time, to stamp the events it sends.
+    public func clusterTime(_ localNow: Double) -> Double { localNow + clockOffset }
 
     // MARK: Inputs
 
     public mutating func configurationChanged(
-        members list: [UInt32], left: [(nodeID: UInt32, nodeDown: Bool)], joined: [UInt32], now: Double
+        members list: [MemberID], left: [(member: MemberID, nodeDown: Bool)], joined: [MemberID], now: Double
     ) -> [Output] {
         var out: [Output] = []
         let newMembers = Array(Set(list)).sorted()
-        // Host liveness is not applied here: each member would stamp it with its own clock
-        // and the replicas' timers (storm window, queue order) would drift apart. The leader
-        // of record multicasts it instead (`reconcileHostMembership`), one timestamp for all.
-        for l in left where l.nodeDown && !newMembers.contains(l.nodeID) { nodesDown.insert(l.nodeID) }
-        for j in joined { nodesDown.remove(j) }
+        // Host liveness is not applied here: each member would stamp it with its own clock.
+        // The leader of record multicasts it instead (`reconcileHostMembership`).
+        let nodes = Set(newMembers.map(\.node))
+        for l in left where l.nodeDown && !nodes.contains(l.member.node) { nodesDown.insert(l.member.node) }
+        for j in joined { nodesDown.remove(j.node) }
         members = newMembers
-        if !joined.isEmpty || roundOpen || !synced {
-            roundOpen = true
-            synced = false
-            offers = [:]
-            winner = nil
-            sinceLastOffer = nil
-            out.append(
-                .send(
-                    WireMessage(
-                        .offer(
-                            members: members, quorate: state.quorate && localQuorate, configVersion: state.configVersion,
-                            epoch: state.epoch))))
+        silent.formIntersection(Set(newMembers))
+        reassembly = reassembly.filter { newMembers.contains($0.key.origin) }
+        if !joined.isEmpty || round != nil || !synced {
+            openRound(now: now, &out)
         } else {
             elect(previous: leader, now: now, &out)
         }
         return out
     }
 
-    public mutating func delivered(from origin: UInt32, bytes: [UInt8], now: Double) -> [Output] {
+    public mutating func delivered(from origin: MemberID, bytes: [UInt8], now: Double) -> [Output] {
         var out: [Output] = []
-        let message: WireMessage
-        do { message = try WireMessage.decode(bytes) } catch {
+        let frame: WireMessage.Frame
+        do { frame = try WireMessage.decodeFrame(bytes) } catch {
             rejectedMessages += 1
-            return [.log("rejected a message from node \(origin): \(error)")]
+            return [.log("rejected a message from \(origin): \(error)")]
         }
-        switch message.body {
-        case .event(let event, let at, let request):
-            let rejected = applyLocal(event, at: at, origin: origin, &out)
-            sinceLastOffer?.append((event, at, origin, request))
-            if origin == nodeID, let request {
-                if roundOpen {
-                    pendingRequests.append(request)  // answered once the round settles
-                } else {
-                    out.append(.requestDone(request, rejected: rejected))
+        switch frame {
+        case .message(let m): handle(m, from: origin, now: now, &out)
+        case .fragment(let f):
+            if let whole = reassemble(f, from: origin, now: now, &out) {
+                do { handle(try WireMessage.decode(whole), from: origin, now: now, &out) } catch {
+                    rejectedMessages += 1
+                    out.append(.log("rejected a \(whole.count)-byte message from \(origin): \(error)"))
                 }
             }
-        case .offer(let m, let q, let cv, let ep):
-            guard roundOpen, m == members, members.contains(origin) else { break }
-            offers[origin] = Offer(quorate: q, configVersion: cv, epoch: ep)
-            if winner == nil, Set(offers.keys).isSuperset(of: members) {
-                winner = members.max { a, b in Self.worse(offers[a]!, a, than: offers[b]!, b) }
-                sinceLastOffer = []
-                if winner == nodeID { out.append(contentsOf: snapshotMessage()) }
-            }
-        case .snapshot(let m, let snapshot, let snapshotLeader, let snapshotHistory):
-            guard roundOpen, m == members, origin == winner, let replay = sinceLastOffer else { break }
-            var s: ClusterState
-            do { s = try snapshot.checkedAfterDecoding() } catch {
-                rejectedMessages += 1
-                out.append(.log("rejected a snapshot from node \(origin): \(error)"))
-                break
-            }
-            var h = snapshotHistory
-            var answers: [UInt64: String?] = [:]
-            for r in replay {
-                do {
-                    try s.apply(r.event, at: r.at)
-                    h.append(HistoryEntry(epoch: s.epoch, at: r.at, origin: r.origin, event: Self.describe(r.event), rejected: nil))
-                    if let id = r.request { answers[id] = .some(nil) }
-                } catch {
-                    if let id = r.request { answers[id] = .some(error.reason) }
-                }
-            }
-            // Requests replayed on the adopted state get that state's answer; those applied
-            // before the round's last offer are in the snapshot only if the winner accepted them.
-            for id in pendingRequests {
-                let answer: String? = answers[id] ?? "the cluster re-synchronised while applying this change: check `lifeboat status` and retry if it is missing"
-                out.append(.requestDone(id, rejected: answer))
-            }
-            pendingRequests = []
-            state = s
-            reported = [:]
-            history = Array(h.suffix(Self.historyLimit))
-            roundOpen = false
-            synced = true
-            sinceLastOffer = nil
-            out.append(.persist(state.configuration, version: state.configVersion))
-            out.append(.log("synced from node \(origin): epoch \(state.epoch), configuration version \(state.configVersion)"))
-            elect(previous: snapshotLeader, now: now, &out)
         }
         return out
     }
 
-    /// This node's libquorum view changed. The leader of record reports it to the group
-    /// (one reporter per partition: no flapping from nodes still joining), and reconciles
-    /// host membership with Corosync's own member list (`corosyncMembers`): a host whose
-    /// lifeboatd is stopped is still alive while its corosync is a member, and its later
-    /// loss is only visible here, not in the CPG group it already left.
-    public mutating func localQuorumChanged(_ quorate: Bool, members: [UInt32]? = nil, now: Double) -> [Output] {
-        localQuorate = quorate
-        if let members {
-            corosyncMembers = Set(members)
-            // This list is newer than any node-down CPG reported before it: a node it lists
-            // is back (its corosync at least).
-            nodesDown.subtract(members)
-        }
+    /// Timers: round timeout, a member left out of a round asking for one, the term
+    /// holder's clock beat, startup fencing once its grace period is over.
+    public mutating func tick(now: Double) -> [Output] {
         var out: [Output] = []
-        guard synced, leader == nodeID else { return out }
-        if state.quorate != quorate {
-            out.append(.send(WireMessage(.event(.quorum(quorate: quorate), at: now, request: nil))))
+        if let rd = round {
+            if now - rd.lastProgress > Self.roundTimeout, rd.abortSentAt.map({ now - $0 > Self.roundTimeout }) ?? true {
+                round!.abortSentAt = now
+                out.append(.send(WireMessage(.roundAbort(round: rd.members))))
+            }
+        } else if members.contains(me), !synced || silent.contains(me),
+            lastSyncRequest.map({ now - $0 > Self.roundTimeout }) ?? true
+        {
+            lastSyncRequest = now
+            out.append(.send(WireMessage(.syncRequest(round: members))))
+        }
+        if mayNotify, lastHolderEvent.map({ now - $0 >= Self.heartbeatInterval }) ?? true {
+            lastHolderEvent = now
+            out.append(.send(WireMessage(.event(.clock, at: clusterTime(now), request: nil))))
         }
         reconcileHostMembership(now: now, &out)
         return out
     }
 
+    /// This node's libquorum view changed. It says so at once in its log; the leader of
+    /// record reports it to the group (one reporter per partition) and reconciles host
+    /// membership with Corosync's own member list (`corosyncMembers`).
+    public mutating func localQuorumChanged(_ quorate: Bool, members list: [UInt32]? = nil, now: Double) -> [Output] {
+        var out: [Output] = []
+        if localQuorate && !quorate {
+            quorumLostAt = now
+            out.append(
+                .warning("this partition lost quorum: no fencing, evacuation or configuration change here until it returns"))
+        } else if quorate && !localQuorate && quorumLostAt != nil {
+            quorumLostAt = nil
+            out.append(.log("quorum regained"))
+        }
+        localQuorate = quorate
+        if let list {
+            corosyncMembers = Set(list)
+            // This list is newer than any node-down CPG reported before it.
+            nodesDown.subtract(list)
+        }
+        guard synced, leader == me else { return out }
+        if state.quorate != quorate {
+            out.append(.send(WireMessage(.event(.quorum(quorate: quorate), at: clusterTime(now), request: nil))))
+        }
+        reconcileHostMembership(now: now, &out)
+        return out
+    }
+
+    /// The Corosync session ended: membership is unknown until the next one reports it, and
+    /// this node's state is no longer authoritative (it will sync again).
+    public mutating func connectionLost() {
+        members = []
+        silent = []
+        leader = nil
+        corosyncMembers = nil
+        reported = [:]
+        unseenReported = []
+        nodesDown = []
+        pendingRequests = []
+        synced = false
+        round = nil
+        reassembly = [:]
+        claimPending = false
+        lastHolderEvent = nil
+        localQuorate = false
+        session += 1
+        incarnation = Self.incarnation(pid: pid, session: session)
+    }
+
+    // MARK: Messages
+
+    mutating func handle(_ message: WireMessage, from origin: MemberID, now: Double, _ out: inout [Output]) {
+        switch message.body {
+        case .event(let event, let stamp, let request):
+            let holderNode = state.termHolder?.node
+            let result = applyLocal(event, stamp: stamp, origin: origin.node, &out)
+            if origin.node == holderNode {
+                lastHolderEvent = now
+                if origin != me { clockOffset = stamp - now }
+            }
+            if case .leaderChanged(let h) = event { tookTerm(h, now: now, &out) }
+            round?.replay?.append((event, stamp, origin, request))
+            if origin == me, let request {
+                if round != nil {
+                    pendingRequests.append(request)  // answered once the round settles
+                } else {
+                    out.append(.requestDone(request, rejected: result))
+                }
+            }
+        case .offer(let o):
+            guard var rd = round, o.round == rd.members, members.contains(origin) else { return }
+            silent.remove(origin)
+            rd.offers[origin] = o
+            rd.lastProgress = now
+            round = rd
+            let required = Set(rd.members).subtracting(silent)
+            if rd.winner == nil, Set(rd.offers.keys).isSuperset(of: required) { decide(&out) }
+        case .snapshot(let s):
+            guard let rd = round, s.round == rd.members, origin == rd.winner, rd.replay != nil else { return }
+            adopt(s, from: origin, now: now, &out)
+        case .roundAbort(let r):
+            guard let rd = round, r == rd.members else { return }
+            if let w = rd.winner {
+                silent.insert(w)
+                round!.offers[w] = nil
+                round!.winner = nil
+                out.append(.warning("sync round aborted: the chosen member \(w) sent no state within \(Self.roundTimeout) s; it is set aside"))
+            } else {
+                let missing = Set(rd.members).subtracting(silent).subtracting(rd.offers.keys)
+                silent.formUnion(missing)
+                out.append(
+                    .warning(
+                        "sync round aborted: no offer within \(Self.roundTimeout) s from \(missing.sorted().map(\.description).joined(separator: ", ")) (not a lifeboatd of protocol \(WireMessage.currentVersion)?); they are set aside"))
+            }
+            round!.lastProgress = now
+            round!.abortSentAt = nil
+            if round!.offers.isEmpty {
+                round = nil
+                out.append(.warning("no member is left to synchronise from"))
+            } else {
+                decide(&out)
+            }
+        case .syncRequest(let r):
+            guard r == members, members.contains(origin) else { return }
+            silent.remove(origin)
+            openRound(now: now, &out)
+        }
+    }
+
+    mutating func openRound(now: Double, _ out: inout [Output]) {
+        synced = false
+        round = Round(members: members, lastProgress: now, myClock: now)
+        out.append(
+            .send(
+                WireMessage(
+                    .offer(
+                        WireMessage.Offer(
+                            round: members, quorate: state.quorate && localQuorate, configVersion: state.configVersion,
+                            progress: state.progress, epoch: state.epoch, digest: state.digest, clock: now)))))
+    }
+
+    /// Every member picks the same winner among the offers, and the same round clock.
+    mutating func decide(_ out: inout [Output]) {
+        guard var rd = round else { return }
+        let offers = rd.offers
+        rd.winner = offers.keys.max { a, b in Self.worse(offers[a]!, a, than: offers[b]!, b) }
+        rd.replay = []
+        let clocks = offers.values.map(\.clock).sorted()
+        rd.roundClock = clocks[(clocks.count - 1) / 2]
+        if offers[me] != nil { clockOffset = rd.roundClock! - rd.myClock }
+        round = rd
+        if rd.winner == me {
+            out.append(
+                .send(
+                    WireMessage(
+                        .snapshot(
+                            WireMessage.Snapshot(
+                                round: rd.members, leader: leader, state: state, history: history, prunedHistory: prunedHistory)))))
+        }
+    }
+
+    mutating func adopt(_ snapshot: WireMessage.Snapshot, from origin: MemberID, now: Double, _ out: inout [Output]) {
+        guard let rd = round, let replay = rd.replay else { return }
+        var s = snapshot.state
+        s.advanceClock(to: rd.roundClock ?? s.now)
+        var h = snapshot.history
+        var answers: [UInt64: String?] = [:]
+        for r in replay {
+            let at = s.effectiveTime(stamp: r.stamp, from: r.origin.node)
+            let result: HistoryEntry.Result
+            do {
+                try s.apply(r.event, at: at)
+                result = .applied
+                if let id = r.request { answers[id] = .some(nil) }
+            } catch {
+                result = error.stale ? .stale(error.reason) : .rejected(error.reason)
+                if let id = r.request { answers[id] = .some(error.reason) }
+            }
+            if case .clock = r.event {} else {
+                h.append(HistoryEntry(epoch: s.epoch, at: at, origin: r.origin.node, event: HistoryEntry.summary(r.event), result: result))
+            }
+        }
+        // Requests replayed on the adopted state get that state's answer; those applied
+        // before the round's winner was chosen are in the snapshot only if it accepted them.
+        for id in pendingRequests {
+            let answer: String? =
+                answers[id]
+                ?? "the cluster re-synchronised while applying this change: check `lifeboat status` and retry if it is missing"
+            out.append(.requestDone(id, rejected: answer))
+        }
+        pendingRequests = []
+        state = s
+        history = h
+        prunedHistory = snapshot.prunedHistory
+        pruneHistory()
+        reported = [:]
+        unseenReported = []
+        claimPending = false
+        round = nil
+        synced = true
+        out.append(.persist(.snapshot))
+        out.append(
+            .log(
+                "synced from \(origin): epoch \(state.epoch), configuration version \(state.configVersion), term \(state.term), \(state.instances.count) instances, \(history.count) history entries"))
+        elect(previous: snapshot.leader, now: now, &out)
+    }
+
+    /// Messages larger than a frame arrive as fragments from one sender, in order.
+    mutating func reassemble(_ f: WireMessage.Fragment, from origin: MemberID, now: Double, _ out: inout [Output]) -> [UInt8]? {
+        let key = FragmentKey(origin: origin, id: f.id)
+        if f.index == 0 {
+            reassembly[key] = Reassembly(count: f.count, size: f.size, crc32c: f.crc32c, bytes: [], next: 0)
+            reassembly[key]!.bytes.reserveCapacity(f.size)
+            // One sender has few messages in transit: forget its older partial ones.
+            let stale = reassembly.keys.filter { $0.origin == origin && $0.id < f.id - min(f.id, 4) }
+            for k in stale { reassembly[k] = nil }
+        }
+        guard var r = reassembly[key], r.next == f.index, r.count == f.count, r.size == f.size, r.crc32c == f.crc32c,
+            r.bytes.count + f.data.count <= r.size
+        else {
+            reassembly[key] = nil
+            rejectedMessages += 1
+            out.append(.log("rejected fragment \(f.index)/\(f.count) of message \(f.id) from \(origin): out of sequence"))
+            return nil
+        }
+        r.bytes += f.data
+        r.next += 1
+        if round != nil { round!.lastProgress = now }
+        guard r.next == r.count else {
+            reassembly[key] = r
+            return nil
+        }
+        reassembly[key] = nil
+        guard r.bytes.count == r.size, CRC32C.checksum(r.bytes) == r.crc32c else {
+            rejectedMessages += 1
+            out.append(.log("rejected message \(f.id) from \(origin): reassembled \(r.bytes.count) bytes fail their checksum"))
+            return nil
+        }
+        return r.bytes
+    }
+
+    // MARK: Leadership
+
+    /// Offer ordering: is (a, memberA) a worse choice than (b, memberB)?
+    static func worse(_ a: WireMessage.Offer, _ ma: MemberID, than b: WireMessage.Offer, _ mb: MemberID) -> Bool {
+        if a.quorate != b.quorate { return !a.quorate }
+        if a.configVersion != b.configVersion { return a.configVersion < b.configVersion }
+        if a.progress != b.progress { return a.progress < b.progress }
+        if a.digest != b.digest { return a.digest < b.digest }
+        return ma > mb
+    }
+
+    mutating func elect(previous: MemberID?, now: Double, _ out: inout [Output]) {
+        let candidates = members.filter { !silent.contains($0) }
+        let next: MemberID? = if let p = previous, candidates.contains(p) { p } else { candidates.first }
+        if next != leader, next == me { out.append(.log("this node is now the leader of record")) }
+        leader = next
+        guard synced, next == me else { return }
+        claimTermIfNeeded(now: now, &out)
+        // The leader reports its partition's quorum whenever the record disagrees.
+        if state.quorate != localQuorate {
+            out.append(.send(WireMessage(.event(.quorum(quorate: localQuorate), at: clusterTime(now), request: nil))))
+        }
+        reconcileHostMembership(now: now, &out)
+    }
+
+    mutating func claimTermIfNeeded(now: Double, _ out: inout [Output]) {
+        guard isLeaderOfRecord, !holdsTerm, !claimPending else { return }
+        claimPending = true
+        reported = [:]  // reports made in an earlier term may be obsolete
+        unseenReported = []
+        let holder = TermHolder(node: nodeID, incarnation: incarnation)
+        out.append(.send(WireMessage(.event(.leaderChanged(holder: holder), at: clusterTime(now), request: nil))))
+    }
+
+    mutating func tookTerm(_ holder: TermHolder, now: Double, _ out: inout [Output]) {
+        claimPending = false
+        if holder == TermHolder(node: nodeID, incarnation: incarnation) {
+            lastHolderEvent = now
+            out.append(.log("took leadership term \(state.term)"))
+            reconcileHostMembership(now: now, &out)
+        } else {
+            claimTermIfNeeded(now: now, &out)
+        }
+    }
+
     /// Whether a node is alive, as far as this node knows: a lifeboatd member of the group
     /// is; otherwise libquorum's member list decides. A node CPG reported down counts as
-    /// lost only once that list (which comes with its quorum flag, on its own channel) no
-    /// longer has it: until then the list and `localQuorate` may be from before the change,
-    /// and a minority must not take the other side for lost. nil: unknown, nothing reported.
+    /// lost only once that list no longer has it. nil: unknown, nothing reported.
     func liveness(of id: UInt32) -> Bool? {
-        if members.contains(id) { return true }
+        if members.contains(where: { $0.node == id }) { return true }
         guard let listed = corosyncMembers?.contains(id) else { return nil }
         if nodesDown.contains(id) { return listed ? nil : false }
         return listed
     }
 
     /// Leader only: multicasts `node_lost`/`node_joined` for configured hosts whose state
-    /// disagrees with Corosync's member list. Each report is sent once until the state
-    /// reflects it (the events are idempotent anyway).
+    /// disagrees with Corosync's member list, and `node_unseen` for hosts not seen since a
+    /// cold start once the startup grace period is over. Each report is sent once until
+    /// the state reflects it.
     mutating func reconcileHostMembership(now: Double, _ out: inout [Output]) {
         // Without quorum a partition's view of the other side is only "unreachable": it must
         // not mark healthy hosts lost in a state that may be adopted at the next merge.
-        guard synced, leader == nodeID, localQuorate else { return }
+        guard isLeaderOfRecord, holdsTerm, localQuorate, membershipAgrees else { return }
         reported = reported.filter { name, member in state.hosts[name]?.member != member }
+        let clock = clusterTime(now)
         for name in state.hostOrder {
             let h = state.hosts[name]!
-            guard let alive = liveness(of: h.nodeID), alive != h.member, reported[name] != alive else { continue }
-            reported[name] = alive
-            let event: Event = alive ? .nodeJoined(host: name) : .nodeLost(host: name)
-            out.append(.send(WireMessage(.event(event, at: now, request: nil))))
+            let alive = liveness(of: h.nodeID)
+            if let alive, alive != h.member, reported[name] != alive {
+                reported[name] = alive
+                let event: Event = alive ? .nodeJoined(host: name) : .nodeLost(host: name)
+                out.append(.send(WireMessage(.event(event, at: clock, request: nil))))
+            }
+            if alive == false, h.unseen, state.policy.startupFencing, let since = state.quorateSince,
+                clock >= since + state.policy.startupGrace, !h.maintenance, h.recovery.map({ $0.finished }) ?? true,
+                !h.fence.isOff, unseenReported.insert(name).inserted
+            {
+                out.append(.send(WireMessage(.event(.nodeUnseen(host: name), at: clock, request: nil))))
+            }
         }
     }
 
-    /// The winner's snapshot, checked before it is sent: with its history if that fits in
-    /// one message, without it otherwise; a state too large even then is logged loudly
-    /// (the round then waits for the next membership change).
-    func snapshotMessage() -> [Output] {
-        for h in [history, []] {
-            let m = WireMessage(.snapshot(members: members, state: state, leader: leader, history: h))
-            if m.encoded().count <= WireMessage.maxBytes { return [.send(m)] }
-        }
-        return [.log("ERROR: the state does not fit in one \(WireMessage.maxBytes)-byte message: members cannot sync")]
-    }
-
-    /// The leader's plan, empty on every other member.
-    public func plan() -> [Action] { isLeader ? Scheduler.plan(state) : [] }
-
-    // MARK: Helpers
-
-    /// Offer ordering: is (a, nodeA) a worse choice than (b, nodeB)?
-    static func worse(_ a: Offer, _ nodeA: UInt32, than b: Offer, _ nodeB: UInt32) -> Bool {
-        if a.quorate != b.quorate { return !a.quorate }
-        if a.configVersion != b.configVersion { return a.configVersion < b.configVersion }
-        if a.epoch != b.epoch { return a.epoch < b.epoch }
-        return nodeA > nodeB
-    }
-
-    mutating func elect(previous: UInt32?, now: Double, _ out: inout [Output]) {
-        let next: UInt32? = if let p = previous, members.contains(p) { p } else { members.first }
-        leader = next
-        guard synced, next == nodeID else { return }
-        if previous != nodeID {
-            reported = [:]  // reports made in an earlier term may be obsolete
-            out.append(.log("this node is now the leader of record"))
-            // In-flight actions of a previous leader are re-issued.
-            out.append(.send(WireMessage(.event(.leaderChanged, at: now, request: nil))))
-        }
-        // The leader reports its partition's quorum whenever the record disagrees.
-        if state.quorate != localQuorate {
-            out.append(.send(WireMessage(.event(.quorum(quorate: localQuorate), at: now, request: nil))))
-        }
-        reconcileHostMembership(now: now, &out)
-    }
+    // MARK: Applying
 
     @discardableResult
-    mutating func applyLocal(_ event: Event, at: Double, origin: UInt32 = 0, _ out: inout [Output]) -> String? {
+    mutating func applyLocal(_ event: Event, stamp: Double, origin: UInt32, _ out: inout [Output]) -> String? {
+        let at = state.effectiveTime(stamp: stamp, from: origin)
         let configBefore = state.configVersion
+        var result = HistoryEntry.Result.applied
         var rejected: String? = nil
-        do { try state.apply(event, at: at) } catch { rejected = error.reason }
-        history.append(HistoryEntry(epoch: state.epoch, at: at, origin: origin, event: Self.describe(event), rejected: rejected))
-        if history.count > Self.historyLimit { history.removeFirst(history.count - Self.historyLimit) }
-        if state.configVersion != configBefore {
-            if case .configure = event {
-                // Hosts new to the configuration that already run lifeboatd are members;
-                // the leader reports the rest from Corosync's member list.
-                for id in members {
-                    if let h = state.hostName(nodeID: id), !state.hosts[h]!.member {
-                        applyLocal(.nodeJoined(host: h), at: at, origin: origin, &out)
-                    }
-                }
-                reconcileHostMembership(now: at, &out)
+        do { try state.apply(event, at: at) } catch {
+            rejected = error.reason
+            if error.stale {
+                staleResults += 1
+                result = .stale(error.reason)
+                out.append(.log("stale: \(error.reason)"))
+            } else {
+                result = .rejected(error.reason)
             }
-            out.append(.persist(state.configuration, version: state.configVersion))
+        }
+        if case .clock = event {} else {
+            history.append(HistoryEntry(epoch: state.epoch, at: at, origin: origin, event: HistoryEntry.summary(event), result: result))
+            pruneHistory()
+        }
+        out.append(.persist(.append(LogRecord(epoch: state.epoch, at: at, origin: origin, event: event, result: result))))
+        if state.configVersion != configBefore, case .configure = event {
+            // Hosts new to the configuration that already run lifeboatd are members; the
+            // leader reports the rest from Corosync's member list.
+            for id in Set(members.map(\.node)).sorted() {
+                if let h = state.hostName(nodeID: id), !state.hosts[h]!.member {
+                    applyLocal(.nodeJoined(host: h), stamp: at, origin: origin, &out)
+                }
+            }
         }
         return rejected
     }
 
-    static func describe(_ event: Event) -> String {
-        if case .configure(let c) = event {
-            return "{\"configure\":{\"segments\":\(c.segments.count),\"hosts\":\(c.hosts.count),\"instances\":\(c.instances.count)}}"
+    /// Retention of the history (`Policy.historyRetention`, `retentionAge`), in batches so
+    /// that a full history does not shift its array on every event.
+    mutating func pruneHistory() {
+        let limit = state.policy.historyRetention
+        var cut = history.count > limit + max(1, limit / 10) ? history.count - limit : 0
+        let age = state.policy.retentionAge
+        if age > 0, let first = history.first, state.now - first.at > age {
+            while cut < history.count, state.now - history[cut].at > age { cut += 1 }
         }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        guard let data = try? encoder.encode(event) else { return event.kind }
-        return String(decoding: data, as: UTF8.self)
+        guard cut > 0 else { return }
+        history.removeFirst(cut)
+        prunedHistory += cut
     }
 }
 
-extension Replica {
-    /// The Corosync session ended: membership is unknown until the next one reports it, and
-    /// this node's state is no longer authoritative (it will sync again).
-    public mutating func connectionLost() {
-        members = []
-        leader = nil
-        corosyncMembers = nil
-        reported = [:]
-        nodesDown = []
-        pendingRequests = []
-        synced = false
-        roundOpen = false
-        offers = [:]
-        winner = nil
-        sinceLastOffer = nil
-        localQuorate = false
+/// One event as a node applied it, for the local event log (`StateStore`): replaying the
+/// records after a snapshot rebuilds exactly the same state and history.
+public struct LogRecord: Sendable, Equatable {
+    public var epoch: UInt64
+    public var at: Double
+    public var origin: UInt32
+    public var event: Event
+    public var result: HistoryEntry.Result
+
+    public init(epoch: UInt64, at: Double, origin: UInt32, event: Event, result: HistoryEntry.Result) {
+        self.epoch = epoch
+        self.at = at
+        self.origin = origin
+        self.event = event
+        self.result = result
+    }
+}
+
+extension LogRecord {
+    public var json: JSONValue {
+        var f: [(String, JSONValue)] = [("epoch", .uint(epoch)), ("at", .number(at)), ("origin", .uint(origin)), ("event", event.json)]
+        switch result {
+        case .applied: break
+        case .rejected(let why): f.append(("rejected", .string(why)))
+        case .stale(let why): f.append(("stale", .string(why)))
+        }
+        return .object(f)
+    }
+
+    public static func decode(_ v: JSONValue, at path: String) throws(ScenarioError) -> LogRecord {
+        var r = try ObjectReader(v, at: path)
+        let epoch = try r.uint64("epoch")
+        let at = try r.number("at")
+        let origin = try r.uint32("origin")
+        let event = try Event.decode(try r.required("event"), at: r.sub("event"))
+        var result = HistoryEntry.Result.applied
+        if let why = try r.optionalText("rejected") { result = .rejected(why) }
+        if let why = try r.optionalText("stale") { result = .stale(why) }
+        try r.finish()
+        return LogRecord(epoch: epoch, at: at, origin: origin, event: event, result: result)
+    }
+
+    /// The history entry this record makes (nil for a `clock` beat).
+    public var historyEntry: HistoryEntry? {
+        if case .clock = event { return nil }
+        return HistoryEntry(epoch: epoch, at: at, origin: origin, event: HistoryEntry.summary(event), result: result)
     }
 }

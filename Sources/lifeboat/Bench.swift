@@ -31,10 +31,10 @@ struct Bench: ParsableCommand {
             let lost = Array(candidates.prefix(failed))
             for h in lost { try state.apply(.nodeLost(host: h), at: 0) }
             for h in lost {
-                try state.apply(.actionStarted(.fence(host: h)), at: 0)
-                try state.apply(.actionFinished(key: "fence:\(h)", outcome: .off), at: 0)
-                try state.apply(.actionStarted(.forceDown(host: h)), at: 0)
-                try state.apply(.actionFinished(key: "force_down:\(h)", outcome: .ok), at: 0)
+                try state.start(.fence(host: h), at: 0)
+                try state.finish("fence:\(h)", .off, at: 0)
+                try state.start(.forceDown(host: h), at: 0)
+                try state.finish("force_down:\(h)", .ok, at: 0)
             }
             let clock = ContinuousClock()
             var samples: [Double] = []

@@ -8,10 +8,11 @@ import Testing
         ("unknown host", .nodeLost(host: "nope")),
         ("unknown instance", .instanceFailed(instance: "nope")),
         ("unknown segment", .stormReset(segment: "nope")),
-        ("finish of an action not in flight", .actionFinished(key: "fence:h1", outcome: .off)),
-        ("fence of a healthy host", .actionStarted(.fence(host: "h2"))),
+        ("finish of an action not in flight", .actionFinished(key: "fence:h1", attempt: Attempt(term: 0, id: 1), report: ActionReport(.off))),
+        ("fence of a healthy host", .actionStarted(.fence(host: "h2"), term: 0)),
         ("operator confirms power-off of a running member", .fenceConfirmedByOperator(host: "h2")),
-        ("evacuation from the wrong host", .actionStarted(.evacuate(instance: "vm1", from: "h2", to: "h3"))),
+        ("evacuation from the wrong host", .actionStarted(.evacuate(instance: "vm1", from: "h2", to: "h3"), term: 0)),
+        ("a start in a term that is not the current one", .actionStarted(.forceDown(host: "h2"), term: 3)),
     ]
 
     @Test(arguments: bad.map(\.0))
@@ -31,9 +32,9 @@ import Testing
     @Test func test_wrongOutcomeForAFence_isRejected() throws {
         var s = Lab.scenario(events: []).initialState
         try s.apply(.nodeLost(host: "h1"), at: 0)
-        try s.apply(.actionStarted(.fence(host: "h1")), at: 0)
+        try s.start(.fence(host: "h1"), at: 0)
         let before = s
-        #expect(throws: EventRejected.self) { try s.apply(.actionFinished(key: "fence:h1", outcome: .ok), at: 0) }
+        #expect(throws: EventRejected.self) { try s.finish("fence:h1", .ok, at: 0) }
         #expect(s == before)
     }
 
@@ -55,17 +56,20 @@ import Testing
         var log: [Event] = []
         var state = sc.initialState
         for e in sc.events.map(\.event) { try state.apply(e, at: 0); log.append(e) }
+        var fenceAttempts = 0
         while true {
             let actions = Scheduler.plan(state)
             if actions.isEmpty { break }
             for a in actions {
-                try state.apply(.actionStarted(a), at: 0)
-                log.append(.actionStarted(a))
+                let start = Event.actionStarted(a, term: state.term)
+                try state.apply(start, at: 0)
+                log.append(start)
                 if case .notify = a { continue }
-                let fenceAttempts = log.filter { $0 == .actionStarted(.fence(host: "h1")) }.count
+                if case .fence = a { fenceAttempts += 1 }
                 let outcome: Outcome = if case .fence = a { fenceAttempts == 1 ? .failed : .off } else { .ok }
-                try state.apply(.actionFinished(key: a.key, outcome: outcome), at: 0)
-                log.append(.actionFinished(key: a.key, outcome: outcome))
+                let finish = Event.actionFinished(key: a.key, attempt: state.inFlight[a.key]!.attempt, report: ActionReport(outcome))
+                try state.apply(finish, at: 0)
+                log.append(finish)
             }
         }
         #expect(log.count > 10)
@@ -74,8 +78,8 @@ import Testing
             for e in log.prefix(cut) { try replica.apply(e, at: 0) }
             var finished = Set<String>()
             var started = Set<String>()
-            for case .actionStarted(let a) in log.prefix(cut) { started.insert(a.key) }
-            for case .actionFinished(let key, let o) in log.prefix(cut) where o.succeeded { finished.insert(key) }
+            for case .actionStarted(let a, _) in log.prefix(cut) { started.insert(a.key) }
+            for case .actionFinished(let key, _, let r) in log.prefix(cut) where r.outcome.succeeded { finished.insert(key) }
             for a in Scheduler.plan(replica) {
                 #expect(!finished.contains(a.key), "cut \(cut): \(a.key) finished already but was planned again")
                 if case .notify = a { #expect(!started.contains(a.key)) }
@@ -86,9 +90,9 @@ import Testing
     @Test func test_leaderChanged_reissuesInFlightStepsOnly() throws {
         var s = Lab.scenario(events: []).initialState
         try s.apply(.nodeLost(host: "h1"), at: 0)
-        try s.apply(.actionStarted(.fence(host: "h1")), at: 0)
+        try s.start(.fence(host: "h1"), at: 0)
         #expect(Scheduler.plan(s).isEmpty)
-        try s.apply(.leaderChanged, at: 1)
+        try s.apply(.leaderChanged(holder: TermHolder(node: 2, incarnation: 1)), at: 1)
         #expect(Scheduler.plan(s) == [.fence(host: "h1")])
     }
 }

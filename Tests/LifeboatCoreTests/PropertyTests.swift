@@ -77,7 +77,7 @@ import Testing
             case 9: e = .fenceConfirmedByOperator(host: h)
             case 10: e = .segmentEnabled(segment: segments.randomElement(using: &rng)!.name, on: chance(0.7))
             case 11: e = .stormReset(segment: segments.randomElement(using: &rng)!.name)
-            case 12: e = .leaderChanged
+            case 12: e = .leaderChanged(holder: TermHolder(node: 9, incarnation: 0))
             default: e = .reserved(host: h, on: chance(0.5))
             }
             events.append(TimedEvent(at: t, e))

@@ -17,12 +17,12 @@ import Testing
     @Test func test_applyRefusesEvacuatingFromAHostThatIsAMemberAgain() throws {
         var s = Lab.scenario(events: []).initialState
         try s.apply(.nodeLost(host: "h1"), at: 0)
-        try s.apply(.actionStarted(.fence(host: "h1")), at: 0)
-        try s.apply(.actionFinished(key: "fence:h1", outcome: .off), at: 0)
+        try s.start(.fence(host: "h1"), at: 0)
+        try s.finish("fence:h1", .off, at: 0)
         try s.apply(.nodeJoined(host: "h1"), at: 1)
         let before = s
         #expect(throws: EventRejected.self) {
-            try s.apply(.actionStarted(.evacuate(instance: "vm1", from: "h1", to: "h4")), at: 1)
+            try s.start(.evacuate(instance: "vm1", from: "h1", to: "h4"), at: 1)
         }
         #expect(s == before)
     }
@@ -30,13 +30,13 @@ import Testing
     @Test func test_configureCannotRemoveAnInstanceWithARestartInFlight() throws {
         var s = Lab.scenario(events: []).initialState
         try s.apply(.instanceFailed(instance: "vm1"), at: 0)
-        try s.apply(.actionStarted(.restartInstance(instance: "vm1", host: "h1")), at: 0)
+        try s.start(.restartInstance(instance: "vm1", host: "h1"), at: 0)
         var c = s.configuration
         c.instances.removeAll { $0.id == "vm1" }
         let before = s
         #expect(throws: EventRejected.self) { try s.apply(.configure(c), at: 1) }
         #expect(s == before)
-        try s.apply(.actionFinished(key: "restart_instance:vm1", outcome: .ok), at: 2)
+        try s.finish("restart_instance:vm1", .ok, at: 2)
         try s.apply(.configure(c), at: 3)  // allowed once nothing is in flight
         #expect(s.instances["vm1"] == nil)
     }
@@ -94,7 +94,7 @@ import Testing
     @Test func test_haTagRemovedMidEvacuation_thenLeaderChange_evacuationStillFinishes() {
         let r = Lab.run(
             Lab.scenario(
-                events: [(0, .nodeLost(host: "h1")), (5, .haTag(instance: "vm1", on: false)), (6, .leaderChanged)],
+                events: [(0, .nodeLost(host: "h1")), (5, .haTag(instance: "vm1", on: false)), (6, .leaderChanged(holder: TermHolder(node: 9, incarnation: 0)))],
                 durations: ["evacuate": 30]))
         #expect(r.violations.isEmpty, "\(r.violations)")
         #expect(r.final.instances["vm1"]?.state == .active)
@@ -105,7 +105,7 @@ import Testing
         let r = Lab.run(
             Lab.scenario(
                 policy: .with { $0.fenceAttemptLimit = 2 },
-                events: [(0, .nodeLost(host: "h1")), (1, .leaderChanged)],
+                events: [(0, .nodeLost(host: "h1")), (1, .leaderChanged(holder: TermHolder(node: 9, incarnation: 0)))],
                 faults: .with(fence: ["h1": .failOnce]), durations: ["fence": 5]))
         #expect(r.violations.isEmpty, "\(r.violations)")
         #expect(!Lab.actions(r).contains("notify fence_failed h1"))
@@ -135,7 +135,7 @@ import Testing
     @Test func test_leaderChangeAfterTheSourceRejoined_releasesTheEvacuationAndTells() {
         let r = Lab.run(
             Lab.scenario(
-                events: [(0, .nodeLost(host: "h1")), (5, .nodeJoined(host: "h1")), (6, .leaderChanged)],
+                events: [(0, .nodeLost(host: "h1")), (5, .nodeJoined(host: "h1")), (6, .leaderChanged(holder: TermHolder(node: 9, incarnation: 0)))],
                 durations: ["evacuate": 30]))
         #expect(r.violations.isEmpty, "\(r.violations)")
         #expect(r.final.instances.values.allSatisfy { $0.state != .evacuating })

@@ -15,7 +15,7 @@ import Testing
         try s.apply(.nodeLost(host: "h1"), at: 0)
         let before = s
         #expect(throws: EventRejected.self) {
-            try s.apply(.actionStarted(.evacuate(instance: "vm1", from: "h1", to: "h4")), at: 0)
+            try s.start(.evacuate(instance: "vm1", from: "h1", to: "h4"), at: 0)
         }
         #expect(s == before)
     }
@@ -26,11 +26,11 @@ import Testing
         sc.hosts.append(Host(name: "x1", segment: "other", nodeID: 99, capacity: Lab.big))
         var s = sc.initialState
         try s.apply(.nodeLost(host: "h1"), at: 0)
-        try s.apply(.actionStarted(.fence(host: "h1")), at: 0)
-        try s.apply(.actionFinished(key: "fence:h1", outcome: .off), at: 0)
+        try s.start(.fence(host: "h1"), at: 0)
+        try s.finish("fence:h1", .off, at: 0)
         let before = s
         #expect(throws: EventRejected.self) {
-            try s.apply(.actionStarted(.evacuate(instance: "vm1", from: "h1", to: "x1")), at: 0)
+            try s.start(.evacuate(instance: "vm1", from: "h1", to: "x1"), at: 0)
         }
         #expect(s == before)
     }
@@ -93,7 +93,7 @@ import Testing
     @Test func test_noInstanceEvacuatedTwice_evenAcrossALeaderChange() {
         let r = Lab.run(
             Lab.scenario(
-                events: [(0, .nodeLost(host: "h1")), (7, .leaderChanged)],
+                events: [(0, .nodeLost(host: "h1")), (7, .leaderChanged(holder: TermHolder(node: 9, incarnation: 0)))],
                 durations: ["fence": 2, "force_down": 1, "evacuate": 5]))
         #expect(r.violations.isEmpty, "\(r.violations)")
         let okResults = Lab.trace(r).filter { $0.hasPrefix("=evacuate") && $0.hasSuffix(" ok") }
@@ -107,9 +107,9 @@ import Testing
     @Test func test_atMostOneFenceInFlightPerHost() throws {
         var s = Lab.scenario(events: []).initialState
         try s.apply(.nodeLost(host: "h1"), at: 0)
-        try s.apply(.actionStarted(.fence(host: "h1")), at: 0)
+        try s.start(.fence(host: "h1"), at: 0)
         let before = s
-        #expect(throws: EventRejected.self) { try s.apply(.actionStarted(.fence(host: "h1")), at: 0) }
+        #expect(throws: EventRejected.self) { try s.start(.fence(host: "h1"), at: 0) }
         #expect(s == before)
         #expect(!Scheduler.plan(s).contains(.fence(host: "h1")))
     }

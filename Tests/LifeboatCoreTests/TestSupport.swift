@@ -31,6 +31,7 @@ enum Lab {
             switch line {
             case .action(_, let a): describe(a)
             case .result(_, let a, let o): "=" + describe(a) + " " + o.rawValue
+            case .stale(_, let a, let o): "~" + describe(a) + " " + o.rawValue
             case .rejected(_, let kind, _): "rejected \(kind)"
             }
         }
@@ -47,7 +48,7 @@ enum Lab {
     }
 
     /// Actions only (no results), in order.
-    static func actions(_ r: Simulator.Result) -> [String] { trace(r).filter { !$0.hasPrefix("=") } }
+    static func actions(_ r: Simulator.Result) -> [String] { trace(r).filter { !$0.hasPrefix("=") && !$0.hasPrefix("~") } }
 
     static func run(_ s: Scenario) -> Simulator.Result { Simulator.run(s) }
 }

@@ -1,7 +1,7 @@
 /// Something the leader should do. Planned by `Scheduler`, carried out by an executor,
 /// and recorded as `Event.actionStarted` / `Event.actionFinished` so that every member
 /// knows what is in flight.
-public enum Action: Hashable, Sendable, Codable {
+public enum Action: Hashable, Sendable {
     /// Power the host off through its fence device and confirm it is off.
     case fence(host: String)
     /// Mark the host's nova-compute service forced down, so Nova accepts evacuations.
@@ -74,12 +74,28 @@ public enum Action: Hashable, Sendable, Codable {
 }
 
 /// The result an executor reports for an action.
-public enum Outcome: String, Sendable, CaseIterable, Codable {
+public enum Outcome: String, Sendable, CaseIterable {
     case ok
     /// Fencing: the device confirmed the host is powered off.
     case off
     case failed
     case timeout
+    /// The leader stopped the attempt before it finished (it lost leadership or quorum):
+    /// not a failed attempt; the step is planned again.
+    case cancelled
 
     public var succeeded: Bool { self == .ok || self == .off }
+}
+
+extension Action {
+    /// The outcomes an executor may report for this action: `off` only for a fence, `ok`
+    /// for everything else.
+    public func accepts(_ outcome: Outcome) -> Bool {
+        switch (self, outcome) {
+        case (.fence, .ok): false
+        case (.fence, _): true
+        case (_, .off): false
+        default: true
+        }
+    }
 }

@@ -1,11 +1,14 @@
 /// Everything that can change the cluster state. Every member applies the same events in
 /// the same (Corosync agreed) order, so every member holds the same `ClusterState`.
-public enum Event: Hashable, Sendable, Codable {
+public enum Event: Hashable, Sendable {
     // Membership and quorum, from Corosync.
     /// The host left the membership without a clean leave (crash, hang, cut off).
     case nodeLost(host: String)
     /// The host is back in the membership.
     case nodeJoined(host: String)
+    /// Startup fencing: a host not seen since the cluster (re)started, past the grace
+    /// period (`Policy.startupGrace`), is treated as lost (Pacemaker's `startup-fencing`).
+    case nodeUnseen(host: String)
     case quorum(quorate: Bool)
 
     // Monitors on the hosts.
@@ -14,7 +17,7 @@ public enum Event: Hashable, Sendable, Codable {
     case processRecovered(host: String, process: String)
     case instanceFailed(instance: String)
 
-    // Operator commands (configuration changes need quorum).
+    // Operator commands (configuration changes and confirmations need quorum).
     case maintenance(host: String, on: Bool)
     /// The operator confirms by hand that the host is powered off.
     case fenceConfirmedByOperator(host: String)
@@ -26,19 +29,25 @@ public enum Event: Hashable, Sendable, Codable {
     /// Replace the configuration (segments, hosts, instances, policy).
     case configure(ClusterConfiguration)
 
-    /// A new leader took over: actions the old one started and did not finish are
-    /// re-issued (executors are idempotent).
-    case leaderChanged
+    /// A leader takes a new term. What the previous term left in flight is dropped and
+    /// planned again (executors are idempotent); its late results are stale.
+    case leaderChanged(holder: TermHolder)
+    /// The term holder's clock, when it has had nothing else to say for a while: keeps
+    /// cluster time moving (see `ClusterState.now`). Not part of the history.
+    case clock
 
     // The leader's own record of its work.
-    case actionStarted(Action)
-    case actionFinished(key: String, outcome: Outcome)
+    /// Sent by the holder of `term`; refused unless `term` is the current term.
+    case actionStarted(Action, term: UInt64)
+    /// The report of one attempt; applied only if that attempt is the one in flight.
+    case actionFinished(key: String, attempt: Attempt, report: ActionReport)
 
-    /// The event's name in scenario files.
+    /// The event's name in scenario files and on the wire.
     public var kind: String {
         switch self {
         case .nodeLost: "node_lost"
         case .nodeJoined: "node_joined"
+        case .nodeUnseen: "node_unseen"
         case .quorum: "quorum"
         case .processFailed: "process_failed"
         case .processRecovered: "process_recovered"
@@ -51,6 +60,7 @@ public enum Event: Hashable, Sendable, Codable {
         case .stormReset: "storm_reset"
         case .configure: "configure"
         case .leaderChanged: "leader_changed"
+        case .clock: "clock"
         case .actionStarted: "action_started"
         case .actionFinished: "action_finished"
         }
@@ -63,11 +73,27 @@ public enum Event: Hashable, Sendable, Codable {
         default: false
         }
     }
+
+    /// Refused without quorum: configuration changes, an operator's word that a host is
+    /// off (a minority must not unblock an evacuation), and every start but a notice.
+    public var requiresQuorum: Bool {
+        switch self {
+        case .fenceConfirmedByOperator: true
+        case .actionStarted(let a, _): if case .notify = a { false } else { true }
+        default: isConfigurationChange
+        }
+    }
 }
 
 /// Why an event was refused. The state is left exactly as it was.
 public struct EventRejected: Error, Hashable, Sendable, CustomStringConvertible {
     public var reason: String
-    public init(_ reason: String) { self.reason = reason }
+    /// A result of an attempt that is no longer in flight (an old leader's, a cancelled
+    /// one): recorded in the history as stale, not as an error.
+    public var stale: Bool
+    public init(_ reason: String, stale: Bool = false) {
+        self.reason = reason
+        self.stale = stale
+    }
     public var description: String { reason }
 }

@@ -1,5 +1,5 @@
 /// A notification for the operator: why automatic recovery stopped or left something out.
-public struct Notice: Hashable, Sendable, Codable {
+public struct Notice: Hashable, Sendable {
     /// Unique per occurrence (includes the failure's sequence number), so each condition
     /// is told once and a later, new occurrence is told again.
     public var key: String
@@ -21,7 +21,17 @@ public struct Notice: Hashable, Sendable, Codable {
         self.segment = segment
     }
 
-    public enum Kind: String, Sendable, Codable {
+    /// A notice read back from its recorded form: `key` already carries its kind prefix.
+    public init(recordedKey key: String, kind: Kind, reason: String, host: String?, instance: String?, segment: String?) {
+        self.kind = kind
+        self.key = key
+        self.reason = reason
+        self.host = host
+        self.instance = instance
+        self.segment = segment
+    }
+
+    public enum Kind: String, Sendable, CaseIterable {
         case quorumLost = "quorum_lost"
         case stormHalted = "storm_halted"
         case segmentDisabled = "segment_disabled"
@@ -34,11 +44,16 @@ public struct Notice: Hashable, Sendable, Codable {
         case evacuationInterrupted = "evacuation_interrupted"
         case instanceRestartLimit = "instance_restart_limit"
         case instanceNotHA = "instance_not_ha"
+        case hostUnseen = "host_unseen"
     }
 }
 
 /// A notice as recorded in the cluster's history.
-public struct RecordedNotice: Hashable, Sendable, Codable {
+public struct RecordedNotice: Hashable, Sendable {
     public var at: Double
     public var notice: Notice
+    public init(at: Double, notice: Notice) {
+        self.at = at
+        self.notice = notice
+    }
 }

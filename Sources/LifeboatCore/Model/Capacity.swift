@@ -1,5 +1,5 @@
 /// Resources of a host, or the footprint of an instance's flavor.
-public struct Capacity: Hashable, Sendable, Codable {
+public struct Capacity: Hashable, Sendable {
     public var vcpus: Int
     public var ramMB: Int
     public var diskGB: Int

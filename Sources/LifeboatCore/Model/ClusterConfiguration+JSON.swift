@@ -2,36 +2,51 @@
 /// `ClusterConfiguration.parse` reads), for `lifeboat config show` and operators' files.
 extension ClusterConfiguration {
     public var json: JSONValue {
-        func cap(_ c: Capacity) -> JSONValue {
-            .object([("vcpus", .number(Double(c.vcpus))), ("ram_mb", .number(Double(c.ramMB))), ("disk_gb", .number(Double(c.diskGB)))])
-        }
-        let p = policy
-        return .object([
+        .object([
             ("segments", .array(segments.map { s in
                 .object([("name", .string(s.name)), ("recovery_method", .string(s.recoveryMethod.rawValue)), ("enabled", .bool(s.enabled))])
             })),
             ("hosts", .array(hosts.map { h in
                 .object([
                     ("name", .string(h.name)), ("segment", .string(h.segment)), ("node_id", .number(Double(h.nodeID))),
-                    ("reserved", .bool(h.reserved)), ("maintenance", .bool(h.maintenance)), ("capacity", cap(h.capacity)),
+                    ("reserved", .bool(h.reserved)), ("maintenance", .bool(h.maintenance)), ("capacity", h.capacity.json),
                 ])
             })),
             ("instances", .array(instances.map { i in
                 .object([
                     ("id", .string(i.id)), ("host", .string(i.host)), ("ha", .bool(i.ha)),
-                    ("priority", .number(Double(i.priority))), ("flavor", cap(i.flavor)),
+                    ("priority", .number(Double(i.priority))), ("flavor", i.flavor.json),
                 ])
             })),
-            ("policy", .object([
-                ("process_restart_limit", .number(Double(p.processRestartLimit))),
-                ("instance_restart_limit", .number(Double(p.instanceRestartLimit))),
-                ("max_concurrent_host_recoveries", .number(Double(p.maxConcurrentHostRecoveries))),
-                ("fence_attempt_limit", .number(Double(p.fenceAttemptLimit))),
-                ("flap_limit", .number(Double(p.flapLimit))), ("flap_window", .number(p.flapWindow)),
-                ("failure_timeout", .number(p.failureTimeout)),
-                ("storm_threshold", .number(p.stormThreshold)), ("storm_window", .number(p.stormWindow)),
-                ("readmit_reserve", .string(p.readmitReserve.rawValue)),
-            ])),
+            ("policy", policy.json),
         ])
+    }
+}
+
+extension Policy {
+    /// The `policy` object of the scenario's `cluster` format (what `parsePolicy` reads).
+    public var json: JSONValue {
+        .object([
+            ("process_restart_limit", .number(Double(processRestartLimit))),
+            ("instance_restart_limit", .number(Double(instanceRestartLimit))),
+            ("max_concurrent_host_recoveries", .number(Double(maxConcurrentHostRecoveries))),
+            ("fence_attempt_limit", .number(Double(fenceAttemptLimit))),
+            ("flap_limit", .number(Double(flapLimit))), ("flap_window", .number(flapWindow)),
+            ("failure_timeout", .number(failureTimeout)),
+            ("storm_threshold", .number(stormThreshold)), ("storm_window", .number(stormWindow)),
+            ("readmit_reserve", .string(readmitReserve.rawValue)),
+            ("startup_fencing", .bool(startupFencing)), ("startup_grace", .number(startupGrace)),
+            ("clock_skew_limit", .number(clockSkewLimit)),
+            ("notice_retention", .number(Double(noticeRetention))),
+            ("action_log_retention", .number(Double(actionLogRetention))),
+            ("history_retention", .number(Double(historyRetention))),
+            ("retention_age", .number(retentionAge)),
+        ])
+    }
+}
+
+extension Capacity {
+    public var json: JSONValue {
+        .object([("vcpus", .number(Double(vcpus))), ("ram_mb", .number(Double(ramMB))), ("disk_gb", .number(Double(diskGB)))])
     }
 }

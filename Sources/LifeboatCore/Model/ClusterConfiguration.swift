@@ -1,7 +1,7 @@
 /// What an operator configures: segments, hosts, instances with their HA tags, policy.
 /// This part of the state is persisted by every node and survives a whole-cluster restart;
 /// the rest (health, recoveries, history) is rebuilt from the live cluster.
-public struct ClusterConfiguration: Hashable, Sendable, Codable {
+public struct ClusterConfiguration: Hashable, Sendable {
     public var segments: [Segment]
     public var hosts: [Host]
     public var instances: [Instance]
@@ -59,7 +59,8 @@ public struct ClusterConfiguration: Hashable, Sendable, Codable {
         let p = policy
         guard p.processRestartLimit >= 0, p.instanceRestartLimit >= 0, p.maxConcurrentHostRecoveries >= 1,
             p.fenceAttemptLimit >= 1, p.flapLimit >= 1, p.flapWindow >= 0, p.stormWindow >= 0, p.failureTimeout >= 0,
-            p.stormThreshold > 0, p.stormThreshold <= 1
+            p.stormThreshold > 0, p.stormThreshold <= 1, p.startupGrace >= 0, p.clockSkewLimit > 0,
+            p.noticeRetention >= 1, p.actionLogRetention >= 1, p.historyRetention >= 1, p.retentionAge >= 0
         else { throw ScenarioError("cluster.policy", "a value is out of range") }
     }
 }
@@ -74,6 +75,23 @@ extension ClusterState {
             for name in hosts.keys { hosts[name]!.member = false }
             quorate = false
         }
+    }
+
+    /// A state read back from disk when lifeboatd starts: nothing it says about membership
+    /// and quorum is current. Every host becomes unseen (not a member, and subject to
+    /// startup fencing once the partition has been quorate for the grace period) and the
+    /// state not quorate, until the live cluster reports. Recoveries, fence results, forced
+    /// down services, in-flight records (re-planned by the next term), notices and history
+    /// stay as they were.
+    public func restartedFromSavedState() -> ClusterState {
+        var s = self
+        for name in s.hosts.keys {
+            s.hosts[name]!.member = false
+            s.hosts[name]!.unseen = true
+        }
+        s.quorate = false
+        s.quorateSince = nil
+        return s
     }
 
     /// The configured part of the state, as an operator set it.
@@ -110,6 +128,7 @@ extension ClusterState {
             n.used = .zero
             if let old = hosts[h.name] {
                 n.member = old.member
+                n.unseen = old.unseen
                 n.service = old.service
                 n.fence = old.fence
                 n.processFailures = old.processFailures
@@ -163,14 +182,14 @@ extension ClusterState {
         for (name, h) in hosts where !names.contains(name) {
             if let r = h.recovery, !r.finished { throw EventRejected("host \(name) is being recovered: it cannot be removed now") }
         }
-        for a in inFlight.values {
+        for a in inFlight.values.map(\.action) {
             for h in [a.host, { if case .evacuate(_, _, let to) = a { to } else { nil } }()].compactMap({ $0 }) where !names.contains(h) {
                 throw EventRejected("\(a.key) is in flight on host \(h): it cannot be removed now")
             }
         }
         var newHost: [String: String] = [:]
         for i in c.instances { newHost[i.id] = i.host }
-        let busy = Set(inFlight.values.compactMap(\.instance))
+        let busy = Set(inFlight.values.compactMap(\.action.instance))
         for (id, i) in instances where newHost[id] != i.host && (i.state == .evacuating || busy.contains(id)) {
             throw EventRejected("instance \(id) has a recovery step in flight: it cannot be removed or moved now")
         }

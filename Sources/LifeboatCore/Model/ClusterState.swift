@@ -1,6 +1,6 @@
 /// The replicated state of the cluster: configuration, health, recoveries in progress and
 /// the history of notices. Changed only by `apply(_:at:)`, which is pure and deterministic.
-public struct ClusterState: Hashable, Sendable, Codable {
+public struct ClusterState: Hashable, Sendable {
     public internal(set) var segments: [String: Segment] = [:]
     public internal(set) var hosts: [String: Host] = [:]
     public internal(set) var instances: [String: Instance] = [:]
@@ -10,8 +10,23 @@ public struct ClusterState: Hashable, Sendable, Codable {
     public internal(set) var quorate: Bool = true
     public internal(set) var quorumLosses: Int = 0
 
-    /// Actions started and not yet finished, by `Action.key`.
-    public internal(set) var inFlight: [String: Action] = [:]
+    /// Actions started and not yet finished, by `Action.key`, with their attempts.
+    public internal(set) var inFlight: [String: ActionRecord] = [:]
+    /// Finished actions with their reports, oldest first (bounded by retention).
+    public internal(set) var actionLog: [CompletedAction] = []
+
+    /// The current leadership term (each `leader_changed` raises it) and who holds it.
+    public internal(set) var term: UInt64 = 0
+    public internal(set) var termHolder: TermHolder? = nil
+    /// Since when the partition has quorum (nil: not quorate); startup grace counts from it.
+    public internal(set) var quorateSince: Double? = nil
+    /// Events applied while quorate: how far this state got as the cluster's state. A
+    /// partition without quorum does not advance it, so after a whole-cluster restart the
+    /// nodes compare what they saved, not how long each has been up.
+    public internal(set) var progress: UInt64 = 0
+    /// Entries removed by retention (never silently).
+    public internal(set) var prunedNotices: Int = 0
+    public internal(set) var prunedActions: Int = 0
     /// Notices raised by `apply` that the leader has not told yet.
     public internal(set) var pendingNotices: [Notice] = []
     /// Every notice told, in order.
@@ -86,7 +101,8 @@ extension ClusterState {
             throw EventRejected("snapshot: instance \(id) has an impossible flavor")
         }
         // Everything in flight must name what exists, or finishing it would trap.
-        for (key, a) in s.inFlight {
+        for (key, r) in s.inFlight {
+            let a = r.action
             guard key == a.key else { throw EventRejected("snapshot: in-flight record \(key) is inconsistent") }
             if let h = a.host, s.hosts[h] == nil { throw EventRejected("snapshot: \(key) names unknown host \(h)") }
             if let i = a.instance, s.instances[i] == nil { throw EventRejected("snapshot: \(key) names unknown instance \(i)") }

@@ -1,5 +1,5 @@
 /// A compute host: its static configuration and what the cluster knows of its health.
-public struct Host: Hashable, Sendable, Codable {
+public struct Host: Hashable, Sendable {
     public var name: String
     public var segment: String
     /// Corosync node id (`nodelist { node { nodeid } }`).
@@ -10,6 +10,9 @@ public struct Host: Hashable, Sendable, Codable {
 
     /// In the agreed Corosync membership.
     public var member: Bool = true
+    /// Not seen in the membership since the cluster (re)started from saved state: subject
+    /// to startup fencing once the grace period has passed (`Policy.startupFencing`).
+    public var unseen: Bool = false
     /// Resources booked by instances placed here or being evacuated here. Kept in step by
     /// `apply` so that planning never has to scan every instance.
     public var used: Capacity = .zero
@@ -47,7 +50,7 @@ public struct Host: Hashable, Sendable, Codable {
 }
 
 /// The nova-compute service of a host, as Lifeboat set it in Nova.
-public enum ServiceState: String, Sendable, Codable {
+public enum ServiceState: String, Sendable, CaseIterable {
     case up
     /// Disabled in the scheduler: no new instances land here.
     case disabled
@@ -56,7 +59,7 @@ public enum ServiceState: String, Sendable, Codable {
 }
 
 /// What fencing established about a host's power.
-public enum FenceState: String, Sendable, Codable {
+public enum FenceState: String, Sendable, CaseIterable {
     case none
     /// The fence device confirmed the host is powered off.
     case off
@@ -70,15 +73,17 @@ public enum FenceState: String, Sendable, Codable {
 }
 
 /// Why a host is being recovered.
-public enum FailureCause: String, Sendable, Codable {
+public enum FailureCause: String, Sendable, CaseIterable {
     /// Left the Corosync membership without a clean leave (crash, hang, network cut).
     case nodeLost = "node_lost"
     /// nova-compute failed more often than the restart limit, or its restart failed.
     case processFailure = "process_failure"
+    /// Not seen since the cluster restarted, within the startup grace period.
+    case unseenAtStartup = "unseen_at_startup"
 }
 
 /// One host recovery: fence → force down + disable → evacuate its HA instances.
-public struct HostRecovery: Hashable, Sendable, Codable {
+public struct HostRecovery: Hashable, Sendable {
     public var cause: FailureCause
     public var detectedAt: Double
     /// Set when the first fence action starts: from then on the recovery holds one of the
@@ -100,6 +105,6 @@ public struct HostRecovery: Hashable, Sendable, Codable {
 }
 
 /// Progress of one recovery step.
-public enum StepState: String, Sendable, Codable {
+public enum StepState: String, Sendable, CaseIterable {
     case pending, done, failed
 }

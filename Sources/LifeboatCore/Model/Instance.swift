@@ -1,5 +1,5 @@
 /// A Nova instance (a "pet" VM) as Lifeboat tracks it.
-public struct Instance: Hashable, Sendable, Codable {
+public struct Instance: Hashable, Sendable {
     public var id: String
     public var host: String
     /// Only HA-tagged instances are restarted or evacuated.
@@ -23,7 +23,7 @@ public struct Instance: Hashable, Sendable, Codable {
     }
 }
 
-public enum InstanceState: String, Sendable, Codable {
+public enum InstanceState: String, Sendable, CaseIterable {
     case active
     /// Reported failed by its monitor; a restart in place is due.
     case failed

@@ -1,6 +1,6 @@
 /// Cluster-wide recovery policy. Every bound here keeps an automatic loop from running
 /// forever: past a bound, the leader stops and asks for operator attention.
-public struct Policy: Hashable, Sendable, Codable {
+public struct Policy: Hashable, Sendable {
     /// Restarts of a failed process (nova-compute) in place before the host is fenced.
     public var processRestartLimit: Int = 3
     /// Restarts of a failed VM in place before the operator is notified.
@@ -23,11 +23,32 @@ public struct Policy: Hashable, Sendable, Codable {
     /// What a fenced host that comes back healthy becomes.
     public var readmitReserve: ReadmitReserve = .keep
 
+    /// Startup fencing (Pacemaker's `startup-fencing`): after a cold start of the whole
+    /// cluster, a configured host that has not joined within `startupGrace` seconds of the
+    /// partition becoming quorate is treated as lost and fenced. Off: such a host simply
+    /// stays unseen (its instances are not recovered until an operator acts).
+    public var startupFencing: Bool = true
+    public var startupGrace: Double = 60
+
+    /// Cluster time comes from the leader. An event another node stamps more than this many
+    /// seconds after the cluster's time is applied at that bound, so a node whose clock runs
+    /// ahead cannot drag the storm and flap windows along.
+    public var clockSkewLimit: Double = 15
+
+    /// Retention of what the replicated state keeps: told notices, finished action records
+    /// (with their reports) and the event history. Older entries beyond the count, or older
+    /// than `retentionAge` seconds (0: no age bound), are pruned; pruned entries are counted
+    /// and logged, never dropped silently.
+    public var noticeRetention: Int = 1000
+    public var actionLogRetention: Int = 5000
+    public var historyRetention: Int = 10000
+    public var retentionAge: Double = 90 * 86400
+
     public init() {}
 }
 
 /// The reserve status of a host re-admitted after it was fenced.
-public enum ReadmitReserve: String, Sendable, CaseIterable, Codable {
+public enum ReadmitReserve: String, Sendable, CaseIterable {
     /// Keep the reserved flag it has (a reserve that was used stays non-reserved).
     case keep
     /// Return to the reserve: its instances moved away, so it is an empty spare.

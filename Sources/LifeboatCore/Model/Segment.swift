@@ -1,6 +1,6 @@
 /// How a failover segment chooses evacuation targets (Masakari's four methods, but the
 /// target always stays inside the segment).
-public enum RecoveryMethod: String, Sendable, CaseIterable, Codable {
+public enum RecoveryMethod: String, Sendable, CaseIterable {
     /// Any healthy non-reserved host of the segment.
     case auto
     /// Reserved hosts of the segment only.
@@ -12,7 +12,7 @@ public enum RecoveryMethod: String, Sendable, CaseIterable, Codable {
 }
 
 /// A failover segment: the set of hosts that may take over each other's instances.
-public struct Segment: Hashable, Sendable, Codable {
+public struct Segment: Hashable, Sendable {
     public var name: String
     public var recoveryMethod: RecoveryMethod
     /// A disabled segment gets no automatic recovery and offers no targets.

@@ -22,6 +22,7 @@ public struct InvariantMonitor: Sendable {
     /// Called before the leader records an action as started.
     public mutating func willStart(_ a: Action, _ s: ClusterState) {
         if case .notify = a { return }
+        if s.inFlight[a.key] != nil { violation("\(a.key) started while an attempt of it is in flight") }
         if !s.quorate { violation("\(a.key) started without quorum") }
         if let h = a.host, s.hosts[h]?.maintenance == true { violation("\(a.key) acts on \(h), which is in maintenance") }
         switch a {
@@ -58,9 +59,10 @@ public struct InvariantMonitor: Sendable {
     public mutating func applied(_ e: Event, _ s: ClusterState) {
         switch e {
         case .fenceConfirmedByOperator(let h): confirmedOff.insert(h)
-        case .actionStarted(.evacuate(_, _, let to)):
+        case .actionStarted(.evacuate(_, _, let to), _):
             if s.hosts[to]?.reserved == true { violation("\(to) received an instance and still counts as reserve") }
-        case .actionFinished(let key, let outcome):
+        case .actionFinished(let key, _, let report):
+            let outcome = report.outcome
             if key.hasPrefix("fence:"), outcome == .off { confirmedOff.insert(String(key.dropFirst(6))) }
             if key.hasPrefix("enable_service:"), outcome == .ok { confirmedOff.remove(String(key.dropFirst(15))) }
             if key.hasPrefix("evacuate:"), outcome == .ok {

@@ -144,13 +144,26 @@ extension Scenario {
                 "unknown value '\(readmit)' (one of: \(ReadmitReserve.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
         p.readmitReserve = mode
+        p.startupFencing = try r.bool("startup_fencing", default: p.startupFencing)
+        p.startupGrace = try r.number("startup_grace", default: p.startupGrace)
+        p.clockSkewLimit = try r.number("clock_skew_limit", default: p.clockSkewLimit)
+        p.noticeRetention = try atLeast("notice_retention", try r.int("notice_retention", default: p.noticeRetention), 1)
+        p.actionLogRetention = try atLeast("action_log_retention", try r.int("action_log_retention", default: p.actionLogRetention), 1)
+        p.historyRetention = try atLeast("history_retention", try r.int("history_retention", default: p.historyRetention), 1)
+        p.retentionAge = try r.number("retention_age", default: p.retentionAge)
         try r.finish()
         guard p.stormThreshold > 0, p.stormThreshold <= 1 else {
             throw ScenarioError("cluster.policy.storm_threshold", "must be a share above 0 and at most 1 (found \(p.stormThreshold))")
         }
-        for (key, v) in [("flap_window", p.flapWindow), ("storm_window", p.stormWindow), ("failure_timeout", p.failureTimeout)]
+        for (key, v) in [
+            ("flap_window", p.flapWindow), ("storm_window", p.stormWindow), ("failure_timeout", p.failureTimeout),
+            ("startup_grace", p.startupGrace), ("retention_age", p.retentionAge),
+        ]
         where v < 0 {
             throw ScenarioError("cluster.policy.\(key)", "must not be negative (found \(v))")
+        }
+        guard p.clockSkewLimit > 0 else {
+            throw ScenarioError("cluster.policy.clock_skew_limit", "must be above 0 (found \(p.clockSkewLimit))")
         }
         return p
     }
@@ -212,65 +225,19 @@ extension Scenario {
                 throw ScenarioError(r.sub("at"), "\(at) comes before the previous event's \(last): events must be in time order")
             }
             last = at
-            let event = try parseEventBody(&r, hosts: hosts, instances: instances, segments: segments)
+            let event = try Event.read(&r, names: EventNames(hosts: hosts, instances: instances, segments: segments))
             try r.finish()
             out.append(TimedEvent(at: at, event))
         }
         return out
     }
 
-    /// The fields of one event after `kind` (shared by scenario files and the operator's
-    /// commands to lifeboatd).
-    static func parseEventBody(
-        _ r: inout ObjectReader, hosts: Set<String>, instances: Set<String>, segments: Set<String>
-    ) throws(ScenarioError) -> Event {
-        let kind = try r.string("kind")
-        func host() throws(ScenarioError) -> String {
-            let h = try r.string("host")
-            guard hosts.contains(h) else { throw ScenarioError(r.sub("host"), "unknown host '\(h)'") }
-            return h
-        }
-        func instance() throws(ScenarioError) -> String {
-            let i = try r.string("instance")
-            guard instances.contains(i) else { throw ScenarioError(r.sub("instance"), "unknown instance '\(i)'") }
-            return i
-        }
-        func segment() throws(ScenarioError) -> String {
-            let s = try r.string("segment")
-            guard segments.contains(s) else { throw ScenarioError(r.sub("segment"), "unknown segment '\(s)'") }
-            return s
-        }
-        let event: Event
-        switch kind {
-        case "node_lost": event = .nodeLost(host: try host())
-        case "node_joined": event = .nodeJoined(host: try host())
-        case "quorum": event = .quorum(quorate: try r.bool("quorate"))
-        case "process_failed":
-            event = .processFailed(host: try host(), process: try r.string("process", default: "nova-compute"))
-        case "process_recovered":
-            event = .processRecovered(host: try host(), process: try r.string("process", default: "nova-compute"))
-        case "instance_failed": event = .instanceFailed(instance: try instance())
-        case "maintenance": event = .maintenance(host: try host(), on: try r.bool("on"))
-        case "fence_confirmed_by_operator": event = .fenceConfirmedByOperator(host: try host())
-        case "segment_enabled": event = .segmentEnabled(segment: try segment(), on: try r.bool("on"))
-        case "reserved": event = .reserved(host: try host(), on: try r.bool("on"))
-        case "ha": event = .haTag(instance: try instance(), on: try r.bool("on"))
-        case "storm_reset": event = .stormReset(segment: try segment())
-        case "leader_changed": event = .leaderChanged
-        default:
-            throw ScenarioError(
-                r.sub("kind"),
-                "unknown event kind '\(kind)' (one of: \(Self.eventKinds.joined(separator: ", ")))")
-        }
-        return event
-    }
-
     /// Reads one operator command event (`{"kind": "maintenance", "host": "h1", "on": true}`)
     /// against the hosts, instances and segments of `state`. Unknown keys are an error.
     public static func parseCommandEvent(_ json: JSONValue, state: ClusterState) throws(ScenarioError) -> Event {
         var r = try ObjectReader(json, at: "")
-        let event = try parseEventBody(
-            &r, hosts: Set(state.hosts.keys), instances: Set(state.instances.keys), segments: Set(state.segments.keys))
+        let event = try Event.read(
+            &r, names: EventNames(hosts: Set(state.hosts.keys), instances: Set(state.instances.keys), segments: Set(state.segments.keys)))
         try r.finish()
         return event
     }

@@ -11,6 +11,10 @@ public enum SimulationOutput {
         case .result(let at, let a, let outcome):
             return .object(
                 [("at", .number(at)), ("result", .string(a.kind))] + subject(a) + [("outcome", .string(outcome.rawValue))])
+        case .stale(let at, let a, let outcome):
+            return .object(
+                [("at", .number(at)), ("result", .string(a.kind))] + subject(a)
+                    + [("outcome", .string(outcome.rawValue)), ("stale", .bool(true))])
         case .rejected(let at, let kind, let reason):
             return .object([("at", .number(at)), ("event", .string(kind)), ("rejected", .string(reason))])
         }
@@ -68,6 +72,8 @@ public enum SimulationOutput {
             switch line {
             case .action(let at, let a): rows.append([String(at), "action", a.kind, describe(a), detail(a)])
             case .result(let at, let a, let o): rows.append([String(at), "result", a.kind, describe(a), o.rawValue])
+            case .stale(let at, let a, let o):
+                rows.append([String(at), "stale", a.kind, describe(a), "\(o.rawValue) (an old attempt: changes nothing)"])
             case .rejected(let at, let kind, let reason): rows.append([String(at), "rejected", kind, "", reason])
             }
         }

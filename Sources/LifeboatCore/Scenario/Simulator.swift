@@ -7,6 +7,9 @@ public struct Simulator {
         case action(at: Double, Action)
         /// An executor reported a result, which the leader recorded.
         case result(at: Double, Action, Outcome)
+        /// A result of an attempt that was no longer in flight (its leader changed before
+        /// it came back): recorded as stale, nothing changed.
+        case stale(at: Double, Action, Outcome)
         /// An input event the core refused (the state is unchanged).
         case rejected(at: Double, kind: String, reason: String)
     }
@@ -33,7 +36,7 @@ public struct Simulator {
     var lines: [Line] = []
     var monitor: InvariantMonitor
     /// Actions in flight with a duration: result due times, in start order.
-    var pending: [(due: Double, action: Action)] = []
+    var pending: [(due: Double, record: ActionRecord)] = []
     var attempts: [String: Int] = [:]
 
     init(scenario: Scenario) {
@@ -52,7 +55,7 @@ public struct Simulator {
             // Results due now first, in the order their actions started.
             let due = pending.filter { $0.due <= now }
             pending.removeAll { $0.due <= now }
-            for p in due { finish(p.action, at: now) }
+            for p in due { finish(p.record, at: now) }
             // Then every input event at this time, together (one configuration change).
             while next < events.count, events[next].at == now {
                 let e = events[next]
@@ -60,7 +63,7 @@ public struct Simulator {
                 do {
                     try state.apply(e.event, at: now)
                     monitor.applied(e.event, state)
-                    if case .leaderChanged = e.event { pending = [] }  // the old leader's results are lost
+                    // An old leader's executors still finish: their results come back stale.
                 } catch {
                     lines.append(.rejected(at: now, kind: e.event.kind, reason: error.reason))
                 }
@@ -74,27 +77,30 @@ public struct Simulator {
         for _ in 0..<Self.maxRoundsPerInstant {
             let actions = Scheduler.plan(state)
             if actions.isEmpty { return }
-            var immediate: [Action] = []
+            var immediate: [ActionRecord] = []
             for a in actions {
                 monitor.willStart(a, state)
+                let start = Event.actionStarted(a, term: state.term)
                 do {
-                    try state.apply(.actionStarted(a), at: now)
+                    try state.apply(start, at: now)
                 } catch {
                     monitor.violation("the scheduler planned \(a.key), which apply refused: \(error.reason)")
                     continue
                 }
-                monitor.applied(.actionStarted(a), state)
+                monitor.applied(start, state)
                 lines.append(.action(at: now, a))
                 if case .notify = a { continue }
+                let record = state.inFlight[a.key]!
                 let d = scenario.durations[a.kind] ?? 0
-                if d > 0 { pending.append((now + d, a)) } else { immediate.append(a) }
+                if d > 0 { pending.append((now + d, record)) } else { immediate.append(record) }
             }
-            for a in immediate { finish(a, at: now) }
+            for r in immediate { finish(r, at: now) }
         }
         monitor.violation("planning did not settle at t=\(now) after \(Self.maxRoundsPerInstant) rounds")
     }
 
-    mutating func finish(_ action: Action, at now: Double) {
+    mutating func finish(_ record: ActionRecord, at now: Double) {
+        let action = record.action
         let n = attempts[action.key, default: 0] + 1
         attempts[action.key] = n
         let success: Outcome = if case .fence = action { .off } else { .ok }
@@ -105,13 +111,15 @@ public struct Simulator {
             case .timeout: .timeout
             case .failOnce: n == 1 ? .failed : success
             }
+        let result = Event.actionFinished(key: action.key, attempt: record.attempt, report: ActionReport(outcome))
         do {
-            try state.apply(.actionFinished(key: action.key, outcome: outcome), at: now)
-            monitor.applied(.actionFinished(key: action.key, outcome: outcome), state)
+            try state.apply(result, at: now)
+            monitor.applied(result, state)
             lines.append(.result(at: now, action, outcome))
+        } catch where error.stale {
+            lines.append(.stale(at: now, action, outcome))
         } catch {
-            // The action is no longer in flight (a leader change dropped it): its result
-            // is stale and not recorded.
+            monitor.violation("the result of \(action.key) attempt \(record.attempt) was refused: \(error.reason)")
         }
     }
 }

@@ -1,0 +1,133 @@
+import Foundation
+import LifeboatCore
+import LifeboatReplication
+
+/// The control socket's requests (the `lifeboat` CLI): status, configuration, history,
+/// operator events.
+extension Daemon {
+    public func handleRequest(_ request: JSONValue) async -> JSONValue {
+        guard case .string(let cmd) = request["cmd"] ?? .null else { return ControlServer.error("request needs a \"cmd\"") }
+        guard let r = replica else { return ControlServer.error("not connected to corosync yet") }
+        switch cmd {
+        case "status":
+            return .object([("ok", .bool(true)), ("status", status(r))])
+        case "config":
+            return .object([
+                ("ok", .bool(true)), ("version", .uint(r.state.configVersion)), ("cluster", r.state.configuration.json),
+            ])
+        case "history":
+            var limit = 50
+            if case .number(let n) = request["limit"] ?? .null { limit = Int(max(0, min(n, 1_000_000))) }
+            let entries: [JSONValue] = r.history.suffix(limit).map(\.json)
+            let notices: [JSONValue] = r.state.notices.map { n in
+                .object([
+                    ("at", .number(n.at)), ("kind", .string(n.notice.kind.rawValue)), ("reason", .string(n.notice.reason)),
+                    ("host", .optional(n.notice.host)), ("instance", .optional(n.notice.instance)),
+                ])
+            }
+            let actions: [JSONValue] = r.state.actionLog.suffix(limit).map(\.json)
+            return .object([
+                ("ok", .bool(true)), ("history", .array(entries)), ("notices", .array(notices)), ("actions", .array(actions)),
+                ("pruned_history", .int(r.prunedHistory)), ("pruned_notices", .int(r.state.prunedNotices)),
+                ("pruned_actions", .int(r.state.prunedActions)),
+            ])
+        case "event":
+            let event: Event
+            do { event = try Scenario.parseCommandEvent(request["event"] ?? .null, state: r.state) } catch {
+                return ControlServer.error("invalid event: \(error)")
+            }
+            // Membership, quorum and monitor results come from Corosync and the monitors,
+            // never from the socket.
+            guard Self.operatorEventKinds.contains(event.kind) else {
+                return ControlServer.error(
+                    "'\(event.kind)' is not an operator command (one of: \(Self.operatorEventKinds.sorted().joined(separator: ", ")))")
+            }
+            return answer(await submit(event))
+        case "configure":
+            let c: ClusterConfiguration
+            do { c = try ClusterConfiguration.parse(request["cluster"] ?? .null) } catch {
+                return ControlServer.error("invalid configuration: \(error)")
+            }
+            return answer(await submit(.configure(c)))
+        default:
+            return ControlServer.error("unknown command '\(cmd)' (status, config, history, event, configure)")
+        }
+    }
+
+    static let operatorEventKinds: Set<String> = [
+        "maintenance", "fence_confirmed_by_operator", "segment_enabled", "reserved", "ha", "storm_reset",
+    ]
+
+    func answer(_ rejected: String?) -> JSONValue {
+        if let rejected { return ControlServer.error(rejected) }
+        return .object([
+            ("ok", .bool(true)), ("epoch", .uint(replica?.state.epoch ?? 0)),
+            ("config_version", .uint(replica?.state.configVersion ?? 0)),
+        ])
+    }
+
+    func status(_ r: Replica) -> JSONValue {
+        let s = r.state
+        func name(_ id: UInt32) -> String { s.hostName(nodeID: id) ?? "node-\(id)" }
+        let leader = r.effectiveLeader
+        let memberNodes = Set(r.members.map(\.node))
+        let hosts: [JSONValue] = s.hostOrder.map { hn in
+            let h = s.hosts[hn]!
+            let running = memberNodes.contains(h.nodeID)
+            let role =
+                h.nodeID == leader ? "leader" : running ? "member" : h.member ? "no-lifeboatd" : h.unseen ? "unseen" : "offline"
+            var recovery: JSONValue = .null
+            if let rec = h.recovery {
+                let phase =
+                    rec.finished
+                    ? "finished" : h.fence.isOff ? "evacuating" : h.fence == .failed ? "fence_failed" : rec.startedAt == nil ? "queued" : "fencing"
+                recovery = .object([("cause", .string(rec.cause.rawValue)), ("phase", .string(phase))])
+            }
+            return .object([
+                ("name", .string(hn)), ("node_id", .uint(h.nodeID)), ("segment", .string(h.segment)),
+                ("role", .string(role)), ("member", .bool(h.member)), ("maintenance", .bool(h.maintenance)),
+                ("reserved", .bool(h.reserved)), ("fenced", .bool(h.fence.isOff)), ("service", .string(h.service.rawValue)),
+                ("recovery", recovery),
+            ])
+        }
+        let inFlight: [JSONValue] = s.inFlight.keys.sorted().map { k in
+            let rec = s.inFlight[k]!
+            return .object([
+                ("key", .string(k)), ("attempt", .string(rec.attempt.description)), ("started_at", .number(rec.startedAt)),
+                ("leader", rec.leader.map { .string(name($0)) } ?? .null),
+            ])
+        }
+        let pending: [JSONValue] = s.pendingNotices.map { n in
+            .object([("kind", .string(n.kind.rawValue)), ("reason", .string(n.reason))])
+        }
+        let localNow = now()
+        return .object([
+            ("node", .string(name(r.nodeID))), ("node_id", .uint(r.nodeID)),
+            ("members", .array(r.members.map { .string(name($0.node)) })),
+            ("member_ids", .array(r.members.map { .uint($0.node) })),
+            ("silent_members", .array(r.silent.sorted().map { .string($0.description) })),
+            ("quorate", .bool(r.localQuorate)),
+            ("quorum_lost_at", .optional(r.quorumLostAt)),
+            ("leader", leader.map { .string(name($0)) } ?? .null),
+            ("leader_of_record", r.leader.map { .string(name($0.node)) } ?? .null),
+            ("acting", .bool(r.mayAct)), ("not_acting_because", .optional(r.notActingBecause)),
+            ("term", .uint(s.term)), ("term_holder", s.termHolder.map { .string(name($0.node)) } ?? .null),
+            ("membership_agrees", .bool(r.membershipAgrees)),
+            ("epoch", .uint(s.epoch)), ("config_version", .uint(s.configVersion)),
+            ("cluster_time", .number(s.now)), ("clock_offset", .number((r.clockOffset * 1000).rounded() / 1000)),
+            ("clock_estimate", .number(r.clusterTime(localNow))),
+            ("synced", .bool(r.synced)), ("connected", .bool(session != nil)),
+            ("hosts", .array(hosts)), ("instances", .int(s.instances.count)),
+            ("in_flight", .array(s.inFlight.keys.sorted().map { .string($0) })),
+            ("in_flight_attempts", .array(inFlight)),
+            ("executing", .array(conductor.running.keys.sorted().map { .string($0) })),
+            ("waiting_for_executor", .array(conductor.unexecutable.sorted().map { .string($0) })),
+            ("pending_notices", .array(pending)),
+            ("notices", .int(s.notices.count)), ("rejected_messages", .int(r.rejectedMessages)),
+            ("stale_results", .int(r.staleResults)),
+            ("history_entries", .int(r.history.count)), ("pruned_history", .int(r.prunedHistory)),
+            ("pruned_notices", .int(s.prunedNotices)), ("pruned_actions", .int(s.prunedActions)),
+            ("store_error", .optional(storeError)),
+        ])
+    }
+}

@@ -1,0 +1,72 @@
+import LifeboatCore
+
+/// One applied (or refused) event in the cluster's history: what happened, when, where it
+/// came from. Kept by every member in the same order, bounded by `Policy.historyRetention`.
+public struct HistoryEntry: Sendable, Equatable {
+    public var epoch: UInt64
+    /// Cluster time at which it was applied.
+    public var at: Double
+    /// The node whose message carried it.
+    public var origin: UInt32
+    /// The event in the wire dialect, shortened where it is bulky (a configuration is
+    /// summarised; a console capture is in the action log, not here).
+    public var event: JSONValue
+    public var result: Result
+
+    public enum Result: Sendable, Equatable {
+        case applied
+        case rejected(String)
+        /// A result of an attempt no longer in flight: recorded, changed nothing.
+        case stale(String)
+    }
+
+    public init(epoch: UInt64, at: Double, origin: UInt32, event: JSONValue, result: Result) {
+        self.epoch = epoch
+        self.at = at
+        self.origin = origin
+        self.event = event
+        self.result = result
+    }
+
+    /// The history form of an event.
+    public static func summary(_ event: Event) -> JSONValue {
+        switch event {
+        case .configure(let c):
+            return .object([
+                ("kind", .string("configure")), ("segments", .int(c.segments.count)), ("hosts", .int(c.hosts.count)),
+                ("instances", .int(c.instances.count)),
+            ])
+        case .actionFinished(let key, let attempt, var report):
+            if case .captured(let text) = report.console { report.console = .captured("(\(text.utf8.count) bytes: lifeboat history --console)") }
+            return Event.actionFinished(key: key, attempt: attempt, report: report).json
+        default:
+            return event.json
+        }
+    }
+
+    public var json: JSONValue {
+        var f: [(String, JSONValue)] = [
+            ("epoch", .uint(epoch)), ("at", .number(at)), ("origin", .uint(origin)), ("event", event),
+        ]
+        switch result {
+        case .applied: break
+        case .rejected(let why): f.append(("rejected", .string(why)))
+        case .stale(let why): f.append(("stale", .string(why)))
+        }
+        return .object(f)
+    }
+
+    public static func decode(_ v: JSONValue, at path: String) throws(ScenarioError) -> HistoryEntry {
+        var r = try ObjectReader(v, at: path)
+        let epoch = try r.uint64("epoch")
+        let at = try r.number("at")
+        let origin = try r.uint32("origin")
+        let event = try r.required("event")
+        guard case .object = event else { throw ScenarioError(r.sub("event"), "expected an object") }
+        var result = Result.applied
+        if let why = try r.optionalText("rejected") { result = .rejected(why) }
+        if let why = try r.optionalText("stale") { result = .stale(why) }
+        try r.finish()
+        return HistoryEntry(epoch: epoch, at: at, origin: origin, event: event, result: result)
+    }
+}
