@@ -61,7 +61,7 @@ let package = Package(
         .testTarget(name: "LifeboatSystemTests", dependencies: ["LifeboatSystem", "LifeboatCorosync"]),
         .testTarget(
             name: "LifeboatReplicationTests", dependencies: ["LifeboatReplication", "LifeboatCore", "LifeboatStore"],
-            resources: [.copy("Golden")]),
+            exclude: ["Golden"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -7,7 +7,10 @@ extension ClusterState {
         var next = self
         next.now = max(now, time)
         next.epoch += 1
-        if quorate { next.progress += 1 }
+        if quorate {
+            next.progress += 1
+            next.lineage = CRC32C.checksum(Array(JSONWriter.write(event.json, timeKeys: []).utf8), continuing: lineage)
+        }
         next.mutate(event)
         if event.isConfigurationChange { next.configVersion += 1 }
         next.applyRetention()

@@ -66,7 +66,6 @@ public struct Replica: Sendable {
     /// Local time of the last event of the term holder applied here.
     var lastHolderEvent: Double? = nil
     var lastSyncRequest: Double? = nil
-    var session: UInt64 = 1
 
     /// A round with no progress (offer, fragment) for this long is aborted.
     public static let roundTimeout = 10.0
@@ -116,10 +115,15 @@ public struct Replica: Sendable {
     }
 
     /// A fresh start: a configuration and nothing known of membership yet.
-    public init(nodeID: UInt32, pid: UInt32 = 0, configuration: ClusterConfiguration, configVersion: UInt64 = 0) {
+    /// - Parameter incarnation: unique to this process (random by default: a host that
+    ///   reboots may well get the same pid again, and must still take a new term).
+    public init(
+        nodeID: UInt32, pid: UInt32 = 0, configuration: ClusterConfiguration, configVersion: UInt64 = 0,
+        incarnation: UInt64 = Replica.newIncarnation()
+    ) {
         self.nodeID = nodeID
         self.pid = pid
-        incarnation = Self.incarnation(pid: pid, session: 1)
+        self.incarnation = incarnation
         var s = ClusterState(configuration: configuration, membersKnown: false)
         s.restoreConfigVersion(configVersion)
         state = s
@@ -127,16 +131,21 @@ public struct Replica: Sendable {
 
     /// A start from saved state (`StateStore`): membership and quorum are unknown again
     /// (`restartedFromSavedState`), everything else resumes.
-    public init(nodeID: UInt32, pid: UInt32, saved: ClusterState, history: [HistoryEntry], prunedHistory: Int) {
+    public init(
+        nodeID: UInt32, pid: UInt32, saved: ClusterState, history: [HistoryEntry], prunedHistory: Int,
+        incarnation: UInt64 = Replica.newIncarnation()
+    ) {
         self.nodeID = nodeID
         self.pid = pid
-        incarnation = Self.incarnation(pid: pid, session: 1)
+        self.incarnation = incarnation
         state = saved.restartedFromSavedState()
         self.history = history
         self.prunedHistory = prunedHistory
     }
 
-    static func incarnation(pid: UInt32, session: UInt64) -> UInt64 { (UInt64(pid) << 16) | (session & 0xFFFF) }
+    /// A random 52-bit number (exact in JSON): collisions between two lifeboatd lives are
+    /// out of the question in practice.
+    public static func newIncarnation() -> UInt64 { UInt64.random(in: 1..<(1 << 52)) }
 
     // MARK: What this node may do
 
@@ -234,7 +243,7 @@ public struct Replica: Sendable {
         if let rd = round {
             if now - rd.lastProgress > Self.roundTimeout, rd.abortSentAt.map({ now - $0 > Self.roundTimeout }) ?? true {
                 round!.abortSentAt = now
-                out.append(.send(WireMessage(.roundAbort(round: rd.members))))
+                out.append(.send(WireMessage(.roundAbort(round: rd.members, winner: rd.winner))))
             }
         } else if members.contains(me), !synced || silent.contains(me),
             lastSyncRequest.map({ now - $0 > Self.roundTimeout }) ?? true
@@ -294,8 +303,7 @@ public struct Replica: Sendable {
         claimPending = false
         lastHolderEvent = nil
         localQuorate = false
-        session += 1
-        incarnation = Self.incarnation(pid: pid, session: session)
+        incarnation = incarnation % ((1 << 52) - 1) + 1
     }
 
     // MARK: Messages
@@ -329,8 +337,8 @@ public struct Replica: Sendable {
         case .snapshot(let s):
             guard let rd = round, s.round == rd.members, origin == rd.winner, rd.replay != nil else { return }
             adopt(s, from: origin, now: now, &out)
-        case .roundAbort(let r):
-            guard let rd = round, r == rd.members else { return }
+        case .roundAbort(let r, let phase):
+            guard let rd = round, r == rd.members, rd.winner == phase else { return }
             if let w = rd.winner {
                 silent.insert(w)
                 round!.offers[w] = nil
@@ -367,7 +375,7 @@ public struct Replica: Sendable {
                     .offer(
                         WireMessage.Offer(
                             round: members, quorate: state.quorate && localQuorate, configVersion: state.configVersion,
-                            progress: state.progress, epoch: state.epoch, digest: state.digest, clock: now)))))
+                            progress: state.progress, epoch: state.epoch, digest: state.lineage, clock: now)))))
     }
 
     /// Every member picks the same winner among the offers, and the same round clock.

@@ -44,8 +44,10 @@ public struct WireMessage: Sendable, Equatable {
         /// The round winner's state.
         case snapshot(Snapshot)
         /// A round made no progress for the round timeout: every member closes it the same
-        /// way (members that did not offer are set aside; see `Replica`).
-        case roundAbort(round: [MemberID])
+        /// way (members that did not offer are set aside; see `Replica`). `winner` is the
+        /// phase the sender saw (nil: waiting for offers), so that the aborts several
+        /// members send for one stall close it once.
+        case roundAbort(round: [MemberID], winner: MemberID?)
         /// A member that is not synced and sees no round asks for one.
         case syncRequest(round: [MemberID])
     }
@@ -56,8 +58,8 @@ public struct WireMessage: Sendable, Equatable {
         public var configVersion: UInt64
         public var progress: UInt64
         public var epoch: UInt64
-        /// CRC-32C of the offered state's encoding: ties between different contents are
-        /// broken by content, not by who started first.
+        /// The offered state's `lineage`: ties between different contents are broken by
+        /// content, not by who started first or who churned longest alone.
         public var digest: UInt32
         /// The sender's own wall clock: the round's lower median anchors cluster time.
         public var clock: Double
@@ -91,7 +93,8 @@ public struct WireMessage: Sendable, Equatable {
                 ("type", .string("snapshot")), ("round", Self.json(s.round)), ("leader", s.leader.map(Self.json) ?? .null),
                 ("pruned_history", .int(s.prunedHistory)), ("state", s.state.json), ("history", .array(s.history.map(\.json))),
             ]
-        case .roundAbort(let round): f += [("type", .string("round_abort")), ("round", Self.json(round))]
+        case .roundAbort(let round, let winner):
+            f += [("type", .string("round_abort")), ("round", Self.json(round)), ("winner", winner.map(Self.json) ?? .null)]
         case .syncRequest(let round): f += [("type", .string("sync_request")), ("round", Self.json(round))]
         }
         return .object(f)
@@ -204,7 +207,10 @@ public struct WireMessage: Sendable, Equatable {
             let state = try ClusterState.decode(try r.required("state"), at: "state")
             let history = try r.list("history") { v, p throws(ScenarioError) in try HistoryEntry.decode(v, at: p) }
             body = .snapshot(Snapshot(round: round, leader: leader, state: state, history: history, prunedHistory: pruned))
-        case "round_abort": body = .roundAbort(round: try members(&r, "round"))
+        case "round_abort":
+            body = .roundAbort(
+                round: try members(&r, "round"),
+                winner: try r.optional("winner").map { v throws(ScenarioError) in try member(v, at: "winner") })
         case "sync_request": body = .syncRequest(round: try members(&r, "round"))
         case let t: throw ScenarioError("type", "unknown message type '\(t)'")
         }

@@ -117,10 +117,12 @@ struct History: ParsableCommand {
         if json { print(JSONWriter.write(r, timeKeys: [])); return }
         if case .array(let entries) = r["history"] ?? .null {
             for e in entries {
-                guard case .number(let at) = e["at"] ?? .null, case .string(let ev) = e["event"] ?? .null else { continue }
+                guard case .number(let at) = e["at"] ?? .null, let event = e["event"] else { continue }
+                let ev = JSONWriter.write(event, timeKeys: [])
                 let date = Date(timeIntervalSince1970: at)
                 var line = "\(date) epoch \(JSONWriter.write(e["epoch"] ?? .null)) from node \(JSONWriter.write(e["origin"] ?? .null)): \(ev)"
                 if case .string(let why) = e["rejected"] ?? .null { line += "  REJECTED: \(why)" }
+                if case .string(let why) = e["stale"] ?? .null { line += "  STALE: \(why)" }
                 print(line)
             }
         }

@@ -43,6 +43,20 @@ struct Status: ParsableCommand {
         out += "Quorum: \(s["quorate"] == .bool(true) ? "quorate" : "NOT quorate")   Leader: \(str(s["leader"]))   "
         out += "Epoch: \(str(s["epoch"]))   Configuration version: \(str(s["config_version"]))\n"
         out += "Members (\(members.count)): \(members.joined(separator: " "))\n"
+        out += "Term: \(str(s["term"])) held by \(str(s["term_holder"]))"
+        if s["acting"] == .bool(true) {
+            out += "   acting\n"
+        } else if case .string(let why) = s["not_acting_because"] ?? .null {
+            out += "   NOT acting: \(why)\n"
+        } else {
+            out += "\n"
+        }
+        if case .number(let since) = s["quorum_lost_at"] ?? .null {
+            out += "QUORUM LOST at \(Date(timeIntervalSince1970: since)): no fencing, evacuation or configuration change here\n"
+        }
+        if case .array(let silent) = s["silent_members"] ?? .null, !silent.isEmpty {
+            out += "Set aside (never offered in a sync round): \(silent.map { str($0) }.joined(separator: " "))\n"
+        }
         var rows = [["HOST", "NODE", "SEGMENT", "ROLE", "MEMBER", "MAINT", "RESERVED", "FENCED", "SERVICE", "RECOVERY"]]
         if case .array(let hosts) = s["hosts"] ?? .null {
             for h in hosts {
@@ -55,9 +69,16 @@ struct Status: ParsableCommand {
             }
         }
         if rows.count == 1 { out += "No hosts configured (lifeboat config apply FILE).\n" } else { out += table(rows) }
+        if case .array(let running) = s["executing"] ?? .null, !running.isEmpty {
+            out += "Executing: \(running.map { str($0) }.joined(separator: ", "))\n"
+        }
         if case .array(let waiting) = s["waiting_for_executor"] ?? .null, !waiting.isEmpty {
             out += "Decided, waiting for an executor: \(waiting.map { str($0) }.joined(separator: ", "))\n"
         }
+        if case .array(let pending) = s["pending_notices"] ?? .null, !pending.isEmpty {
+            out += "Notices not yet recorded:\n" + pending.map { "  \(str($0["reason"]))\n" }.joined()
+        }
+        if case .string(let e) = s["store_error"] ?? .null { out += "STATE DIRECTORY ERROR: \(e)\n" }
         return out
     }
 

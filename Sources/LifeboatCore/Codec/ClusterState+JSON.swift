@@ -15,7 +15,7 @@ extension ClusterState {
             ("notices", .array(notices.map(\.json))),
             ("notice_keys", .strings(noticeKeys.sorted())),
             ("failed_instances", .strings(failedInstances.sorted())),
-            ("epoch", .uint(epoch)), ("config_version", .uint(configVersion)), ("progress", .uint(progress)),
+            ("epoch", .uint(epoch)), ("config_version", .uint(configVersion)), ("progress", .uint(progress)), ("lineage", .uint(UInt64(lineage))),
             ("now", .number(now)), ("term", .uint(term)), ("term_holder", termHolder?.json ?? .null),
             ("pruned_notices", .int(prunedNotices)), ("pruned_actions", .int(prunedActions)),
         ])
@@ -48,6 +48,7 @@ extension ClusterState {
         s.epoch = try r.uint64("epoch")
         s.configVersion = try r.uint64("config_version")
         s.progress = try r.uint64("progress")
+        s.lineage = UInt32(clamping: try r.uint64("lineage"))
         s.now = try r.number("now")
         s.term = try r.uint64("term")
         s.termHolder = try r.optional("term_holder").map { v throws(ScenarioError) in try TermHolder.decode(v, at: r.sub("term_holder")) }

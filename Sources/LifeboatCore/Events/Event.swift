@@ -66,6 +66,13 @@ public enum Event: Hashable, Sendable {
         }
     }
 
+    /// Every kind, as on the wire.
+    public static let allKinds = [
+        "node_lost", "node_joined", "node_unseen", "quorum", "process_failed", "process_recovered", "instance_failed",
+        "maintenance", "fence_confirmed_by_operator", "segment_enabled", "reserved", "ha", "storm_reset", "configure",
+        "leader_changed", "clock", "action_started", "action_finished",
+    ]
+
     /// Configuration changes are refused without quorum.
     public var isConfigurationChange: Bool {
         switch self {

@@ -24,6 +24,10 @@ public struct ClusterState: Hashable, Sendable {
     /// partition without quorum does not advance it, so after a whole-cluster restart the
     /// nodes compare what they saved, not how long each has been up.
     public internal(set) var progress: UInt64 = 0
+    /// CRC-32C chained over every event applied while quorate: two states with the same
+    /// progress and lineage went through the same quorate history. Breaks ties between
+    /// saved states by their content, not by how long each node has been up.
+    public internal(set) var lineage: UInt32 = 0
     /// Entries removed by retention (never silently).
     public internal(set) var prunedNotices: Int = 0
     public internal(set) var prunedActions: Int = 0

@@ -1,0 +1,136 @@
+import Foundation
+import LifeboatCore
+import LifeboatReplication
+import LifeboatStore
+import Testing
+
+/// Issue 7, item 5: the whole replicated state survives a restart, checked on load.
+@Suite struct StateStoreTests {
+    static func directory() -> String {
+        let d = NSTemporaryDirectory() + "lifeboat-store-\(UUID().uuidString)"
+        try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+        return d
+    }
+
+    /// A state part-way through a recovery, and the records of the events after it.
+    static func recoveryInFlight() throws -> (ClusterState, [LogRecord]) {
+        var s = ClusterState(configuration: FakeCPG.configuration)
+        try s.apply(.leaderChanged(holder: TermHolder(node: 1, incarnation: 3)), at: 10)
+        try s.apply(.quorum(quorate: true), at: 10)
+        let base = s
+        var records: [LogRecord] = []
+        var t = 11.0
+        func apply(_ e: Event) {
+            t += 1
+            do {
+                try s.apply(e, at: t)
+                records.append(LogRecord(epoch: s.epoch, at: t, origin: 1, event: e, result: .applied))
+            } catch {
+                records.append(LogRecord(epoch: s.epoch, at: t, origin: 2, event: e, result: error.stale ? .stale(error.reason) : .rejected(error.reason)))
+            }
+        }
+        apply(.nodeLost(host: "host1"))
+        apply(.actionStarted(.fence(host: "host1"), term: s.term))
+        apply(.maintenance(host: "nope", on: true))  // refused: kept in the history
+        apply(.actionFinished(key: "fence:host1", attempt: s.inFlight["fence:host1"]!.attempt, report: ActionReport(.off, durationMS: 120)))
+        apply(.actionFinished(key: "fence:host1", attempt: Attempt(term: 1, id: 99), report: ActionReport(.off)))  // stale
+        apply(.actionStarted(.forceDown(host: "host1"), term: s.term))
+        _ = base
+        return (s, records)
+    }
+
+    @Test func test_snapshotPlusLog_reloadsTheSameStateAndHistory() throws {
+        let dir = Self.directory()
+        let (final, records) = try Self.recoveryInFlight()
+        var start = ClusterState(configuration: FakeCPG.configuration)
+        try start.apply(.leaderChanged(holder: TermHolder(node: 1, incarnation: 3)), at: 10)
+        try start.apply(.quorum(quorate: true), at: 10)
+        let store = StateStore(directory: dir)
+        #expect(try store.load() == nil)
+        try store.writeSnapshot(state: start, history: [], prunedHistory: 4)
+        for r in records { try store.append(r) }
+        try store.sync()
+        let loaded = try #require(try StateStore(directory: dir).load())
+        #expect(loaded.state == final)
+        #expect(loaded.history.count == records.count)
+        #expect(loaded.history.contains { if case .stale = $0.result { true } else { false } })
+        #expect(loaded.prunedHistory == 4)
+        #expect(loaded.state.hosts["host1"]!.fence == .off && loaded.state.inFlight["force_down:host1"] != nil)
+    }
+
+    @Test func test_tornTail_isCut_andTheRestIsKept() throws {
+        let dir = Self.directory()
+        let (_, records) = try Self.recoveryInFlight()
+        var start = ClusterState(configuration: FakeCPG.configuration)
+        try start.apply(.leaderChanged(holder: TermHolder(node: 1, incarnation: 3)), at: 10)
+        try start.apply(.quorum(quorate: true), at: 10)
+        let store = StateStore(directory: dir)
+        try store.writeSnapshot(state: start, history: [], prunedHistory: 0)
+        for r in records { try store.append(r) }
+        try store.sync()
+        let log = store.logPath
+        let size = try FileManager.default.attributesOfItem(atPath: log)[.size] as! Int
+        let fd = open(log, O_WRONLY)
+        ftruncate(fd, off_t(size - 5))  // a crash in the middle of the last record
+        close(fd)
+        let loaded = try #require(try StateStore(directory: dir).load())
+        #expect(loaded.history.count == records.count - 1)
+        #expect(loaded.notes.contains { $0.contains("cut at byte") })
+        #expect(loaded.state.inFlight["force_down:host1"] == nil && loaded.state.hosts["host1"]!.fence == .off)
+        let after = try FileManager.default.attributesOfItem(atPath: log)[.size] as! Int
+        #expect(after < size - 5)
+    }
+
+    @Test func test_corruptSnapshot_isSetAside_andTheNodeStartsEmpty() throws {
+        let dir = Self.directory()
+        let store = StateStore(directory: dir)
+        try store.writeSnapshot(state: ClusterState(configuration: FakeCPG.configuration), history: [], prunedHistory: 0)
+        var bytes = [UInt8](FileManager.default.contents(atPath: store.snapshotPath)!)
+        bytes[bytes.count - 10] ^= 0x20
+        FileManager.default.createFile(atPath: store.snapshotPath, contents: Data(bytes))
+        let loaded = try #require(try StateStore(directory: dir).load())
+        #expect(loaded.state.hosts.isEmpty && loaded.state.configVersion == 0)
+        #expect(loaded.notes.contains { $0.contains("checksum mismatch") && $0.contains("set aside") })
+        let names = try FileManager.default.contentsOfDirectory(atPath: dir)
+        #expect(names.contains { $0.hasPrefix("snapshot.lbs.corrupt-") })
+    }
+
+    @Test func test_recordThatDoesNotReplay_stopsTheReplayThere() throws {
+        let dir = Self.directory()
+        let store = StateStore(directory: dir)
+        let start = ClusterState(configuration: FakeCPG.configuration)
+        try store.writeSnapshot(state: start, history: [], prunedHistory: 0)
+        try store.append(LogRecord(epoch: 1, at: 1, origin: 1, event: .reserved(host: "host2", on: true), result: .applied))
+        try store.append(LogRecord(epoch: 5, at: 2, origin: 1, event: .reserved(host: "host3", on: true), result: .applied))
+        try store.sync()
+        let loaded = try #require(try StateStore(directory: dir).load())
+        #expect(loaded.state.hosts["host2"]!.reserved)
+        #expect(loaded.notes.contains { $0.contains("the record says 5") })
+    }
+
+    @Test func test_newSnapshot_startsANewLogGeneration() throws {
+        let dir = Self.directory()
+        let store = StateStore(directory: dir)
+        var s = ClusterState(configuration: FakeCPG.configuration)
+        try store.writeSnapshot(state: s, history: [], prunedHistory: 0)
+        try s.apply(.reserved(host: "host2", on: true), at: 1)
+        try store.append(LogRecord(epoch: 1, at: 1, origin: 1, event: .reserved(host: "host2", on: true), result: .applied))
+        try store.sync()
+        let first = store.logPath
+        try store.writeSnapshot(state: s, history: [], prunedHistory: 0)
+        #expect(!FileManager.default.fileExists(atPath: first))
+        #expect(store.logPath != first && store.recordsSinceSnapshot == 0)
+        let loaded = try #require(try StateStore(directory: dir).load())
+        #expect(loaded.state == s)
+    }
+
+    @Test func test_legacyConfiguration_isMigrated() throws {
+        let dir = Self.directory()
+        let text = JSONWriter.write(.object([("version", .number(4)), ("cluster", FakeCPG.configuration.json)]))
+        FileManager.default.createFile(atPath: dir + "/config.json", contents: Data(text.utf8))
+        let store = StateStore(directory: dir)
+        #expect(try store.load() == nil)
+        let legacy = try #require(try store.legacyConfiguration())
+        #expect(legacy.0 == FakeCPG.configuration && legacy.1 == 4)
+    }
+}
