@@ -47,7 +47,7 @@ let package = Package(
         .executableTarget(
             name: "lifeboat",
             dependencies: [
-                "LifeboatCore", "LifeboatSystem", "LifeboatCorosync", "LifeboatDaemon",
+                "LifeboatCore", "LifeboatSystem", "LifeboatCorosync", "LifeboatReplication", "LifeboatDaemon",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 

@@ -11,7 +11,7 @@ public final class ControlServer: Sendable {
     public typealias Handler = @Sendable (JSONValue) async -> JSONValue
 
     /// Largest request accepted (a cluster configuration fits easily).
-    public static let maxRequestBytes = 64 << 20
+    public static let maxRequestBytes = 96 << 20
 
     public init(path: String, handler: @escaping Handler) throws {
         self.path = path

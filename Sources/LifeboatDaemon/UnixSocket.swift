@@ -79,13 +79,18 @@ public enum UnixSocket {
     public static func readLine(_ fd: Int32, limit: Int) -> [UInt8]? {
         var buffer: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
-        while !buffer.contains(10) {
+        while true {
             let n = read(fd, &chunk, chunk.count)
             if n < 0 && errno == EINTR { continue }
             if n <= 0 { break }
+            // Only the new bytes are searched: a large request must not cost n² scans.
+            if let nl = chunk[0..<n].firstIndex(of: 10) {
+                buffer.append(contentsOf: chunk[0..<nl])
+                break
+            }
             buffer.append(contentsOf: chunk[0..<n])
             if buffer.count > limit { return nil }
         }
-        return Array(buffer.prefix { $0 != 10 })
+        return buffer.count > limit ? nil : buffer
     }
 }

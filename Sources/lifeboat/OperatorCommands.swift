@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LifeboatCore
+import LifeboatReplication
 
 /// Sends one operator event to lifeboatd and reports the epoch it was applied at.
 func submitEvent(_ fields: [(String, JSONValue)], socket: String) throws {
@@ -100,7 +101,15 @@ struct Config: ParsableCommand {
             var json: JSONValue
             do { json = try JSONParser.parse(text) } catch { throw fail("\(file): invalid JSON at \(error)", code: 2) }
             if let inner = json["cluster"] { json = inner }
-            do { _ = try ClusterConfiguration.parse(json) } catch { throw fail("\(file): \(error)", code: 2) }
+            let configuration: ClusterConfiguration
+            do { configuration = try ClusterConfiguration.parse(json) } catch { throw fail("\(file): \(error)", code: 2) }
+            // The whole configuration travels as one replicated message: refuse what cannot.
+            let size = JSONWriter.write(configuration.json, timeKeys: []).utf8.count
+            guard size <= WireMessage.maxMessageBytes - 4096 else {
+                throw fail(
+                    "\(file): this configuration is \(size) bytes, over the \(WireMessage.maxMessageBytes)-byte limit of one replicated message",
+                    code: 2)
+            }
             let r = try ControlClient.call(.object([("cmd", .string("configure")), ("cluster", json)]), socketPath: socket.path)
             print("configuration version \(JSONWriter.write(r["config_version"] ?? .null)) applied at epoch \(JSONWriter.write(r["epoch"] ?? .null))")
         }
