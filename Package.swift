@@ -35,19 +35,22 @@ let package = Package(
         // The replicated state machine over CPG (pure: testable without a cluster).
         .target(name: "LifeboatReplication", dependencies: ["LifeboatCore"]),
 
+        // Fencing: native IPMI on libfreeipmi, stock fence agents, SOL console capture.
+        .target(name: "LifeboatFencing", dependencies: ["CFreeIPMI", "LifeboatCore"]),
+
         // Local persistence: the replicated state as a checksummed snapshot plus an event log.
         .target(name: "LifeboatStore", dependencies: ["LifeboatCore", "LifeboatReplication"]),
 
         // The daemon shell: Corosync session, replica, leader, executors, control socket.
         .target(
             name: "LifeboatDaemon",
-            dependencies: ["LifeboatCore", "LifeboatReplication", "LifeboatCorosync", "LifeboatStore"]),
-        .executableTarget(name: "lifeboatd", dependencies: ["LifeboatDaemon"]),
+            dependencies: ["LifeboatCore", "LifeboatReplication", "LifeboatCorosync", "LifeboatStore", "LifeboatFencing"]),
+        .executableTarget(name: "lifeboatd", dependencies: ["LifeboatDaemon", "LifeboatFencing", "LifeboatCore"]),
 
         .executableTarget(
             name: "lifeboat",
             dependencies: [
-                "LifeboatCore", "LifeboatSystem", "LifeboatCorosync", "LifeboatReplication", "LifeboatDaemon",
+                "LifeboatCore", "LifeboatSystem", "LifeboatCorosync", "LifeboatReplication", "LifeboatDaemon", "LifeboatFencing",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -59,6 +62,7 @@ let package = Package(
             ],
             resources: []),
         .testTarget(name: "LifeboatSystemTests", dependencies: ["LifeboatSystem", "LifeboatCorosync"]),
+        .testTarget(name: "LifeboatFencingTests", dependencies: ["LifeboatFencing", "LifeboatCore"]),
         .testTarget(
             name: "LifeboatReplicationTests", dependencies: ["LifeboatReplication", "LifeboatCore", "LifeboatStore"],
             exclude: ["Golden"]),

@@ -22,7 +22,7 @@ extension ClusterState {
     func validate(_ event: Event) throws(EventRejected) {
         if event.requiresQuorum && !quorate {
             throw EventRejected(
-                event.isConfigurationChange || event.kind == "fence_confirmed_by_operator"
+                event.isConfigurationChange || event.kind.hasPrefix("fence_")
                     ? "no quorum: configuration changes and confirmations are refused until quorum returns"
                     : "no quorum: nothing but notices is started until quorum returns")
         }
@@ -35,6 +35,12 @@ extension ClusterState {
             if hosts[h]!.member {
                 throw EventRejected("host \(h) is a member of the cluster: it is running, not off")
             }
+        case .fenceRequested(let h):
+            try requireHost(h)
+            let host = hosts[h]!
+            if host.maintenance { throw EventRejected("host \(h) is in maintenance: take it out of maintenance to fence it") }
+            if recovering(h) { throw EventRejected("host \(h) is already being recovered") }
+            if host.fence.isOff { throw EventRejected("host \(h) is already fenced off") }
         case .instanceFailed(let i), .haTag(let i, _):
             try requireInstance(i)
         case .segmentEnabled(let s, _), .stormReset(let s):
@@ -43,6 +49,10 @@ extension ClusterState {
             break
         case .configure(let c):
             try validateConfigure(c)
+        case .consoleCaptured(let attempt, _):
+            guard actionLog.contains(where: { $0.record.attempt == attempt }) else {
+                throw EventRejected("no finished action of attempt \(attempt) is kept: its console capture is not recorded")
+            }
         case .actionStarted(let a, let t):
             guard t == term else {
                 throw EventRejected("start of \(a.key) in term \(t), but the current term is \(term): a previous leader's", stale: t < term)
@@ -134,6 +144,7 @@ extension ClusterState {
                 startRecovery(h, cause: .nodeLost)
             }
             fencedOff(h)
+        case .fenceRequested(let h): startRecovery(h, cause: .operatorRequest)
         case .segmentEnabled(let s, let on): segments[s]!.enabled = on
         case .reserved(let h, let on): hosts[h]!.reserved = on
         case .haTag(let i, let on): instances[i]!.ha = on
@@ -151,6 +162,11 @@ extension ClusterState {
             for r in dropped { requeue(r, why: "the leader changed") }
         case .clock:
             break
+        case .consoleCaptured(let attempt, let console):
+            let n = actionLog.lastIndex { $0.record.attempt == attempt }!
+            var report = actionLog[n].report
+            report.console = console
+            actionLog[n].report = report.bounded
         case .actionStarted(let a, _): started(a)
         case .actionFinished(let key, _, let report):
             let r = inFlight.removeValue(forKey: key)!

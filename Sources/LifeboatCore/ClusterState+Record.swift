@@ -58,6 +58,7 @@ extension ClusterState {
                 fencedOff(h)
             } else {
                 hosts[h]!.recovery!.fenceAttempts += 1
+                hosts[h]!.recovery!.fenceFailedAt = now
                 if hosts[h]!.recovery!.fenceAttempts >= policy.fenceAttemptLimit { hosts[h]!.fence = .failed }
             }
         case .forceDown(let h):

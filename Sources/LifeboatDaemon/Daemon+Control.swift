@@ -43,6 +43,8 @@ extension Daemon {
                     "'\(event.kind)' is not an operator command (one of: \(Self.operatorEventKinds.sorted().joined(separator: ", ")))")
             }
             return answer(await submit(event))
+        case "bmc":
+            return await bmc(request)
         case "configure":
             let c: ClusterConfiguration
             do { c = try ClusterConfiguration.parse(request["cluster"] ?? .null) } catch {
@@ -50,12 +52,12 @@ extension Daemon {
             }
             return answer(await submit(.configure(c)))
         default:
-            return ControlServer.error("unknown command '\(cmd)' (status, config, history, event, configure)")
+            return ControlServer.error("unknown command '\(cmd)' (status, config, history, event, configure, bmc)")
         }
     }
 
     static let operatorEventKinds: Set<String> = [
-        "maintenance", "fence_confirmed_by_operator", "segment_enabled", "reserved", "ha", "storm_reset",
+        "maintenance", "fence_confirmed_by_operator", "fence_requested", "segment_enabled", "reserved", "ha", "storm_reset",
     ]
 
     func answer(_ rejected: String?) -> JSONValue {

@@ -40,8 +40,12 @@ public actor Daemon {
         var timedOut = false
     }
 
-    public init(configuration: DaemonConfiguration, executors: [any ActionExecutor] = []) throws {
+    /// The replicated state for executors' threads (updated after every input).
+    public nonisolated let shared: SharedClusterState
+
+    public init(configuration: DaemonConfiguration, executors: [any ActionExecutor] = [], shared: SharedClusterState = SharedClusterState()) throws {
         self.configuration = configuration
+        self.shared = shared
         var byKind: [String: any ActionExecutor] = [:]
         for e in executors { for k in e.kinds { byKind[k] = e } }
         self.executors = byKind
@@ -62,6 +66,9 @@ public actor Daemon {
         }
     }
 
+    /// An event from an executor (a console capture): multicast like the leader's records.
+    func post(_ event: Event) { send(event) }
+
     /// This node's wall clock (with the test-only offset).
     nonisolated func now() -> Double { Date().timeIntervalSince1970 + configuration.debugClockOffset }
 
@@ -75,6 +82,7 @@ public actor Daemon {
         }
         defer { ticker.cancel() }
         if configuration.debugQuorumDelay > 0 { startQuorumDelay() }
+        shared.setSink { [weak self] event in Task { await self?.post(event) } }
         while !stopping {
             guard let s = await connect() else { return stopping ? 0 : 1 }
             session = s
@@ -230,6 +238,7 @@ public actor Daemon {
 
     /// Durable before anything acts on it: the log is fsynced before the leader's step.
     func afterInput() {
+        if let r = replica { shared.update(r.state, node: r.nodeID) }
         storeAttempt { try store.sync() }
         if store.wantsCompaction { writeSnapshot() }
         leaderStep()

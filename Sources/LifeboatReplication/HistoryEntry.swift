@@ -39,6 +39,8 @@ public struct HistoryEntry: Sendable, Equatable {
         case .actionFinished(let key, let attempt, var report):
             if case .captured(let text) = report.console { report.console = .captured("(\(text.utf8.count) bytes: lifeboat history --console)") }
             return Event.actionFinished(key: key, attempt: attempt, report: report).json
+        case .consoleCaptured(let attempt, .captured(let text)):
+            return Event.consoleCaptured(attempt: attempt, console: .captured("(\(text.utf8.count) bytes: lifeboat history --console)")).json
         default:
             return event.json
         }

@@ -64,15 +64,60 @@ struct SegmentCommand: ParsableCommand {
 
 struct Fence: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Confirm by hand that a host is powered off (like stonith_admin --confirm): unblocks its evacuation.")
+        abstract: "Fence a host now (the leader powers it off through its fence levels), or confirm by hand that it is off.",
+        discussion: """
+            lifeboat fence HOST          asks the leader to fence HOST (like stonith_admin --fence): it is
+                                         powered off and its HA instances are evacuated. Asks first unless --yes.
+            lifeboat fence --confirm HOST  your word that HOST is off (like stonith_admin --confirm): unblocks
+                                         its evacuation. A wrong confirmation risks running instances twice.
+            """)
     @OptionGroup var socket: SocketOption
-    @Flag(help: "Confirm that HOST is off. Wrong confirmations risk running instances twice.") var confirm = false
+    @Flag(help: "Confirm that HOST is off (it is not fenced by Lifeboat).") var confirm = false
+    @Flag(help: "Do not ask before fencing.") var yes = false
     @Argument(help: "The host.") var host: String
-    func validate() throws {
-        guard confirm else { throw ValidationError("only --confirm is supported; fencing itself is the leader's decision") }
-    }
     func run() throws {
-        try submitEvent([("kind", .string("fence_confirmed_by_operator")), ("host", .string(host))], socket: socket.path)
+        if confirm {
+            try submitEvent([("kind", .string("fence_confirmed_by_operator")), ("host", .string(host))], socket: socket.path)
+            return
+        }
+        if !yes {
+            guard isatty(0) != 0 else { throw fail("fencing \(host) powers it off: add --yes to confirm", code: 2) }
+            FileHandle.standardError.write(Data("Power off \(host) and evacuate its HA instances? Type the host name to confirm: ".utf8))
+            guard readLine()?.trimmingCharacters(in: .whitespaces) == host else { throw fail("not confirmed: nothing done", code: 2) }
+        }
+        try submitEvent([("kind", .string("fence_requested")), ("host", .string(host))], socket: socket.path)
+    }
+}
+
+struct BMC: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bmc",
+        abstract: "Ask a host's fence devices for its power state from this node (status: the first that answers; test: every level).")
+    enum Verb: String, ExpressibleByArgument { case status, test }
+    @OptionGroup var socket: SocketOption
+    @Argument(help: "status or test.") var verb: Verb
+    @Argument(help: "The host.") var host: String
+    @Flag(help: "Print the raw JSON.") var json = false
+    func run() throws {
+        let r = try ControlClient.request(
+            .object([("cmd", .string("bmc")), ("op", .string(verb.rawValue)), ("host", .string(host))]), socketPath: socket.path)
+        if json {
+            print(JSONWriter.write(r, timeKeys: []))
+        } else if case .array(let levels) = r["levels"] ?? .null {
+            for l in levels {
+                let ok = l["ok"] == .bool(true)
+                var line = "level \(JSONWriter.write(l["level"] ?? .null)) \(Self.text(l["device"])): "
+                line += ok ? "power \(Self.text(l["power"]))" : "FAILED: \(Self.text(l["error"]))"
+                print(line + " (\(JSONWriter.write(l["duration_ms"] ?? .null)) ms)")
+            }
+        }
+        guard r["ok"] == .bool(true) else { throw fail(Self.text(r["error"]), code: 1) }
+        if !json { print("\(host): power \(Self.text(r["power"]))") }
+    }
+
+    static func text(_ v: JSONValue?) -> String {
+        if case .string(let s) = v ?? .null { return s }
+        return JSONWriter.write(v ?? .null, timeKeys: [])
     }
 }
 
@@ -117,16 +162,36 @@ struct Config: ParsableCommand {
 }
 
 struct History: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "What happened, when and where: applied events and notices.")
+    static let configuration = CommandConfiguration(
+        abstract: "What happened, when and where: applied events, notices, and the records of fences and other actions.")
+    enum Format: String, ExpressibleByArgument { case text, json }
     @OptionGroup var socket: SocketOption
-    @Option(help: "How many recent events.") var limit = 50
-    @Flag(help: "Print the raw JSON.") var json = false
+    @Option(help: "How many recent events and action records.") var limit = 50
+    @Option(help: "text or json.") var format: Format = .text
+    @Flag(help: "Print the raw JSON of lifeboatd's answer.") var json = false
+    @Option(help: "Only what concerns this host.") var host: String?
+    @Flag(help: "Print the serial console captured when the host was fenced.") var console = false
+
     func run() throws {
         let r = try ControlClient.call(.object([("cmd", .string("history")), ("limit", .number(Double(limit)))]), socketPath: socket.path)
         if json { print(JSONWriter.write(r, timeKeys: [])); return }
+        var actions: [JSONValue] = []
+        if case .array(let a) = r["actions"] ?? .null { actions = a.map(Self.record).filter { host == nil || $0["host"] == .string(host!) } }
+        if console {
+            let fences = actions.filter { $0["kind"] == .string("fence") }
+            guard let last = fences.last else { throw fail("no fence record\(host.map { " for \($0)" } ?? "")", code: 1) }
+            if case .string(let text) = last["console"] ?? .null { print(text, terminator: text.hasSuffix("\n") ? "" : "\n") }
+            else { throw fail("no console was captured: \(BMC.text(last["console_unavailable"]))", code: 1) }
+            return
+        }
+        if format == .json {
+            print(JSONWriter.write(.object([("actions", .array(actions)), ("history", r["history"] ?? .array([])), ("notices", r["notices"] ?? .array([]))]), timeKeys: []))
+            return
+        }
         if case .array(let entries) = r["history"] ?? .null {
             for e in entries {
                 guard case .number(let at) = e["at"] ?? .null, let event = e["event"] else { continue }
+                if let host, !JSONWriter.write(event, timeKeys: []).contains("\"\(host)\"") { continue }
                 let ev = JSONWriter.write(event, timeKeys: [])
                 let date = Date(timeIntervalSince1970: at)
                 var line = "\(date) epoch \(JSONWriter.write(e["epoch"] ?? .null)) from node \(JSONWriter.write(e["origin"] ?? .null)): \(ev)"
@@ -135,11 +200,61 @@ struct History: ParsableCommand {
                 print(line)
             }
         }
+        if !actions.isEmpty {
+            print("\nActions:")
+            for a in actions {
+                var line = "  \(BMC.text(a["started"])) \(BMC.text(a["kind"])) \(BMC.text(a["subject"])): \(BMC.text(a["outcome"]))"
+                line += " in \(BMC.text(a["duration_ms"])) ms"
+                if case .number = a["level"] ?? .null { line += " (level \(BMC.text(a["level"])): \(BMC.text(a["device"])))" }
+                if case .string(let m) = a["message"] ?? .null { line += ": \(m)" }
+                print(line)
+                if case .array(let steps) = a["levels"] ?? .null, steps.count > 1 || a["outcome"] != .string("off") {
+                    for st in steps {
+                        print("      \(BMC.text(st["name"])): \(BMC.text(st["outcome"])) \(BMC.text(st["duration_ms"])) ms\(st["error"].map { _ in ": " + BMC.text(st["error"]) } ?? "")")
+                    }
+                }
+            }
+        }
         if case .array(let notices) = r["notices"] ?? .null, !notices.isEmpty {
             print("\nNotices:")
-            for n in notices {
+            for n in notices where host == nil || n["host"] == .string(host!) {
                 if case .string(let reason) = n["reason"] ?? .null { print("  \(reason)") }
             }
         }
+    }
+
+    /// A finished action as operators read it: kind, subject, start and end in UTC, outcome,
+    /// the fence level that worked, every level tried, and the console tail.
+    static func record(_ c: JSONValue) -> JSONValue {
+        let rec = c["record"] ?? .null
+        let action = rec["action"] ?? .null
+        let report = c["report"] ?? .null
+        func utc(_ v: JSONValue?) -> JSONValue {
+            guard case .number(let t) = v ?? .null else { return .null }
+            let f = ISO8601DateFormatter()
+            f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+            return .string(f.string(from: Date(timeIntervalSince1970: t)))
+        }
+        var f: [(String, JSONValue)] = [("kind", action["kind"] ?? .null)]
+        if let h = action["host"] { f.append(("host", h)) }
+        if case .string(let kind) = action["kind"] ?? .null, kind == "evacuate", let from = action["from"] { f.append(("host", from)) }
+        if let i = action["instance"] { f.append(("instance", i)) }
+        let subject = action["instance"] ?? action["host"] ?? .null
+        f += [
+            ("subject", subject), ("attempt", rec["attempt"] ?? .null), ("leader", rec["leader"] ?? .null),
+            ("started", utc(rec["started_at"])), ("finished", utc(c["finished_at"])), ("outcome", report["outcome"] ?? .null),
+            ("duration_ms", report["duration_ms"] ?? .null), ("message", report["message"] ?? .null),
+        ]
+        if case .object(let attrs) = report["attributes"] ?? .null {
+            for (k, v) in attrs {
+                if k == "level", case .string(let n) = v, let x = Int(n) { f.append(("level", .int(x))) } else { f.append((k, v)) }
+            }
+        }
+        if let steps = report["steps"] { f.append(("levels", steps)) }
+        if let console = report["console"] {
+            if let text = console["captured"] { f.append(("console", text)) }
+            if let why = console["unavailable"] { f += [("console", .null), ("console_unavailable", why)] }
+        }
+        return .object(f)
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import LifeboatCore
 import LifeboatDaemon
+import LifeboatFencing
 
 /// lifeboatd: the Lifeboat daemon of one compute host.
 ///   lifeboatd [--config FILE]      (default /etc/lifeboat/lifeboatd.conf if it exists)
@@ -46,7 +47,10 @@ if let path {
 }
 
 let daemon: Daemon
-do { daemon = try Daemon(configuration: configuration) } catch {
+let shared = SharedClusterState()
+do {
+    daemon = try Daemon(configuration: configuration, executors: [FenceExecutor(shared: shared)], shared: shared)
+} catch {
     FileHandle.standardError.write(Data("lifeboatd: \(error)\n".utf8))
     exit(2)
 }

@@ -181,3 +181,44 @@ import Testing
         #expect(Scheduler.plan(next).contains(.evacuate(instance: "vm2", from: "h1", to: "h4")))
     }
 }
+
+/// Issue 8: a fence that failed is tried again after `fence_retry_interval`, so a host is
+/// fenced once its BMC answers again; nothing is evacuated meanwhile.
+@Suite struct FenceRetryTests {
+    @Test func test_failedFence_isRetriedAfterTheInterval_andThenRecoveryGoesOn() throws {
+        var policy = Policy()
+        policy.fenceRetryInterval = 30
+        var s = Lab.scenario(policy: policy, events: []).initialState
+        try s.apply(.nodeLost(host: "h1"), at: 0)
+        for t in [0.0, 1.0] {
+            try s.start(.fence(host: "h1"), at: t)
+            try s.finish("fence:h1", .timeout, at: t)
+        }
+        #expect(s.hosts["h1"]!.fence == .failed)
+        let notice = Scheduler.plan(s)
+        #expect(notice.count == 1 && !notice.contains(.fence(host: "h1")))
+        try s.start(notice[0], at: 2)
+        try s.apply(.clock, at: 20)
+        #expect(Scheduler.plan(s).isEmpty)  // within the interval: nothing, no evacuation
+        try s.apply(.clock, at: 31)
+        #expect(Scheduler.plan(s) == [.fence(host: "h1")])
+        try s.start(.fence(host: "h1"), at: 31)
+        try s.finish("fence:h1", .off, at: 31)
+        #expect(s.hosts["h1"]!.fence == .off)
+        #expect(Scheduler.plan(s).contains(.forceDown(host: "h1")))
+    }
+
+    @Test func test_retryIntervalZero_waitsForTheOperator() throws {
+        var policy = Policy()
+        policy.fenceRetryInterval = 0
+        var s = Lab.scenario(policy: policy, events: []).initialState
+        try s.apply(.nodeLost(host: "h1"), at: 0)
+        for t in [0.0, 1.0] {
+            try s.start(.fence(host: "h1"), at: t)
+            try s.finish("fence:h1", .failed, at: t)
+        }
+        try s.start(Scheduler.plan(s)[0], at: 2)
+        try s.apply(.clock, at: 10_000)
+        #expect(Scheduler.plan(s).isEmpty)
+    }
+}

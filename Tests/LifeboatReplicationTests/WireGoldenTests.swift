@@ -16,7 +16,16 @@ import Testing
     static let config = ClusterConfiguration(
         segments: [Segment(name: "rack-a", recoveryMethod: .rhPriority)],
         hosts: [
-            Host(name: "c1", segment: "rack-a", nodeID: 1, capacity: Capacity(vcpus: 8, ramMB: 16384, diskGB: 100)),
+            {
+                var h = Host(name: "c1", segment: "rack-a", nodeID: 1, capacity: Capacity(vcpus: 8, ramMB: 16384, diskGB: 100))
+                var ipmi = IPMISettings(address: "10.0.0.1", username: "admin", passwordFile: "/etc/lifeboat/c1.pass")
+                ipmi.workarounds = ["opensesspriv"]
+                var agent = AgentSettings(agent: "fence_ipmilan", parameters: ["ip": "10.0.0.1", "lanplus": "1"], passwordFile: "/etc/lifeboat/c1.pass")
+                agent.confirmStatus = true
+                h.fencing = FenceTopology(
+                    levels: [FenceDevice(kind: .ipmi(ipmi), timeout: 5), FenceDevice(kind: .agent(agent), timeout: 20)], delay: 2)
+                return h
+            }(),
             Host(name: "c2", segment: "rack-a", nodeID: 2, reserved: true, capacity: Capacity(vcpus: 8, ramMB: 16384, diskGB: 100)),
         ],
         instances: [Instance(id: "vm-1", host: "c1", ha: true, priority: 3, flavor: Capacity(vcpus: 2, ramMB: 2048, diskGB: 20))])
@@ -34,12 +43,14 @@ import Testing
         .nodeLost(host: "c1"), .nodeJoined(host: "c1"), .nodeUnseen(host: "c2"), .quorum(quorate: false),
         .processFailed(host: "c1", process: "nova-compute"), .processRecovered(host: "c1", process: "nova-compute"),
         .instanceFailed(instance: "vm-1"), .maintenance(host: "c2", on: true), .fenceConfirmedByOperator(host: "c1"),
+        .fenceRequested(host: "c2"),
         .segmentEnabled(segment: "rack-a", on: false), .reserved(host: "c2", on: false), .haTag(instance: "vm-1", on: true),
         .stormReset(segment: "rack-a"), .configure(config), .leaderChanged(holder: TermHolder(node: 2, incarnation: 123_456_789)),
         .clock, .actionStarted(.fence(host: "c1"), term: 4),
         .actionStarted(.evacuate(instance: "vm-1", from: "c1", to: "c2"), term: 4),
         .actionStarted(.notify(Notice(kind: .noCapacity, key: "vm-1#1", reason: "no room", host: "c1", instance: "vm-1", segment: "rack-a")), term: 4),
         .actionFinished(key: "fence:c1", attempt: Attempt(term: 4, id: 17), report: report),
+        .consoleCaptured(attempt: Attempt(term: 4, id: 17), console: .unavailable("no SOL on this BMC")),
     ]
 
     static func state() throws -> ClusterState {

@@ -84,7 +84,8 @@ extension Host {
     var stateJSON: JSONValue {
         .object([
             ("name", .string(name)), ("segment", .string(segment)), ("node_id", .uint(nodeID)), ("reserved", .bool(reserved)),
-            ("maintenance", .bool(maintenance)), ("capacity", capacity.json), ("member", .bool(member)), ("unseen", .bool(unseen)),
+            ("maintenance", .bool(maintenance)), ("capacity", capacity.json), ("fencing", fencing.json),
+            ("member", .bool(member)), ("unseen", .bool(unseen)),
             ("service", .string(service.rawValue)), ("fence", .string(fence.rawValue)),
             ("process_failures", .int(processFailures)), ("last_process_failure_at", .optional(lastProcessFailureAt)),
             ("failed_process", .optional(failedProcess)), ("recovery", recovery?.json ?? .null),
@@ -99,6 +100,7 @@ extension Host {
             name: try r.string("name"), segment: try r.string("segment"), nodeID: try r.uint32("node_id"),
             reserved: try r.bool("reserved"), maintenance: try r.bool("maintenance"),
             capacity: try Scenario.parseCapacity(try r.required("capacity"), at: r.sub("capacity")))
+        h.fencing = try FenceTopology.parse(try r.required("fencing"), at: r.sub("fencing"))
         h.member = try r.bool("member")
         h.unseen = try r.bool("unseen")
         h.service = try r.choice("service", ServiceState.self)
@@ -119,7 +121,7 @@ extension HostRecovery {
     var json: JSONValue {
         .object([
             ("cause", .string(cause.rawValue)), ("detected_at", .number(detectedAt)), ("started_at", .optional(startedAt)),
-            ("fence_attempts", .int(fenceAttempts)), ("targets", .array(targets.map { .strings($0) })),
+            ("fence_attempts", .int(fenceAttempts)), ("fence_failed_at", .optional(fenceFailedAt)), ("targets", .array(targets.map { .strings($0) })),
             ("force_down", .string(forceDown.rawValue)), ("disable", .string(disable.rawValue)), ("finished", .bool(finished)),
         ])
     }
@@ -129,6 +131,7 @@ extension HostRecovery {
         var h = HostRecovery(cause: try r.choice("cause", FailureCause.self), detectedAt: try r.number("detected_at"))
         h.startedAt = try r.optionalNumber("started_at")
         h.fenceAttempts = Int(try r.uint64("fence_attempts"))
+        h.fenceFailedAt = try r.optionalNumber("fence_failed_at")
         h.targets = try r.list("targets") { v, p throws(ScenarioError) in
             guard case .array(let items) = v else { throw ScenarioError(p, "expected an array, found \(v.typeName)") }
             var out: [String] = []

@@ -20,7 +20,7 @@ extension Event {
     public var json: JSONValue {
         var f: [(String, JSONValue)] = [("kind", .string(kind))]
         switch self {
-        case .nodeLost(let h), .nodeJoined(let h), .nodeUnseen(let h), .fenceConfirmedByOperator(let h):
+        case .nodeLost(let h), .nodeJoined(let h), .nodeUnseen(let h), .fenceConfirmedByOperator(let h), .fenceRequested(let h):
             f.append(("host", .string(h)))
         case .quorum(let q): f.append(("quorate", .bool(q)))
         case .processFailed(let h, let p), .processRecovered(let h, let p):
@@ -36,6 +36,8 @@ extension Event {
         case .actionStarted(let a, let term): f += [("action", a.json), ("term", .uint(term))]
         case .actionFinished(let key, let attempt, let report):
             f += [("key", .string(key)), ("attempt", attempt.json), ("report", report.json)]
+        case .consoleCaptured(let attempt, let console):
+            f += [("attempt", attempt.json), ("console", console.json)]
         }
         return .object(f)
     }
@@ -72,6 +74,7 @@ extension Event {
         case "instance_failed": return .instanceFailed(instance: try instance())
         case "maintenance": return .maintenance(host: try host(), on: try r.bool("on"))
         case "fence_confirmed_by_operator": return .fenceConfirmedByOperator(host: try host())
+        case "fence_requested": return .fenceRequested(host: try host())
         case "segment_enabled": return .segmentEnabled(segment: try segment(), on: try r.bool("on"))
         case "reserved": return .reserved(host: try host(), on: try r.bool("on"))
         case "ha": return .haTag(instance: try instance(), on: try r.bool("on"))
@@ -89,6 +92,10 @@ extension Event {
             return .actionFinished(
                 key: try r.string("key"), attempt: try Attempt.decode(try r.required("attempt"), at: r.sub("attempt")),
                 report: try ActionReport.decode(try r.required("report"), at: r.sub("report")))
+        case "console_captured" where !fromPeople:
+            return .consoleCaptured(
+                attempt: try Attempt.decode(try r.required("attempt"), at: r.sub("attempt")),
+                console: try ConsoleCapture.decode(try r.required("console"), at: r.sub("console")))
         default:
             throw ScenarioError(
                 r.sub("kind"), "unknown event kind '\(kind)' (one of: \(Scenario.eventKinds.joined(separator: ", ")))")
@@ -223,11 +230,7 @@ extension ActionReport {
         if !attributes.isEmpty {
             f.append(("attributes", .object(attributes.keys.sorted().map { ($0, .string(attributes[$0]!)) })))
         }
-        switch console {
-        case .captured(let text): f.append(("console", .object([("captured", .string(text))])))
-        case .unavailable(let why): f.append(("console", .object([("unavailable", .string(why))])))
-        case nil: break
-        }
+        if let console { f.append(("console", console.json)) }
         return .object(f)
     }
 
@@ -243,15 +246,7 @@ extension ActionReport {
             let t = try ObjectReader(a, at: r.sub("attributes"))
             for (k, v) in t.members { report.attributes[k] = try ObjectReader.string(v, at: t.sub(k)) }
         }
-        if let c = r.optional("console") {
-            var cr = try ObjectReader(c, at: r.sub("console"))
-            if let text = try cr.optionalText("captured") {
-                report.console = .captured(text)
-            } else {
-                report.console = .unavailable(try cr.text("unavailable"))
-            }
-            try cr.finish()
-        }
+        if let c = r.optional("console") { report.console = try ConsoleCapture.decode(c, at: r.sub("console")) }
         try r.finish()
         return report
     }
@@ -273,5 +268,22 @@ extension StepReport {
             durationMS: Int(try r.uint64("duration_ms")), error: try r.optionalText("error"))
         try r.finish()
         return s
+    }
+}
+
+extension ConsoleCapture {
+    public var json: JSONValue {
+        switch self {
+        case .captured(let text): .object([("captured", .string(text))])
+        case .unavailable(let why): .object([("unavailable", .string(why))])
+        }
+    }
+
+    public static func decode(_ v: JSONValue, at path: String) throws(ScenarioError) -> ConsoleCapture {
+        var r = try ObjectReader(v, at: path)
+        let c: ConsoleCapture
+        if let text = try r.optionalText("captured") { c = .captured(text) } else { c = .unavailable(try r.text("unavailable")) }
+        try r.finish()
+        return c
     }
 }

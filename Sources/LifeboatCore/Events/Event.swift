@@ -21,6 +21,9 @@ public enum Event: Hashable, Sendable {
     case maintenance(host: String, on: Bool)
     /// The operator confirms by hand that the host is powered off.
     case fenceConfirmedByOperator(host: String)
+    /// The operator asks for the host to be fenced (like `stonith_admin --fence`): it is
+    /// recovered as a lost host (fence, force down, evacuate).
+    case fenceRequested(host: String)
     case segmentEnabled(segment: String, on: Bool)
     case reserved(host: String, on: Bool)
     case haTag(instance: String, on: Bool)
@@ -41,6 +44,9 @@ public enum Event: Hashable, Sendable {
     case actionStarted(Action, term: UInt64)
     /// The report of one attempt; applied only if that attempt is the one in flight.
     case actionFinished(key: String, attempt: Attempt, report: ActionReport)
+    /// The serial console captured while an attempt ran, added to its record once the
+    /// capture ends (the result itself is not held back for it).
+    case consoleCaptured(attempt: Attempt, console: ConsoleCapture)
 
     /// The event's name in scenario files and on the wire.
     public var kind: String {
@@ -54,6 +60,7 @@ public enum Event: Hashable, Sendable {
         case .instanceFailed: "instance_failed"
         case .maintenance: "maintenance"
         case .fenceConfirmedByOperator: "fence_confirmed_by_operator"
+        case .fenceRequested: "fence_requested"
         case .segmentEnabled: "segment_enabled"
         case .reserved: "reserved"
         case .haTag: "ha"
@@ -63,14 +70,15 @@ public enum Event: Hashable, Sendable {
         case .clock: "clock"
         case .actionStarted: "action_started"
         case .actionFinished: "action_finished"
+        case .consoleCaptured: "console_captured"
         }
     }
 
     /// Every kind, as on the wire.
     public static let allKinds = [
         "node_lost", "node_joined", "node_unseen", "quorum", "process_failed", "process_recovered", "instance_failed",
-        "maintenance", "fence_confirmed_by_operator", "segment_enabled", "reserved", "ha", "storm_reset", "configure",
-        "leader_changed", "clock", "action_started", "action_finished",
+        "maintenance", "fence_confirmed_by_operator", "fence_requested", "segment_enabled", "reserved", "ha", "storm_reset", "configure",
+        "leader_changed", "clock", "action_started", "action_finished", "console_captured",
     ]
 
     /// Configuration changes are refused without quorum.
@@ -85,7 +93,7 @@ public enum Event: Hashable, Sendable {
     /// off (a minority must not unblock an evacuation), and every start but a notice.
     public var requiresQuorum: Bool {
         switch self {
-        case .fenceConfirmedByOperator: true
+        case .fenceConfirmedByOperator, .fenceRequested: true
         case .actionStarted(let a, _): if case .notify = a { false } else { true }
         default: isConfigurationChange
         }

@@ -7,10 +7,12 @@ extension ClusterConfiguration {
                 .object([("name", .string(s.name)), ("recovery_method", .string(s.recoveryMethod.rawValue)), ("enabled", .bool(s.enabled))])
             })),
             ("hosts", .array(hosts.map { h in
-                .object([
+                var f: [(String, JSONValue)] = [
                     ("name", .string(h.name)), ("segment", .string(h.segment)), ("node_id", .number(Double(h.nodeID))),
                     ("reserved", .bool(h.reserved)), ("maintenance", .bool(h.maintenance)), ("capacity", h.capacity.json),
-                ])
+                ]
+                if h.fencing != FenceTopology() { f.append(("fencing", h.fencing.json)) }
+                return .object(f)
             })),
             ("instances", .array(instances.map { i in
                 .object([
@@ -30,13 +32,13 @@ extension Policy {
             ("process_restart_limit", .number(Double(processRestartLimit))),
             ("instance_restart_limit", .number(Double(instanceRestartLimit))),
             ("max_concurrent_host_recoveries", .number(Double(maxConcurrentHostRecoveries))),
-            ("fence_attempt_limit", .number(Double(fenceAttemptLimit))),
+            ("fence_attempt_limit", .number(Double(fenceAttemptLimit))), ("fence_retry_interval", .number(fenceRetryInterval)),
             ("flap_limit", .number(Double(flapLimit))), ("flap_window", .number(flapWindow)),
             ("failure_timeout", .number(failureTimeout)),
             ("storm_threshold", .number(stormThreshold)), ("storm_window", .number(stormWindow)),
             ("readmit_reserve", .string(readmitReserve.rawValue)),
             ("startup_fencing", .bool(startupFencing)), ("startup_grace", .number(startupGrace)),
-            ("clock_skew_limit", .number(clockSkewLimit)),
+            ("clock_skew_limit", .number(clockSkewLimit)), ("priority_fencing_delay", .number(priorityFencingDelay)),
             ("notice_retention", .number(Double(noticeRetention))),
             ("action_log_retention", .number(Double(actionLogRetention))),
             ("history_retention", .number(Double(historyRetention))),

@@ -60,7 +60,7 @@ public struct ClusterConfiguration: Hashable, Sendable {
         guard p.processRestartLimit >= 0, p.instanceRestartLimit >= 0, p.maxConcurrentHostRecoveries >= 1,
             p.fenceAttemptLimit >= 1, p.flapLimit >= 1, p.flapWindow >= 0, p.stormWindow >= 0, p.failureTimeout >= 0,
             p.stormThreshold > 0, p.stormThreshold <= 1, p.startupGrace >= 0, p.clockSkewLimit > 0,
-            p.noticeRetention >= 1, p.actionLogRetention >= 1, p.historyRetention >= 1, p.retentionAge >= 0
+            p.noticeRetention >= 1, p.actionLogRetention >= 1, p.historyRetention >= 1, p.retentionAge >= 0, p.fenceRetryInterval >= 0
         else { throw ScenarioError("cluster.policy", "a value is out of range") }
     }
 }
@@ -103,9 +103,11 @@ extension ClusterState {
             },
             hosts: hostOrder.map { name in
                 let h = hosts[name]!
-                return Host(
+                var c = Host(
                     name: h.name, segment: h.segment, nodeID: h.nodeID, reserved: h.reserved,
                     maintenance: h.maintenance, capacity: h.capacity)
+                c.fencing = h.fencing
+                return c
             },
             instances: instances.keys.sorted().map { id in
                 let i = instances[id]!

@@ -7,6 +7,8 @@ public struct Host: Hashable, Sendable {
     public var reserved: Bool
     public var maintenance: Bool
     public var capacity: Capacity
+    /// How this host is fenced (configuration).
+    public var fencing: FenceTopology = FenceTopology()
 
     /// In the agreed Corosync membership.
     public var member: Bool = true
@@ -80,6 +82,8 @@ public enum FailureCause: String, Sendable, CaseIterable {
     case processFailure = "process_failure"
     /// Not seen since the cluster restarted, within the startup grace period.
     case unseenAtStartup = "unseen_at_startup"
+    /// An operator asked for it to be fenced.
+    case operatorRequest = "operator_request"
 }
 
 /// One host recovery: fence → force down + disable → evacuate its HA instances.
@@ -91,6 +95,8 @@ public struct HostRecovery: Hashable, Sendable {
     public var startedAt: Double? = nil
     /// Fence attempts that failed (a re-issue after a leader change is not a new attempt).
     public var fenceAttempts: Int = 0
+    /// When the last fence attempt failed (the retry interval counts from it).
+    public var fenceFailedAt: Double? = nil
     /// Evacuation candidates as tiers in preference order, fixed when the recovery starts.
     public var targets: [[String]] = []
     public var forceDown: StepState = .pending

@@ -12,6 +12,10 @@ public struct Policy: Hashable, Sendable {
     public var maxConcurrentHostRecoveries: Int = 2
     /// Fence attempts for one failure before the leader gives up and notifies.
     public var fenceAttemptLimit: Int = 2
+    /// After the attempts are used up (the operator was told), the fence is tried again
+    /// every this many seconds, so that a host is fenced once its BMC answers again
+    /// (0: never; an operator confirmation is then the only way on).
+    public var fenceRetryInterval: Double = 60
     /// A host fenced this many times within `flapWindow` seconds is not fenced again
     /// automatically: it keeps coming back, so an operator has to look.
     public var flapLimit: Int = 3
@@ -29,6 +33,11 @@ public struct Policy: Hashable, Sendable {
     /// stays unseen (its instances are not recovered until an operator acts).
     public var startupFencing: Bool = true
     public var startupGrace: Double = 60
+
+    /// Pacemaker's `priority-fencing-delay`: fencing a host that runs more HA instances than
+    /// the fencing node waits this many seconds more, so that in a two-node split the node
+    /// with more to lose wins the race (0: off).
+    public var priorityFencingDelay: Double = 0
 
     /// Cluster time comes from the leader. An event another node stamps more than this many
     /// seconds after the cluster's time is applied at that bound, so a node whose clock runs

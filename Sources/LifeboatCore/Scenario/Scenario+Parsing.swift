@@ -82,11 +82,12 @@ extension Scenario {
             let reserved = try r.bool("reserved", default: false)
             let maintenance = try r.bool("maintenance", default: false)
             let capacity = try parseCapacity(try r.required("capacity"), at: r.sub("capacity"))
+            let fencing = try r.optional("fencing").map { v throws(ScenarioError) in try FenceTopology.parse(v, at: r.sub("fencing")) }
             try r.finish()
-            out.append(
-                Host(
-                    name: name, segment: segment, nodeID: UInt32(id), reserved: reserved, maintenance: maintenance,
-                    capacity: capacity))
+            var host = Host(
+                name: name, segment: segment, nodeID: UInt32(id), reserved: reserved, maintenance: maintenance, capacity: capacity)
+            if let fencing { host.fencing = fencing }
+            out.append(host)
         }
         return out
     }
@@ -132,6 +133,7 @@ extension Scenario {
         p.maxConcurrentHostRecoveries = try atLeast(
             "max_concurrent_host_recoveries", try r.int("max_concurrent_host_recoveries", default: p.maxConcurrentHostRecoveries), 1)
         p.fenceAttemptLimit = try atLeast("fence_attempt_limit", try r.int("fence_attempt_limit", default: p.fenceAttemptLimit), 1)
+        p.fenceRetryInterval = try r.number("fence_retry_interval", default: p.fenceRetryInterval)
         p.flapLimit = try atLeast("flap_limit", try r.int("flap_limit", default: p.flapLimit), 1)
         p.flapWindow = try r.number("flap_window", default: p.flapWindow)
         p.failureTimeout = try r.number("failure_timeout", default: p.failureTimeout)
@@ -147,6 +149,7 @@ extension Scenario {
         p.startupFencing = try r.bool("startup_fencing", default: p.startupFencing)
         p.startupGrace = try r.number("startup_grace", default: p.startupGrace)
         p.clockSkewLimit = try r.number("clock_skew_limit", default: p.clockSkewLimit)
+        p.priorityFencingDelay = try r.number("priority_fencing_delay", default: p.priorityFencingDelay)
         p.noticeRetention = try atLeast("notice_retention", try r.int("notice_retention", default: p.noticeRetention), 1)
         p.actionLogRetention = try atLeast("action_log_retention", try r.int("action_log_retention", default: p.actionLogRetention), 1)
         p.historyRetention = try atLeast("history_retention", try r.int("history_retention", default: p.historyRetention), 1)
@@ -157,7 +160,8 @@ extension Scenario {
         }
         for (key, v) in [
             ("flap_window", p.flapWindow), ("storm_window", p.stormWindow), ("failure_timeout", p.failureTimeout),
-            ("startup_grace", p.startupGrace), ("retention_age", p.retentionAge),
+            ("startup_grace", p.startupGrace), ("retention_age", p.retentionAge), ("priority_fencing_delay", p.priorityFencingDelay),
+            ("fence_retry_interval", p.fenceRetryInterval),
         ]
         where v < 0 {
             throw ScenarioError("cluster.policy.\(key)", "must not be negative (found \(v))")
@@ -244,7 +248,7 @@ extension Scenario {
 
     public static let eventKinds = [
         "node_lost", "node_joined", "quorum", "process_failed", "process_recovered", "instance_failed",
-        "maintenance", "fence_confirmed_by_operator", "segment_enabled", "reserved", "ha", "storm_reset",
+        "maintenance", "fence_confirmed_by_operator", "fence_requested", "segment_enabled", "reserved", "ha", "storm_reset",
         "leader_changed",
     ]
 }

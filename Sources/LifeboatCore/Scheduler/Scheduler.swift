@@ -92,6 +92,13 @@ public enum Scheduler {
         if host.fence == .failed {
             // Stopped by the flap guard: its own notice already asked for a confirmation.
             guard recovery.fenceAttempts > 0 else { return }
+            // Tried again now and then: a BMC that comes back lets the recovery go on.
+            let interval = state.policy.fenceRetryInterval
+            if interval > 0, let failed = recovery.fenceFailedAt, state.now - failed >= interval,
+                state.inFlight["fence:\(name)"] == nil
+            {
+                actions.append(.fence(host: name))
+            }
             actions.append(
                 .notify(
                     Notice(

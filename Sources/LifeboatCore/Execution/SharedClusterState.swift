@@ -1,0 +1,24 @@
+import Synchronization
+
+/// The replicated state as the daemon last saw it, readable from executors' threads:
+/// executors look up what they need when an attempt starts (a host's fence levels, the
+/// policy) from the same state every member holds.
+public final class SharedClusterState: Sendable {
+    private let value = Mutex<(state: ClusterState?, node: UInt32?)>((nil, nil))
+
+    private let sink = Mutex<(@Sendable (Event) -> Void)?>(nil)
+
+    public init() {}
+
+    /// Where executors send an event of their own (a console capture that ended after the
+    /// result): the daemon multicasts it.
+    public func setSink(_ f: @escaping @Sendable (Event) -> Void) { sink.withLock { $0 = f } }
+
+    public func post(_ event: Event) { sink.withLock { $0 }?(event) }
+
+    public func update(_ state: ClusterState, node: UInt32) { value.withLock { $0 = (state, node) } }
+
+    public var state: ClusterState? { value.withLock { $0.state } }
+    /// This node's Corosync node id.
+    public var node: UInt32? { value.withLock { $0.node } }
+}

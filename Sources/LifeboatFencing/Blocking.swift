@@ -1,0 +1,20 @@
+import Foundation
+
+/// Blocking library calls (FreeIPMI, waitpid) run on a thread of their own, never on the
+/// cooperative pool: one hung BMC cannot delay the fencing of another host, nor anything
+/// else the daemon does.
+enum Blocking {
+    static func run<T: Sendable>(_ name: String, _ body: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { (c: CheckedContinuation<T, Never>) in
+            let t = Thread { c.resume(returning: body()) }
+            t.name = name
+            t.start()
+        }
+    }
+}
+
+/// Milliseconds since `start` on the monotonic clock.
+func milliseconds(since start: ContinuousClock.Instant) -> Int {
+    let d = ContinuousClock.now - start
+    return Int(d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000)
+}
