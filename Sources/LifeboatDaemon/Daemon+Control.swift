@@ -56,6 +56,16 @@ extension Daemon {
         }
     }
 
+    /// What the leader decided and no executor of this build carries out (the same on every
+    /// node: they run the same build).
+    func waitingForExecutor(_ s: ClusterState) -> [String] {
+        guard s.quorate else { return [] }
+        return Scheduler.plan(s).filter { a in
+            if case .notify = a { return false }
+            return executors[a.kind] == nil
+        }.map(\.key).sorted()
+    }
+
     static let operatorEventKinds: Set<String> = [
         "maintenance", "fence_confirmed_by_operator", "fence_requested", "segment_enabled", "reserved", "ha", "storm_reset",
     ]
@@ -82,7 +92,10 @@ extension Daemon {
             if let rec = h.recovery {
                 let phase =
                     rec.finished
-                    ? "finished" : h.fence.isOff ? "evacuating" : h.fence == .failed ? "fence_failed" : rec.startedAt == nil ? "queued" : "fencing"
+                    ? "finished"
+                    : h.fence.isOff
+                        ? (rec.forceDown == .done ? "evacuating" : "forcing_down")
+                        : h.fence == .failed ? "fence_failed" : rec.startedAt == nil ? "queued" : "fencing"
                 recovery = .object([("cause", .string(rec.cause.rawValue)), ("phase", .string(phase))])
             }
             return .object([
@@ -123,7 +136,7 @@ extension Daemon {
             ("in_flight", .array(s.inFlight.keys.sorted().map { .string($0) })),
             ("in_flight_attempts", .array(inFlight)),
             ("executing", .array(conductor.running.keys.sorted().map { .string($0) })),
-            ("waiting_for_executor", .array(conductor.unexecutable.sorted().map { .string($0) })),
+            ("waiting_for_executor", .array(waitingForExecutor(s).map { .string($0) })),
             ("pending_notices", .array(pending)),
             ("notices", .int(s.notices.count)), ("rejected_messages", .int(r.rejectedMessages)),
             ("stale_results", .int(r.staleResults)),
