@@ -154,5 +154,6 @@ def test_status_without_a_daemon_says_so(tmp_path):
 def test_operator_command_argument_errors():
     r = lifeboat("maintenance", "host1", "sideways")
     assert r.returncode != 0 and "sideways" in r.stderr
-    r = lifeboat("fence", "host1")
-    assert r.returncode != 0 and "only --confirm is supported" in r.stderr
+    # Fencing powers a host off: without a terminal to ask on, --yes is required.
+    r = subprocess.run([BIN, "fence", "host1"], capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    assert r.returncode == 2 and "add --yes to confirm" in r.stderr

@@ -148,7 +148,7 @@ def test_bmc_power_off_kills_host_and_power_on_brings_it_back(healthy):
     assert host_pids("host2")
 
 
-@pytest.mark.parametrize("mode", ["down", "drop"])
+@pytest.mark.parametrize("mode", ["down", "drop", "cluster"])
 def test_partition_one_of_three_and_heal(healthy, mode):
     start = time.monotonic()
     lab("partition", "--mode", mode, "host1")
@@ -166,6 +166,12 @@ def test_partition_one_of_three_and_heal(healthy, mode):
     # host1's own corosync sees itself alone and inquorate.
     q = lab("exec", "host1", "corosync-quorumtool", "-s", check=False).stdout
     assert "Quorate:          No" in q
+    if mode == "cluster":
+        # Only cluster traffic is cut: host1 still reaches a BMC (here host2's) with FreeIPMI.
+        pw = Path(LAB_DIR, "hosts", "host2", "bmc", "password")
+        r = lab("exec", "host1", "ipmipower", "-D", "LAN_2_0", "-W", "opensesspriv", "-h", "192.168.240.112",
+                "-u", "admin", "-p", pw.read_text().strip(), "--stat", check=False)
+        assert "on" in r.stdout, r.stdout + r.stderr
 
     start = time.monotonic()
     lab("heal")
@@ -207,7 +213,7 @@ def test_logs_verb(the_lab):
     (["crash", "host9"], "unknown host"),
     (["exec", "nosuchhost", "true"], "unknown host"),
     (["power", "host1", "sideways"], "expected on, off or status"),
-    (["partition", "--mode", "bogus", "host1"], "--mode must be down or drop"),
+    (["partition", "--mode", "bogus", "host1"], "--mode must be down, drop or cluster"),
 ])
 def test_bad_usage_fails_clearly(the_lab, args, message):
     proc = lab(*args, check=False)
