@@ -182,13 +182,17 @@ extension ClusterState {
 
     /// An attempt that ended without a result (its leader changed, or it was cancelled):
     /// the step stays pending and is planned again with the same parameters. An evacuation
-    /// keeps its target and booking, except away from a host that is running again: it
-    /// cannot be re-issued, and its outcome is unknown, so the booking is released and the
-    /// operator told.
+    /// keeps its target and booking, except when it cannot be planned again: away from a
+    /// host that is running again, or whose recovery is over (it came back and left again
+    /// meanwhile). Its outcome is unknown, so the booking is released and the operator told.
     mutating func requeue(_ r: ActionRecord, why: String) {
-        guard case .evacuate(let i, let from, let to) = r.action, hosts[from]!.member else { return }
+        guard case .evacuate(let i, let from, let to) = r.action else { return }
+        let source = hosts[from]!
+        guard source.member || !(source.recovery.map { !$0.finished } ?? false) else { return }
         abandonEvacuation(
             i, from: from, to: to, key: "\(i)@attempt\(r.attempt)",
-            reason: "\(why) while \(i) was being evacuated from \(from) to \(to), and \(from) is running again: check where \(i) runs in Nova")
+            reason: source.member
+                ? "\(why) while \(i) was being evacuated from \(from) to \(to), and \(from) is running again: check where \(i) runs in Nova"
+                : "\(why) while \(i) was being evacuated from \(from) to \(to), after \(from) came back and left again: check where \(i) runs in Nova")
     }
 }

@@ -84,6 +84,16 @@ extension ClusterState {
                 return i.ha && (i.state == .active || i.state == .failed)
             }
             hosts[h]!.recovery!.finished = true
+            // An evacuation whose attempt a leader change dropped cannot be re-issued now
+            // (its source runs again): release its booking and tell, like `requeue` does.
+            for id in (instancesByHost[h] ?? []).sorted() {
+                guard let i = instances[id], i.state == .evacuating, let to = i.evacuatingTo,
+                    inFlight["evacuate:\(id)"] == nil
+                else { continue }
+                abandonEvacuation(
+                    id, from: h, to: to, key: "\(id)@rejoin#\(hosts[h]!.failureCount)",
+                    reason: "\(h) came back while \(id) was being evacuated to \(to), after a leader change: check where \(id) runs in Nova")
+            }
             if !left.isEmpty {
                 raise(
                     Notice(

@@ -17,12 +17,15 @@ extension ClusterState {
             }
         case .evacuate(let i, _, let to):
             if instances[i]!.evacuatingTo != to {
+                // A booking on an earlier target (which went away meanwhile) is released.
+                if let old = instances[i]!.evacuatingTo { hosts[old]?.used -= instances[i]!.flavor }
                 instances[i]!.state = .evacuating
                 instances[i]!.evacuatingTo = to
                 hosts[to]!.used += instances[i]!.flavor
-                // A reserve that receives instances is no longer a reserve.
-                hosts[to]!.reserved = false
             }
+            // A reserve that receives instances is no longer a reserve (also when an operator
+            // marked it reserved again while this evacuation waited for a new leader).
+            hosts[to]!.reserved = false
             failedInstances.remove(i)
         default:
             break

@@ -21,8 +21,7 @@ extension Daemon {
         for (n, level) in h.fencing.levels.enumerated() {
             let start = ContinuousClock.now
             let answer = await level.powerIsOn(host: host)
-            let d = ContinuousClock.now - start
-            let ms = Int(d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000)
+            let ms = (ContinuousClock.now - start).wholeMilliseconds
             var f: [(String, JSONValue)] = [("level", .int(n + 1)), ("device", .string(level.name)), ("duration_ms", .int(ms))]
             switch answer {
             case .success(let on):

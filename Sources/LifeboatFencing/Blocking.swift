@@ -1,4 +1,5 @@
 import Foundation
+import LifeboatCore
 
 /// Blocking library calls (FreeIPMI, waitpid) run on a thread of their own, never on the
 /// cooperative pool: one hung BMC cannot delay the fencing of another host, nor anything
@@ -14,7 +15,4 @@ enum Blocking {
 }
 
 /// Milliseconds since `start` on the monotonic clock.
-func milliseconds(since start: ContinuousClock.Instant) -> Int {
-    let d = ContinuousClock.now - start
-    return Int(d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000)
-}
+func milliseconds(since start: ContinuousClock.Instant) -> Int { (ContinuousClock.now - start).wholeMilliseconds }

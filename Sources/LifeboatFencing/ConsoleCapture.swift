@@ -80,8 +80,5 @@ public enum SerialConsole {
         return nil
     }
 
-    static func milliseconds(until deadline: ContinuousClock.Instant) -> Int {
-        let d = deadline - ContinuousClock.now
-        return Int(d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000)
-    }
+    static func milliseconds(until deadline: ContinuousClock.Instant) -> Int { (deadline - ContinuousClock.now).wholeMilliseconds }
 }

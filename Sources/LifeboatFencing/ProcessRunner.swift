@@ -1,5 +1,6 @@
 import CFreeIPMI
 import Foundation
+import LifeboatCore
 import Synchronization
 
 /// Runs a program in a process group of its own, feeds it stdin, captures stdout and
@@ -101,7 +102,7 @@ final class ProcessRunner: Sendable {
         var chunk = [UInt8](repeating: 0, count: 4096)
         while !open.isEmpty {
             let left = deadline - ContinuousClock.now
-            let ms = Int32(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000)
+            let ms = Int32(clamping: left.wholeMilliseconds)
             if ms <= 0 {
                 timedOut = true
                 kill(-pid, SIGKILL)

@@ -47,15 +47,7 @@ public struct HistoryEntry: Sendable, Equatable {
     }
 
     public var json: JSONValue {
-        var f: [(String, JSONValue)] = [
-            ("epoch", .uint(epoch)), ("at", .number(at)), ("origin", .uint(origin)), ("event", event),
-        ]
-        switch result {
-        case .applied: break
-        case .rejected(let why): f.append(("rejected", .string(why)))
-        case .stale(let why): f.append(("stale", .string(why)))
-        }
-        return .object(f)
+        .object([("epoch", .uint(epoch)), ("at", .number(at)), ("origin", .uint(origin)), ("event", event)] + result.fields)
     }
 
     public static func decode(_ v: JSONValue, at path: String) throws(ScenarioError) -> HistoryEntry {
@@ -65,10 +57,25 @@ public struct HistoryEntry: Sendable, Equatable {
         let origin = try r.uint32("origin")
         let event = try r.required("event")
         guard case .object = event else { throw ScenarioError(r.sub("event"), "expected an object") }
-        var result = Result.applied
-        if let why = try r.optionalText("rejected") { result = .rejected(why) }
-        if let why = try r.optionalText("stale") { result = .stale(why) }
+        let result = try Result.read(&r)
         try r.finish()
         return HistoryEntry(epoch: epoch, at: at, origin: origin, event: event, result: result)
+    }
+}
+
+extension HistoryEntry.Result {
+    /// `"rejected": why` or `"stale": why`; nothing when applied.
+    var fields: [(String, JSONValue)] {
+        switch self {
+        case .applied: []
+        case .rejected(let why): [("rejected", .string(why))]
+        case .stale(let why): [("stale", .string(why))]
+        }
+    }
+
+    static func read(_ r: inout ObjectReader) throws(ScenarioError) -> HistoryEntry.Result {
+        if let why = try r.optionalText("rejected") { return .rejected(why) }
+        if let why = try r.optionalText("stale") { return .stale(why) }
+        return .applied
     }
 }

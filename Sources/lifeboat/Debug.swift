@@ -69,7 +69,7 @@ struct Debug: ParsableCommand {
             default: throw fail("unknown operation '\(operation)' (status, off, on, cycle, console)", code: 2)
             }
             let d = ContinuousClock.now - start
-            FileHandle.standardError.write(Data("took \(d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000) ms\n".utf8))
+            FileHandle.standardError.write(Data("took \(d.wholeMilliseconds) ms\n".utf8))
         }
     }
 }

@@ -12,12 +12,17 @@ import Testing
         return d
     }
 
-    /// A state part-way through a recovery, and the records of the events after it.
-    static func recoveryInFlight() throws -> (ClusterState, [LogRecord]) {
+    /// A quorate state with a leader: where `recoveryInFlight`'s records start.
+    static func start() throws -> ClusterState {
         var s = ClusterState(configuration: FakeCPG.configuration)
         try s.apply(.leaderChanged(holder: TermHolder(node: 1, incarnation: 3)), at: 10)
         try s.apply(.quorum(quorate: true), at: 10)
-        let base = s
+        return s
+    }
+
+    /// A state part-way through a recovery, and the records of the events after `start()`.
+    static func recoveryInFlight() throws -> (ClusterState, [LogRecord]) {
+        var s = try start()
         var records: [LogRecord] = []
         var t = 11.0
         func apply(_ e: Event) {
@@ -35,16 +40,13 @@ import Testing
         apply(.actionFinished(key: "fence:host1", attempt: s.inFlight["fence:host1"]!.attempt, report: ActionReport(.off, durationMS: 120)))
         apply(.actionFinished(key: "fence:host1", attempt: Attempt(term: 1, id: 99), report: ActionReport(.off)))  // stale
         apply(.actionStarted(.forceDown(host: "host1"), term: s.term))
-        _ = base
         return (s, records)
     }
 
     @Test func test_snapshotPlusLog_reloadsTheSameStateAndHistory() throws {
         let dir = Self.directory()
         let (final, records) = try Self.recoveryInFlight()
-        var start = ClusterState(configuration: FakeCPG.configuration)
-        try start.apply(.leaderChanged(holder: TermHolder(node: 1, incarnation: 3)), at: 10)
-        try start.apply(.quorum(quorate: true), at: 10)
+        let start = try Self.start()
         let store = StateStore(directory: dir)
         #expect(try store.load() == nil)
         try store.writeSnapshot(state: start, history: [], prunedHistory: 4)
@@ -61,9 +63,7 @@ import Testing
     @Test func test_tornTail_isCut_andTheRestIsKept() throws {
         let dir = Self.directory()
         let (_, records) = try Self.recoveryInFlight()
-        var start = ClusterState(configuration: FakeCPG.configuration)
-        try start.apply(.leaderChanged(holder: TermHolder(node: 1, incarnation: 3)), at: 10)
-        try start.apply(.quorum(quorate: true), at: 10)
+        let start = try Self.start()
         let store = StateStore(directory: dir)
         try store.writeSnapshot(state: start, history: [], prunedHistory: 0)
         for r in records { try store.append(r) }

@@ -93,6 +93,21 @@ public struct ClusterState: Hashable, Sendable {
 }
 
 extension ClusterState {
+    /// Hosts of the segment are still rejoining after a cold start: some are unseen (and
+    /// not known to be down: fenced, being recovered, in maintenance), and the startup grace
+    /// since the partition became quorate has not passed.
+    public func segmentIsSettling(_ segment: String) -> Bool {
+        let waiting = (hostsBySegment[segment] ?? []).contains { name in
+            let h = hosts[name]!
+            return h.unseen && !h.maintenance && h.recovery == nil && h.fence == .none
+        }
+        guard waiting else { return false }
+        guard let since = quorateSince else { return true }
+        return now - since < policy.startupGrace
+    }
+}
+
+extension ClusterState {
     /// A state that arrived from elsewhere (a snapshot on the wire, a file) is trusted only
     /// after its derived indexes are rebuilt from its own facts and those facts agree.
     public func checkedAfterDecoding() throws(EventRejected) -> ClusterState {

@@ -79,12 +79,21 @@ public enum Scheduler {
             if recovery.forceDown == .pending { actions.append(.forceDown(host: name)) }
             if recovery.disable == .pending { actions.append(.disableService(host: name)) }
             guard recovery.forceDown == .done else { return }
+            // After a cold start, targets are not known until the hosts rejoin: no evacuation
+            // is placed (or re-placed) while hosts of the segment are unseen within the grace.
+            if state.segmentIsSettling(host.segment) { return }
             for inst in state.instances(on: name) {
                 if inst.ha && (inst.state == .active || inst.state == .failed) {
                     evacuations.append((inst, recovery.targets))
-                } else if inst.state == .evacuating, let to = inst.evacuatingTo {
-                    // Re-issued after a leader change: same target, capacity already booked.
-                    actions.append(.evacuate(instance: inst.id, from: name, to: to))
+                } else if inst.state == .evacuating, let to = inst.evacuatingTo, state.inFlight["evacuate:\(inst.id)"] == nil {
+                    if let target = state.hosts[to], EvacuationPlacement.isEligibleTarget(target) {
+                        // Re-issued after a leader change: same target, capacity already booked.
+                        actions.append(.evacuate(instance: inst.id, from: name, to: to))
+                    } else {
+                        // The booked target went into maintenance or failed meanwhile: placed
+                        // again (the old booking is released when the new start is recorded).
+                        evacuations.append((inst, recovery.targets))
+                    }
                 }
             }
             return
