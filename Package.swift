@@ -12,6 +12,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
         // C shims over the system libraries (Debian: libcpg-dev libquorum-dev libqb-dev,
@@ -38,19 +39,26 @@ let package = Package(
         // Fencing: native IPMI on libfreeipmi, stock fence agents, SOL console capture.
         .target(name: "LifeboatFencing", dependencies: ["CFreeIPMI", "LifeboatCore"]),
 
+        // OpenStack: Keystone v3 + Nova client (clouds.yaml, tokens, catalog, microversions),
+        // the Nova executors and the live inventory.
+        .target(name: "LifeboatOpenStack", dependencies: ["LifeboatCore", .product(name: "Yams", package: "Yams")]),
+
         // Local persistence: the replicated state as a checksummed snapshot plus an event log.
         .target(name: "LifeboatStore", dependencies: ["LifeboatCore", "LifeboatReplication"]),
 
         // The daemon shell: Corosync session, replica, leader, executors, control socket.
         .target(
             name: "LifeboatDaemon",
-            dependencies: ["LifeboatCore", "LifeboatReplication", "LifeboatCorosync", "LifeboatStore", "LifeboatFencing"]),
-        .executableTarget(name: "lifeboatd", dependencies: ["LifeboatDaemon", "LifeboatFencing", "LifeboatCore"]),
+            dependencies: [
+                "LifeboatCore", "LifeboatReplication", "LifeboatCorosync", "LifeboatStore", "LifeboatFencing", "LifeboatOpenStack",
+            ]),
+        .executableTarget(name: "lifeboatd", dependencies: ["LifeboatDaemon", "LifeboatFencing", "LifeboatOpenStack", "LifeboatCore"]),
 
         .executableTarget(
             name: "lifeboat",
             dependencies: [
                 "LifeboatCore", "LifeboatSystem", "LifeboatCorosync", "LifeboatReplication", "LifeboatDaemon", "LifeboatFencing",
+                "LifeboatOpenStack",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -63,6 +71,7 @@ let package = Package(
             resources: []),
         .testTarget(name: "LifeboatSystemTests", dependencies: ["LifeboatSystem", "LifeboatCorosync"]),
         .testTarget(name: "LifeboatFencingTests", dependencies: ["LifeboatFencing", "LifeboatCore"]),
+        .testTarget(name: "LifeboatOpenStackTests", dependencies: ["LifeboatOpenStack", "LifeboatCore"]),
         .testTarget(
             name: "LifeboatReplicationTests", dependencies: ["LifeboatReplication", "LifeboatCore", "LifeboatStore"],
             exclude: ["Golden"]),

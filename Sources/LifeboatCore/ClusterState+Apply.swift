@@ -49,6 +49,8 @@ extension ClusterState {
             break
         case .configure(let c):
             try validateConfigure(c)
+        case .inventory(let changes):
+            try validateInventory(changes)
         case .consoleCaptured(let attempt, _):
             guard actionLog.contains(where: { $0.record.attempt == attempt }) else {
                 throw EventRejected("no finished action of attempt \(attempt) is kept: its console capture is not recorded")
@@ -152,6 +154,9 @@ extension ClusterState {
             segments[s]!.stormHalted = false
             segments[s]!.recentLosses = [:]
         case .configure(let c): configure(c)
+        case .inventory(let changes):
+            applyInventory(changes)
+            configVersion += 1  // instances and capacities are configuration: saved states compare it
         case .leaderChanged(let holder):
             term += 1
             termHolder = holder

@@ -10,6 +10,10 @@ extension ClusterState {
 
     mutating func startRecovery(_ h: String, cause: FailureCause) {
         hosts[h]!.failureCount += 1
+        for id in instancesByHost[h] ?? [] {
+            instances[id]!.evacuationFailures = 0
+            instances[id]!.failedTargets = []
+        }
         hosts[h]!.recovery = HostRecovery(cause: cause, detectedAt: now)
         if hosts[h]!.fence != .confirmedByOperator { hosts[h]!.fence = .none }
     }
@@ -67,6 +71,7 @@ extension ClusterState {
         guard !hosts[h]!.member else { return }
         hosts[h]!.member = true
         hosts[h]!.readmissionFailed = false
+        hosts[h]!.readmissionFailedAt = nil
         hosts[h]!.failedProcess = nil
         hosts[h]!.processFailures = 0
         // Back before it was fenced: the failure healed by itself, nothing to recover.

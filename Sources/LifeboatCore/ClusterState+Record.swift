@@ -71,12 +71,14 @@ extension ClusterState {
                 hosts[h]!.recovery!.forceDown = .done
                 refreshRecovery(h)
             } else {
+                // Nova down or refusing: the recovery waits and tries again (nothing is
+                // evacuated before Nova knows the host is down).
                 hosts[h]!.recovery!.forceDown = .failed
-                hosts[h]!.recovery!.finished = true
+                hosts[h]!.recovery!.serviceStepFailedAt = now
                 raise(
                     Notice(
                         kind: .forceDownFailed, key: "\(h)#\(hosts[h]!.failureCount)",
-                        reason: "could not force nova-compute down on \(h) (\(outcome.rawValue)): its instances were not evacuated; `lifeboat fence --confirm \(h)` retries the recovery",
+                        reason: "could not force nova-compute down on \(h) (\(outcome.rawValue)): its instances wait for it; tried again every \(policy.novaRetryInterval) s",
                         host: h))
             }
         case .disableService(let h):
@@ -85,6 +87,7 @@ extension ClusterState {
                 hosts[h]!.recovery?.disable = .done
             } else {
                 hosts[h]!.recovery?.disable = .failed
+                hosts[h]!.recovery?.serviceStepFailedAt = now
                 raise(
                     Notice(
                         kind: .serviceStepFailed, key: "disable:\(h)#\(hosts[h]!.failureCount)",
@@ -103,11 +106,12 @@ extension ClusterState {
                 case .unreserve: hosts[h]!.reserved = false
                 }
             } else {
-                hosts[h]!.readmissionFailed = true  // not retried in a loop; a rejoin retries
+                hosts[h]!.readmissionFailed = true  // retried after the interval, and on a rejoin
+                hosts[h]!.readmissionFailedAt = now
                 raise(
                     Notice(
                         kind: .serviceStepFailed, key: "enable:\(h)#\(hosts[h]!.failureCount)",
-                        reason: "could not re-enable nova-compute on \(h) (\(outcome.rawValue)): it stays out of the scheduler",
+                        reason: "could not re-enable nova-compute on \(h) (\(outcome.rawValue)): it stays out of the scheduler; tried again every \(policy.novaRetryInterval) s",
                         host: h))
             }
         case .restartProcess(let h, _):
@@ -131,27 +135,29 @@ extension ClusterState {
             if ok {
                 instances[i]!.host = to
                 instances[i]!.state = .active
+                instances[i]!.evacuationFailures = 0
+                instances[i]!.failedTargets = []
                 instancesByHost[from]?.remove(i)
                 instancesByHost[to, default: []].insert(i)
                 hosts[from]!.used -= flavor
                 // The target failed while the instance was on its way: it is now on a
                 // failed host, whose recovery must take it along.
-                if let r = hosts[to]!.recovery {
-                    if r.forceDown == .failed {
-                        raise(
-                            Notice(
-                                kind: .evacuationFailed, key: "\(i)@\(to)#\(hosts[to]!.failureCount)",
-                                reason: "\(i) arrived on \(to), which failed meanwhile and could not be forced down: it is not moved again",
-                                host: to, instance: i))
-                    } else {
-                        hosts[to]!.recovery!.finished = false
-                        refreshRecovery(to)
-                    }
+                if hosts[to]!.recovery != nil {
+                    hosts[to]!.recovery!.finished = false
+                    refreshRecovery(to)
                 }
+            } else if instances[i]!.evacuationFailures + 1 < policy.evacuationAttemptLimit {
+                // Tried again on another target of the segment (the booking here is released).
+                hosts[to]!.used -= flavor
+                instances[i]!.state = .active
+                instances[i]!.evacuationFailures += 1
+                instances[i]!.failedTargets.append(to)
             } else {
+                let n = instances[i]!.evacuationFailures + 1
+                instances[i]!.evacuationFailures = n
                 abandonEvacuation(
                     i, from: from, to: to, key: "\(i)#\(hosts[from]!.failureCount)",
-                    reason: "evacuation of \(i) from \(from) to \(to) failed (\(outcome.rawValue))")
+                    reason: "evacuation of \(i) from \(from) failed \(n) times (last to \(to): \(outcome.rawValue)); it stays on \(from)")
             }
             refreshRecovery(from)
         case .notify:

@@ -90,6 +90,7 @@ extension Host {
             ("process_failures", .int(processFailures)), ("last_process_failure_at", .optional(lastProcessFailureAt)),
             ("failed_process", .optional(failedProcess)), ("recovery", recovery?.json ?? .null),
             ("fenced_at", .array(fencedAt.map { .number($0) })), ("readmission_failed", .bool(readmissionFailed)),
+            ("readmission_failed_at", .optional(readmissionFailedAt)),
             ("failure_count", .int(failureCount)),
         ])
     }
@@ -111,6 +112,7 @@ extension Host {
         h.recovery = try r.optional("recovery").map { v throws(ScenarioError) in try HostRecovery.decode(v, at: r.sub("recovery")) }
         h.fencedAt = try r.list("fenced_at") { v, p throws(ScenarioError) in try ObjectReader.number(v, at: p) }
         h.readmissionFailed = try r.bool("readmission_failed")
+        h.readmissionFailedAt = try r.optionalNumber("readmission_failed_at")
         h.failureCount = Int(try r.uint64("failure_count"))
         try r.finish()
         return h
@@ -121,7 +123,8 @@ extension HostRecovery {
     var json: JSONValue {
         .object([
             ("cause", .string(cause.rawValue)), ("detected_at", .number(detectedAt)), ("started_at", .optional(startedAt)),
-            ("fence_attempts", .int(fenceAttempts)), ("fence_failed_at", .optional(fenceFailedAt)), ("targets", .array(targets.map { .strings($0) })),
+            ("fence_attempts", .int(fenceAttempts)), ("fence_failed_at", .optional(fenceFailedAt)),
+            ("service_step_failed_at", .optional(serviceStepFailedAt)), ("targets", .array(targets.map { .strings($0) })),
             ("force_down", .string(forceDown.rawValue)), ("disable", .string(disable.rawValue)), ("finished", .bool(finished)),
         ])
     }
@@ -132,6 +135,7 @@ extension HostRecovery {
         h.startedAt = try r.optionalNumber("started_at")
         h.fenceAttempts = Int(try r.uint64("fence_attempts"))
         h.fenceFailedAt = try r.optionalNumber("fence_failed_at")
+        h.serviceStepFailedAt = try r.optionalNumber("service_step_failed_at")
         h.targets = try r.list("targets") { v, p throws(ScenarioError) in
             guard case .array(let items) = v else { throw ScenarioError(p, "expected an array, found \(v.typeName)") }
             var out: [String] = []
@@ -151,7 +155,8 @@ extension Instance {
         .object([
             ("id", .string(id)), ("host", .string(host)), ("ha", .bool(ha)), ("priority", .int(priority)), ("flavor", flavor.json),
             ("state", .string(state.rawValue)), ("failures", .int(failures)), ("last_failure_at", .optional(lastFailureAt)),
-            ("evacuating_to", .optional(evacuatingTo)),
+            ("evacuating_to", .optional(evacuatingTo)), ("evacuation_failures", .int(evacuationFailures)),
+            ("failed_targets", .strings(failedTargets)),
         ])
     }
 
@@ -164,6 +169,8 @@ extension Instance {
         i.failures = Int(try r.uint64("failures"))
         i.lastFailureAt = try r.optionalNumber("last_failure_at")
         i.evacuatingTo = try r.optionalText("evacuating_to")
+        i.evacuationFailures = Int(try r.uint64("evacuation_failures"))
+        i.failedTargets = try r.stringList("failed_targets")
         try r.finish()
         return i
     }

@@ -31,6 +31,7 @@ extension Event {
         case .segmentEnabled(let s, let on): f += [("segment", .string(s)), ("on", .bool(on))]
         case .stormReset(let s): f.append(("segment", .string(s)))
         case .configure(let c): f.append(("cluster", c.json))
+        case .inventory(let changes): f.append(("changes", .array(changes.map(\.json))))
         case .leaderChanged(let h): f += [("node", .uint(h.node)), ("incarnation", .uint(h.incarnation))]
         case .clock: break
         case .actionStarted(let a, let term): f += [("action", a.json), ("term", .uint(term))]
@@ -85,6 +86,8 @@ extension Event {
             let inc = try r.optional("incarnation").map { v throws(ScenarioError) in try ObjectReader.uint64(v, at: r.sub("incarnation")) } ?? 0
             return .leaderChanged(holder: TermHolder(node: UInt32(node), incarnation: inc))
         case "configure" where !fromPeople: return .configure(try ClusterConfiguration.parse(try r.required("cluster")))
+        case "inventory" where !fromPeople:
+            return .inventory(try r.list("changes") { v, p throws(ScenarioError) in try InventoryChange.decode(v, at: p) })
         case "clock" where !fromPeople: return .clock
         case "action_started" where !fromPeople:
             return .actionStarted(try Action.decode(try r.required("action"), at: r.sub("action")), term: try r.uint64("term"))
@@ -283,6 +286,44 @@ extension ConsoleCapture {
         var r = try ObjectReader(v, at: path)
         let c: ConsoleCapture
         if let text = try r.optionalText("captured") { c = .captured(text) } else { c = .unavailable(try r.text("unavailable")) }
+        try r.finish()
+        return c
+    }
+}
+
+extension InventoryChange {
+    public var json: JSONValue {
+        var f: [(String, JSONValue)] = [("kind", .string(kind))]
+        switch self {
+        case .instanceAdded(let i):
+            f += [("id", .string(i.id)), ("host", .string(i.host)), ("ha", .bool(i.ha)), ("priority", .int(i.priority)), ("flavor", i.flavor.json)]
+        case .instanceRemoved(let id): f.append(("id", .string(id)))
+        case .instanceMoved(let id, let host): f += [("id", .string(id)), ("host", .string(host))]
+        case .instanceResized(let id, let flavor): f += [("id", .string(id)), ("flavor", flavor.json)]
+        case .instanceTagged(let id, let ha): f += [("id", .string(id)), ("ha", .bool(ha))]
+        case .hostCapacity(let host, let c): f += [("host", .string(host)), ("capacity", c.json)]
+        }
+        return .object(f)
+    }
+
+    public static func decode(_ v: JSONValue, at path: String) throws(ScenarioError) -> InventoryChange {
+        var r = try ObjectReader(v, at: path)
+        let c: InventoryChange
+        switch try r.string("kind") {
+        case "instance_added":
+            c = .instanceAdded(
+                Instance(
+                    id: try r.string("id"), host: try r.string("host"), ha: try r.bool("ha"), priority: try r.int("priority"),
+                    flavor: try Scenario.parseCapacity(try r.required("flavor"), at: r.sub("flavor"))))
+        case "instance_removed": c = .instanceRemoved(id: try r.string("id"))
+        case "instance_moved": c = .instanceMoved(id: try r.string("id"), host: try r.string("host"))
+        case "instance_resized":
+            c = .instanceResized(id: try r.string("id"), flavor: try Scenario.parseCapacity(try r.required("flavor"), at: r.sub("flavor")))
+        case "instance_tagged": c = .instanceTagged(id: try r.string("id"), ha: try r.bool("ha"))
+        case "host_capacity":
+            c = .hostCapacity(host: try r.string("host"), capacity: try Scenario.parseCapacity(try r.required("capacity"), at: r.sub("capacity")))
+        case let k: throw ScenarioError(r.sub("kind"), "unknown inventory change '\(k)'")
+        }
         try r.finish()
         return c
     }

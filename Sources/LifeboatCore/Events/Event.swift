@@ -31,6 +31,9 @@ public enum Event: Hashable, Sendable {
     case stormReset(segment: String)
     /// Replace the configuration (segments, hosts, instances, policy).
     case configure(ClusterConfiguration)
+    /// The leader's view of Nova: instances added, removed, moved, resized, tagged; host
+    /// capacities. Never touches segments, reserves or maintenance.
+    case inventory([InventoryChange])
 
     /// A leader takes a new term. What the previous term left in flight is dropped and
     /// planned again (executors are idempotent); its late results are stale.
@@ -66,6 +69,7 @@ public enum Event: Hashable, Sendable {
         case .haTag: "ha"
         case .stormReset: "storm_reset"
         case .configure: "configure"
+        case .inventory: "inventory"
         case .leaderChanged: "leader_changed"
         case .clock: "clock"
         case .actionStarted: "action_started"
@@ -77,7 +81,7 @@ public enum Event: Hashable, Sendable {
     /// Every kind, as on the wire.
     public static let allKinds = [
         "node_lost", "node_joined", "node_unseen", "quorum", "process_failed", "process_recovered", "instance_failed",
-        "maintenance", "fence_confirmed_by_operator", "fence_requested", "segment_enabled", "reserved", "ha", "storm_reset", "configure",
+        "maintenance", "fence_confirmed_by_operator", "fence_requested", "segment_enabled", "reserved", "ha", "storm_reset", "configure", "inventory",
         "leader_changed", "clock", "action_started", "action_finished", "console_captured",
     ]
 

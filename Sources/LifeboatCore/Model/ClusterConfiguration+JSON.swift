@@ -39,6 +39,8 @@ extension Policy {
             ("readmit_reserve", .string(readmitReserve.rawValue)),
             ("startup_fencing", .bool(startupFencing)), ("startup_grace", .number(startupGrace)),
             ("clock_skew_limit", .number(clockSkewLimit)), ("priority_fencing_delay", .number(priorityFencingDelay)),
+            ("evacuation_attempt_limit", .int(evacuationAttemptLimit)), ("nova_retry_interval", .number(novaRetryInterval)),
+            ("evacuate_all", .bool(evacuateAll)),
             ("notice_retention", .number(Double(noticeRetention))),
             ("action_log_retention", .number(Double(actionLogRetention))),
             ("history_retention", .number(Double(historyRetention))),

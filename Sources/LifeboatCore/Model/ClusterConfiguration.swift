@@ -60,7 +60,8 @@ public struct ClusterConfiguration: Hashable, Sendable {
         guard p.processRestartLimit >= 0, p.instanceRestartLimit >= 0, p.maxConcurrentHostRecoveries >= 1,
             p.fenceAttemptLimit >= 1, p.flapLimit >= 1, p.flapWindow >= 0, p.stormWindow >= 0, p.failureTimeout >= 0,
             p.stormThreshold > 0, p.stormThreshold <= 1, p.startupGrace >= 0, p.clockSkewLimit > 0,
-            p.noticeRetention >= 1, p.actionLogRetention >= 1, p.historyRetention >= 1, p.retentionAge >= 0, p.fenceRetryInterval >= 0
+            p.noticeRetention >= 1, p.actionLogRetention >= 1, p.historyRetention >= 1, p.retentionAge >= 0, p.fenceRetryInterval >= 0,
+            p.evacuationAttemptLimit >= 1, p.novaRetryInterval >= 0
         else { throw ScenarioError("cluster.policy", "a value is out of range") }
     }
 }
@@ -139,6 +140,7 @@ extension ClusterState {
                 n.fencedAt = old.fencedAt
                 n.failureCount = old.failureCount
                 n.readmissionFailed = old.readmissionFailed
+                n.readmissionFailedAt = old.readmissionFailedAt
             } else {
                 n.member = false  // not seen yet; a membership change will say
             }
@@ -161,6 +163,8 @@ extension ClusterState {
                 n.state = old.state
                 n.failures = old.failures
                 n.evacuatingTo = old.evacuatingTo
+                n.evacuationFailures = old.evacuationFailures
+                n.failedTargets = old.failedTargets
             }
             newInstances[i.id] = n
         }

@@ -31,8 +31,10 @@ public struct Host: Hashable, Sendable {
     public var recovery: HostRecovery? = nil
     /// Times at which this host was fenced off, for the flap guard.
     public var fencedAt: [Double] = []
-    /// Re-enabling the service after a fence failed: not retried until the host rejoins again.
+    /// Re-enabling the service after a fence failed: retried after `novaRetryInterval`, and
+    /// when the host rejoins again.
     public var readmissionFailed: Bool = false
+    public var readmissionFailedAt: Double? = nil
     /// Counts failures of this host; part of notification keys so each failure is told once.
     public var failureCount: Int = 0
 
@@ -97,6 +99,8 @@ public struct HostRecovery: Hashable, Sendable {
     public var fenceAttempts: Int = 0
     /// When the last fence attempt failed (the retry interval counts from it).
     public var fenceFailedAt: Double? = nil
+    /// When the last force-down or disable failed (retried after `novaRetryInterval`).
+    public var serviceStepFailedAt: Double? = nil
     /// Evacuation candidates as tiers in preference order, fixed when the recovery starts.
     public var targets: [[String]] = []
     public var forceDown: StepState = .pending

@@ -13,6 +13,10 @@ public struct Instance: Hashable, Sendable {
     public var lastFailureAt: Double? = nil
     /// Where an evacuation in flight is taking it (capacity is booked there).
     public var evacuatingTo: String? = nil
+    /// Evacuations of this instance that failed in the current failure of its host, and
+    /// the targets they failed on (not chosen again for it).
+    public var evacuationFailures: Int = 0
+    public var failedTargets: [String] = []
 
     public init(id: String, host: String, ha: Bool, priority: Int = 0, flavor: Capacity) {
         self.id = id

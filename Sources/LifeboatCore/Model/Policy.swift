@@ -34,6 +34,15 @@ public struct Policy: Hashable, Sendable {
     public var startupFencing: Bool = true
     public var startupGrace: Double = 60
 
+    /// Evacuations of one instance for one failure: a failed one is retried on another
+    /// target of the segment until this many failed, then the operator is told.
+    public var evacuationAttemptLimit: Int = 2
+    /// A Nova step that failed (Nova down, an error) is tried again after this many seconds:
+    /// force-down and disable keep the recovery waiting rather than giving up.
+    public var novaRetryInterval: Double = 15
+    /// Every instance counts as HA-tagged, whatever its metadata says.
+    public var evacuateAll: Bool = false
+
     /// Pacemaker's `priority-fencing-delay`: fencing a host that runs more HA instances than
     /// the fencing node waits this many seconds more, so that in a two-node split the node
     /// with more to lose wins the race (0: off).

@@ -150,6 +150,10 @@ extension Scenario {
         p.startupGrace = try r.number("startup_grace", default: p.startupGrace)
         p.clockSkewLimit = try r.number("clock_skew_limit", default: p.clockSkewLimit)
         p.priorityFencingDelay = try r.number("priority_fencing_delay", default: p.priorityFencingDelay)
+        p.evacuationAttemptLimit = try atLeast(
+            "evacuation_attempt_limit", try r.int("evacuation_attempt_limit", default: p.evacuationAttemptLimit), 1)
+        p.novaRetryInterval = try r.number("nova_retry_interval", default: p.novaRetryInterval)
+        p.evacuateAll = try r.bool("evacuate_all", default: p.evacuateAll)
         p.noticeRetention = try atLeast("notice_retention", try r.int("notice_retention", default: p.noticeRetention), 1)
         p.actionLogRetention = try atLeast("action_log_retention", try r.int("action_log_retention", default: p.actionLogRetention), 1)
         p.historyRetention = try atLeast("history_retention", try r.int("history_retention", default: p.historyRetention), 1)
@@ -161,7 +165,7 @@ extension Scenario {
         for (key, v) in [
             ("flap_window", p.flapWindow), ("storm_window", p.stormWindow), ("failure_timeout", p.failureTimeout),
             ("startup_grace", p.startupGrace), ("retention_age", p.retentionAge), ("priority_fencing_delay", p.priorityFencingDelay),
-            ("fence_retry_interval", p.fenceRetryInterval),
+            ("fence_retry_interval", p.fenceRetryInterval), ("nova_retry_interval", p.novaRetryInterval),
         ]
         where v < 0 {
             throw ScenarioError("cluster.policy.\(key)", "must not be negative (found \(v))")

@@ -76,15 +76,17 @@ public enum Scheduler {
         if segment.stormHalted { return }  // told once when the storm was detected
 
         if host.fence.isOff {
-            if recovery.forceDown == .pending { actions.append(.forceDown(host: name)) }
-            if recovery.disable == .pending { actions.append(.disableService(host: name)) }
+            // Force down first, then disable; a failed step is tried again after the interval.
+            let retry = recovery.serviceStepFailedAt.map { state.now - $0 >= state.policy.novaRetryInterval } ?? true
+            if recovery.forceDown == .pending || (recovery.forceDown == .failed && retry) { actions.append(.forceDown(host: name)) }
+            if recovery.disable == .pending || (recovery.disable == .failed && retry) { actions.append(.disableService(host: name)) }
             guard recovery.forceDown == .done else { return }
             // After a cold start, targets are not known until the hosts rejoin: no evacuation
             // is placed (or re-placed) while hosts of the segment are unseen within the grace.
             if state.segmentIsSettling(host.segment) { return }
             for inst in state.instances(on: name) {
                 if inst.ha && (inst.state == .active || inst.state == .failed) {
-                    evacuations.append((inst, recovery.targets))
+                    evacuations.append((inst, tiers(recovery.targets, excluding: inst.failedTargets)))
                 } else if inst.state == .evacuating, let to = inst.evacuatingTo, state.inFlight["evacuate:\(inst.id)"] == nil {
                     if let target = state.hosts[to], EvacuationPlacement.isEligibleTarget(target) {
                         // Re-issued after a leader change: same target, capacity already booked.
@@ -92,7 +94,7 @@ public enum Scheduler {
                     } else {
                         // The booked target went into maintenance or failed meanwhile: placed
                         // again (the old booking is released when the new start is recorded).
-                        evacuations.append((inst, recovery.targets))
+                        evacuations.append((inst, tiers(recovery.targets, excluding: inst.failedTargets)))
                     }
                 }
             }
@@ -142,6 +144,11 @@ public enum Scheduler {
         actions.append(.fence(host: name))
     }
 
+    /// A recovery's target tiers without the targets an instance's evacuation failed on.
+    static func tiers(_ t: [[String]], excluding failed: [String]) -> [[String]] {
+        failed.isEmpty ? t : t.map { $0.filter { !failed.contains($0) } }
+    }
+
     /// nova-compute (or another monitored process) failed on a healthy host.
     static func planProcessRestarts(_ state: ClusterState, _ actions: inout [Action]) {
         for name in state.hostOrder {
@@ -176,7 +183,8 @@ public enum Scheduler {
     static func planReadmissions(_ state: ClusterState, _ actions: inout [Action]) {
         for name in state.hostOrder {
             let h = state.hosts[name]!
-            guard h.member, !h.maintenance, !h.readmissionFailed, h.service != .up || h.fence.isOff,
+            let retry = h.readmissionFailedAt.map { state.now - $0 >= state.policy.novaRetryInterval } ?? true
+            guard h.member, !h.maintenance, !h.readmissionFailed || retry, h.service != .up || h.fence.isOff,
                 h.recovery?.finished ?? true
             else { continue }
             actions.append(.enableService(host: name))
