@@ -42,6 +42,7 @@ extension Daemon {
                 return ControlServer.error(
                     "'\(event.kind)' is not an operator command (one of: \(Self.operatorEventKinds.sorted().joined(separator: ", ")))")
             }
+            if case .haTag(let i, let on) = event, let why = await writeHATag(i, on) { return ControlServer.error(why) }
             return answer(await submit(event))
         case "bmc":
             return await bmc(request)
@@ -53,6 +54,49 @@ extension Daemon {
             return answer(await submit(.configure(c)))
         default:
             return ControlServer.error("unknown command '\(cmd)' (status, config, history, event, configure, bmc)")
+        }
+    }
+
+    func novaStatus() -> JSONValue {
+        guard let settings = configuration.openstack else { return .object([("configured", .bool(false))]) }
+        return .object([
+            ("configured", .bool(true)), ("cloud", .optional(settings.cloud)),
+            ("inventory_refreshed_at", .optional(inventory.lastOK)), ("error", .optional(inventory.error)),
+        ])
+    }
+
+    /// Each open host recovery: its phase, what is moved, in flight and waiting, the last
+    /// error of its Nova steps, and every HA instance's state.
+    func recoveryProgress(_ s: ClusterState) -> [JSONValue] {
+        s.hostOrder.compactMap { name -> JSONValue? in
+            let h = s.hosts[name]!
+            guard let r = h.recovery, !r.finished || h.fence.isOff && r.forceDown != .done else { return nil }
+            let since = r.detectedAt
+            let moved = s.actionLog.filter { c in
+                if case .evacuate(_, let from, _) = c.record.action, from == name, c.finishedAt >= since, c.report.outcome == .ok { return true }
+                return false
+            }
+            let mine = s.instances(on: name).filter(\.ha)
+            let inFlight = mine.filter { $0.state == .evacuating }.count
+            let waiting = mine.filter { $0.state == .active || $0.state == .failed }.count
+            let lastError = s.actionLog.last { c in
+                c.record.action.host == name && c.finishedAt >= since && !c.report.outcome.succeeded
+                    && ["force_down", "disable_service", "evacuate"].contains(c.record.action.kind)
+            }.flatMap(\.report.message)
+            let instances: [JSONValue] =
+                mine.map { i in
+                    .object([("id", .string(i.id)), ("state", .string(i.state.rawValue)), ("to", .optional(i.evacuatingTo))])
+                } + moved.compactMap { c in
+                    guard case .evacuate(let i, _, let to) = c.record.action else { return nil }
+                    return .object([("id", .string(i)), ("state", .string("active")), ("to", .string(to))])
+                }
+            return .object([
+                ("host", .string(name)), ("cause", .string(r.cause.rawValue)), ("fenced", .bool(h.fence.isOff)),
+                ("force_down", .string(r.forceDown.rawValue)), ("disable", .string(r.disable.rawValue)),
+                ("moved", .int(moved.count)), ("in_flight", .int(inFlight)), ("waiting", .int(waiting)),
+                ("total", .int(moved.count + inFlight + waiting)), ("last_error", .optional(lastError)),
+                ("instances", .array(instances)),
+            ])
         }
     }
 
@@ -143,6 +187,8 @@ extension Daemon {
             ("history_entries", .int(r.history.count)), ("pruned_history", .int(r.prunedHistory)),
             ("pruned_notices", .int(s.prunedNotices)), ("pruned_actions", .int(s.prunedActions)),
             ("store_error", .optional(storeError)),
+            ("nova", novaStatus()),
+            ("recoveries", .array(recoveryProgress(s))),
         ])
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import LifeboatCore
 import LifeboatCorosync
+import LifeboatOpenStack
 import LifeboatReplication
 import LifeboatStore
 
@@ -43,9 +44,24 @@ public actor Daemon {
     /// The replicated state for executors' threads (updated after every input).
     public nonisolated let shared: SharedClusterState
 
-    public init(configuration: DaemonConfiguration, executors: [any ActionExecutor] = [], shared: SharedClusterState = SharedClusterState()) throws {
+    /// The OpenStack cloud, when configured (inventory, `lifeboat ha` writes).
+    let cloud: CloudConnection?
+    var inventory = InventoryStatus()
+
+    struct InventoryStatus {
+        var running = false
+        var last: Double? = nil
+        var lastOK: Double? = nil
+        var error: String? = nil
+    }
+
+    public init(
+        configuration: DaemonConfiguration, executors: [any ActionExecutor] = [], shared: SharedClusterState = SharedClusterState(),
+        cloud: CloudConnection? = nil
+    ) throws {
         self.configuration = configuration
         self.shared = shared
+        self.cloud = cloud
         var byKind: [String: any ActionExecutor] = [:]
         for e in executors { for k in e.kinds { byKind[k] = e } }
         self.executors = byKind
@@ -82,7 +98,7 @@ public actor Daemon {
         }
         defer { ticker.cancel() }
         if configuration.debugQuorumDelay > 0 { startQuorumDelay() }
-        shared.setSink { [weak self] event in Task { await self?.post(event) } }
+        shared.setSink { [weak self] event in await self?.post(event) }
         while !stopping {
             guard let s = await connect() else { return stopping ? 0 : 1 }
             session = s
@@ -217,6 +233,7 @@ public actor Daemon {
         replica = r
         perform(outputs)
         afterInput()
+        refreshInventoryIfDue()
     }
 
     func perform(_ outputs: [Replica.Output]) {
@@ -308,5 +325,52 @@ public actor Daemon {
 
     func timeout(_ id: UInt64) {
         waiting.removeValue(forKey: id)?.resume(returning: "timed out waiting for the cluster to apply the change")
+    }
+}
+
+/// The live inventory: the leader refreshes it from Nova periodically (and the force-down
+/// executor refreshes a failed host's right before its evacuations are planned).
+extension Daemon {
+    func refreshInventoryIfDue() {
+        guard let cloud, let settings = configuration.openstack, let r = replica, r.mayAct, !inventory.running else { return }
+        let t = now()
+        if let last = inventory.last, t - last < settings.inventoryInterval { return }
+        inventory.running = true
+        inventory.last = t
+        let state = r.state
+        Task.detached { [weak self] in
+            let result: Result<[InventoryChange], OpenStackError>
+            do throws(OpenStackError) {
+                let nova = try await cloud.nova()
+                result = .success(try await NovaInventory(nova: nova).changes(for: state))
+            } catch { result = .failure(error) }
+            await self?.inventoryDone(result)
+        }
+    }
+
+    func inventoryDone(_ result: Result<[InventoryChange], OpenStackError>) {
+        inventory.running = false
+        switch result {
+        case .success(let changes):
+            if inventory.error != nil { Log.info("Nova answers again: inventory refreshed") }
+            inventory.error = nil
+            inventory.lastOK = now()
+            guard !changes.isEmpty, replica?.mayAct == true else { return }
+            Log.info("inventory from Nova: \(changes.count) changes (\(Dictionary(grouping: changes, by: \.kind).map { "\($0.value.count) \($0.key)" }.sorted().joined(separator: ", ")))")
+            send(.inventory(changes))
+        case .failure(let e):
+            if inventory.error != e.description { Log.warning("inventory refresh from Nova failed: \(e)") }
+            inventory.error = e.description
+        }
+    }
+
+    /// `lifeboat ha INSTANCE on|off` writes the tag in Nova (where users set it) first.
+    func writeHATag(_ instance: String, _ on: Bool) async -> String? {
+        guard let cloud else { return nil }
+        do throws(OpenStackError) {
+            let nova = try await cloud.nova()
+            try await nova.setMetadata(instance, key: "HA_Enabled", value: on ? "True" : nil)
+            return nil
+        } catch { return "could not write HA_Enabled of \(instance) in Nova: \(error)" }
     }
 }

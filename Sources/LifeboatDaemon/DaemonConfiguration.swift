@@ -27,6 +27,21 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var debugQuorumDelay = 0.0
     public var debugClockOffset = 0.0
 
+    /// The OpenStack cloud (`"openstack": {...}`); nil: no Nova executors, no inventory.
+    public var openstack: OpenStackSettings? = nil
+
+    public struct OpenStackSettings: Sendable, Equatable {
+        /// The cloud of clouds.yaml (nil: OS_CLOUD, else the OS_* variables).
+        public var cloud: String? = nil
+        /// A clouds.yaml to read instead of the standard search path.
+        public var cloudsYAML: String? = nil
+        /// Seconds between inventory refreshes on the leader.
+        public var inventoryInterval = 30.0
+        public var maxParallelEvacuations = 10
+        /// Seconds one evacuation may take to reach ACTIVE on its target.
+        public var evacuationTimeout = 300.0
+    }
+
     public enum CorosyncLossPolicy: String, Sendable { case reconnect, exit }
 
     public init() {}
@@ -51,6 +66,20 @@ public struct DaemonConfiguration: Sendable, Equatable {
         if let b = r.optional("bootstrap_cluster") { c.bootstrapCluster = try ObjectReader.string(b, at: "bootstrap_cluster") }
         c.actionTimeout = try r.number("action_timeout", default: c.actionTimeout)
         guard c.actionTimeout > 0 else { throw ScenarioError("action_timeout", "must be above 0") }
+        if let o = r.optional("openstack") {
+            var or = try ObjectReader(o, at: "openstack")
+            var s = OpenStackSettings()
+            s.cloud = try or.optionalText("cloud")
+            s.cloudsYAML = try or.optionalText("clouds_yaml")
+            s.inventoryInterval = try or.number("inventory_interval", default: s.inventoryInterval)
+            s.maxParallelEvacuations = try or.int("max_parallel_evacuations", default: s.maxParallelEvacuations)
+            s.evacuationTimeout = try or.number("evacuation_timeout", default: s.evacuationTimeout)
+            guard s.inventoryInterval >= 1 else { throw ScenarioError("openstack.inventory_interval", "must be at least 1 second") }
+            guard s.maxParallelEvacuations >= 1 else { throw ScenarioError("openstack.max_parallel_evacuations", "must be at least 1") }
+            guard s.evacuationTimeout > 0 else { throw ScenarioError("openstack.evacuation_timeout", "must be above 0") }
+            try or.finish()
+            c.openstack = s
+        }
         if let d = r.optional("debug") {
             var dr = try ObjectReader(d, at: "debug")
             c.debugQuorumDelay = try dr.number("quorum_delay", default: 0)

@@ -113,7 +113,7 @@ public final class FenceExecutor: ActionExecutor {
             let attempt = context.attempt
             let shared = shared
             let wait = consoleWait
-            Task.detached { shared.post(.consoleCaptured(attempt: attempt, console: await Self.waitFor(capture, wait))) }
+            Task.detached { await shared.post(.consoleCaptured(attempt: attempt, console: await Self.waitFor(capture, wait))) }
         } else if consoleWait > 0 {
             report.console = .unavailable("no IPMI level of \(host) has its serial console enabled")
         }

@@ -2,6 +2,7 @@ import Foundation
 import LifeboatCore
 import LifeboatDaemon
 import LifeboatFencing
+import LifeboatOpenStack
 
 /// lifeboatd: the Lifeboat daemon of one compute host.
 ///   lifeboatd [--config FILE]      (default /etc/lifeboat/lifeboatd.conf if it exists)
@@ -49,7 +50,15 @@ if let path {
 let daemon: Daemon
 let shared = SharedClusterState()
 do {
-    daemon = try Daemon(configuration: configuration, executors: [FenceExecutor(shared: shared)], shared: shared)
+    var executors: [any ActionExecutor] = [FenceExecutor(shared: shared)]
+    var cloud: CloudConnection? = nil
+    if let o = configuration.openstack {
+        let c = CloudConnection(cloud: o.cloud, file: o.cloudsYAML)
+        cloud = c
+        executors.append(
+            NovaExecutor(cloud: c, shared: shared, maxParallelEvacuations: o.maxParallelEvacuations, evacuationTimeout: o.evacuationTimeout))
+    }
+    daemon = try Daemon(configuration: configuration, executors: executors, shared: shared, cloud: cloud)
 } catch {
     FileHandle.standardError.write(Data("lifeboatd: \(error)\n".utf8))
     exit(2)

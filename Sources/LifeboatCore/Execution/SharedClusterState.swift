@@ -6,15 +6,17 @@ import Synchronization
 public final class SharedClusterState: Sendable {
     private let value = Mutex<(state: ClusterState?, node: UInt32?)>((nil, nil))
 
-    private let sink = Mutex<(@Sendable (Event) -> Void)?>(nil)
+    private let sink = Mutex<(@Sendable (Event) async -> Void)?>(nil)
 
     public init() {}
 
-    /// Where executors send an event of their own (a console capture that ended after the
-    /// result): the daemon multicasts it.
-    public func setSink(_ f: @escaping @Sendable (Event) -> Void) { sink.withLock { $0 = f } }
+    /// Where executors send events of their own (a console capture that ended after the
+    /// result, an inventory refresh): the daemon multicasts them. `post` returns once the
+    /// event is queued for the group, so what an executor posts before it reports reaches
+    /// every member before its result.
+    public func setSink(_ f: @escaping @Sendable (Event) async -> Void) { sink.withLock { $0 = f } }
 
-    public func post(_ event: Event) { sink.withLock { $0 }?(event) }
+    public func post(_ event: Event) async { await sink.withLock { $0 }?(event) }
 
     public func update(_ state: ClusterState, node: UInt32) { value.withLock { $0 = (state, node) } }
 

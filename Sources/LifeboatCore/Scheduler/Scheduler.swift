@@ -79,7 +79,10 @@ public enum Scheduler {
             // Force down first, then disable; a failed step is tried again after the interval.
             let retry = recovery.serviceStepFailedAt.map { state.now - $0 >= state.policy.novaRetryInterval } ?? true
             if recovery.forceDown == .pending || (recovery.forceDown == .failed && retry) { actions.append(.forceDown(host: name)) }
-            if recovery.disable == .pending || (recovery.disable == .failed && retry) { actions.append(.disableService(host: name)) }
+            // Disabling a dead compute that is not forced down blocks in nova-api: after it.
+            if recovery.forceDown == .done, recovery.disable == .pending || (recovery.disable == .failed && retry) {
+                actions.append(.disableService(host: name))
+            }
             guard recovery.forceDown == .done else { return }
             // After a cold start, targets are not known until the hosts rejoin: no evacuation
             // is placed (or re-placed) while hosts of the segment are unseen within the grace.

@@ -1,0 +1,188 @@
+import Foundation
+import LifeboatCore
+
+/// The Nova side of a recovery: force down and disable the fenced host's nova-compute
+/// (force down first: disabling a dead compute that is not forced down blocks in nova-api),
+/// evacuate each HA instance to the target the core chose and track it until it runs
+/// there, restart an instance in place, and re-enable a host that came back. Every report
+/// carries the detail (target, Nova request id, error, duration).
+public final class NovaExecutor: ActionExecutor {
+    public let kinds: Set<String> = ["force_down", "disable_service", "enable_service", "evacuate", "restart_instance"]
+    let cloud: CloudConnection
+    let shared: SharedClusterState
+    let slots: Slots
+    public let evacuationTimeout: Double
+    public let pollInterval: Double
+    /// Un-forcing down answers 400 while finished evacuation records remain, until the
+    /// returning nova-compute has cleaned them up (seconds after it starts): retried so long.
+    public let enableRetry: Double
+
+    public init(
+        cloud: CloudConnection, shared: SharedClusterState, maxParallelEvacuations: Int = 10, evacuationTimeout: Double = 300,
+        pollInterval: Double = 0.5, enableRetry: Double = 120
+    ) {
+        self.cloud = cloud
+        self.shared = shared
+        slots = Slots(max(1, maxParallelEvacuations))
+        self.evacuationTimeout = evacuationTimeout
+        self.pollInterval = pollInterval
+        self.enableRetry = enableRetry
+    }
+
+    public func execute(_ action: Action, context: ExecutionContext) async -> ActionReport {
+        let start = ContinuousClock.now
+        var report: ActionReport
+        do {
+            let nova = try await cloud.nova()
+            switch action {
+            case .forceDown(let h): report = try await forceDown(h, nova)
+            case .disableService(let h): report = try await disable(h, nova)
+            case .enableService(let h): report = try await enable(h, nova)
+            case .evacuate(let i, let from, let to): report = try await evacuate(i, from: from, to: to, context: context, nova)
+            case .restartInstance(let i, _): report = try await restart(i, context: context, nova)
+            default: report = ActionReport(.failed, message: "not a Nova action: \(action.kind)")
+            }
+        } catch {
+            report = ActionReport(error.unreachable ? .timeout : .failed, message: error.description)
+            if let id = error.requestID { report.attributes["request_id"] = id }
+        }
+        if Task.isCancelled, !report.outcome.succeeded { report.outcome = .cancelled }
+        report.durationMS = (ContinuousClock.now - start).wholeMilliseconds
+        return report
+    }
+
+    // MARK: Services
+
+    func forceDown(_ host: String, _ nova: NovaClient) async throws(OpenStackError) -> ActionReport {
+        let s = try await nova.computeService(host: host)
+        var request: String? = nil
+        if s.forced_down != true { request = try await nova.setForcedDown(s.id, true).1 }
+        // Right before the evacuations are planned: the host's servers as Nova has them now.
+        // Posted before this result, so every member has them when it plans.
+        if let state = shared.state {
+            let changes = try await NovaInventory(nova: nova).changes(for: state, host: host)
+            if !changes.isEmpty { await shared.post(.inventory(changes)) }
+        }
+        return ActionReport(
+            .ok, message: s.forced_down == true ? "\(host) was already forced down" : "nova-compute on \(host) forced down",
+            attributes: attributes(service: s.id, request: request))
+    }
+
+    func disable(_ host: String, _ nova: NovaClient) async throws(OpenStackError) -> ActionReport {
+        let s = try await nova.computeService(host: host)
+        let reason = "lifeboat: \(host) failed and was fenced; recovering its instances"
+        var request: String? = nil
+        if s.status != "disabled" { request = try await nova.setEnabled(s.id, false, reason: reason).1 }
+        return ActionReport(.ok, message: "nova-compute on \(host) disabled", attributes: attributes(service: s.id, request: request))
+    }
+
+    func enable(_ host: String, _ nova: NovaClient) async throws(OpenStackError) -> ActionReport {
+        let s = try await nova.computeService(host: host)
+        let deadline = ContinuousClock.now + .milliseconds(Int(enableRetry * 1000))
+        var request: String? = nil
+        if s.forced_down == true {
+            while true {
+                do {
+                    request = try await nova.setForcedDown(s.id, false).1
+                    break
+                } catch where error.status == 400 && ContinuousClock.now < deadline {
+                    try? await Task.sleep(for: .seconds(2))  // evacuation records not cleaned up yet
+                }
+            }
+        }
+        if s.status != "enabled" { request = try await nova.setEnabled(s.id, true).1 ?? request }
+        return ActionReport(.ok, message: "nova-compute on \(host) enabled and not forced down", attributes: attributes(service: s.id, request: request))
+    }
+
+    func attributes(service: String, request: String?) -> [String: String] {
+        var a = ["service_id": service]
+        if let request { a["request_id"] = request }
+        return a
+    }
+
+    // MARK: Servers
+
+    static func settled(_ s: NovaClient.Server) -> Bool { (s.status == "ACTIVE" || s.status == "SHUTOFF") && s.taskState == nil }
+
+    func evacuate(_ id: String, from: String, to: String, context: ExecutionContext, _ nova: NovaClient) async throws(OpenStackError) -> ActionReport {
+        await slots.acquire()
+        defer { Task { await slots.release() } }
+        var attrs = ["target": to]
+        var s = try await nova.server(id)
+        // Idempotent: a new leader re-issuing an evacuation that already happened.
+        if s.host == to, Self.settled(s) {
+            return ActionReport(.ok, message: "\(id) already runs on \(to) (\(s.status))", attributes: attrs)
+        }
+        if s.host != from && s.host != to {
+            return ActionReport(.failed, message: "\(id) is on \(s.host ?? "no host"), not on \(from): not evacuated", attributes: attrs)
+        }
+        if s.host == from {
+            if let why = context.whyNotLeading() { return ActionReport(.cancelled, message: "not evacuated: \(why)", attributes: attrs) }
+            if let r = try await nova.evacuate(id, to: to) { attrs["request_id"] = r }
+        }
+        let deadline = ContinuousClock.now + .milliseconds(Int(evacuationTimeout * 1000))
+        while ContinuousClock.now < deadline {
+            if Task.isCancelled { return ActionReport(.cancelled, message: "stopped tracking \(id)", attributes: attrs) }
+            try? await Task.sleep(for: .milliseconds(Int(pollInterval * 1000)))
+            s = try await nova.server(id)
+            if s.status == "ERROR" {
+                return ActionReport(.failed, message: "\(id) went to ERROR: \(s.fault ?? "no fault given")", attributes: attrs)
+            }
+            if s.host == to, Self.settled(s) {
+                if let m = try? await nova.evacuations(of: id).last {
+                    attrs["migration_id"] = String(m.id)
+                    attrs["migration_status"] = m.status
+                }
+                attrs["status"] = s.status
+                return ActionReport(.ok, message: "\(id) \(s.status) on \(to)", attributes: attrs)
+            }
+        }
+        return ActionReport(
+            .timeout, message: "\(id) not settled on \(to) within \(evacuationTimeout) s (host \(s.host ?? "-"), \(s.status), task \(s.taskState ?? "-"))",
+            attributes: attrs)
+    }
+
+    func restart(_ id: String, context: ExecutionContext, _ nova: NovaClient) async throws(OpenStackError) -> ActionReport {
+        var s = try await nova.server(id)
+        var attrs: [String: String] = [:]
+        if let why = context.whyNotLeading() { return ActionReport(.cancelled, message: "not restarted: \(why)") }
+        if s.status != "SHUTOFF" {
+            do { attrs["stop_request_id"] = try await nova.stop(id) } catch where error.status == 409 {}
+            s = try await waitFor(id, "SHUTOFF", 60, nova)
+        }
+        attrs["start_request_id"] = try await nova.start(id)
+        s = try await waitFor(id, "ACTIVE", 120, nova)
+        return ActionReport(s.status == "ACTIVE" ? .ok : .timeout, message: "\(id) restarted: \(s.status)", attributes: attrs.compactMapValues { $0 })
+    }
+
+    func waitFor(_ id: String, _ status: String, _ seconds: Double, _ nova: NovaClient) async throws(OpenStackError) -> NovaClient.Server {
+        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+        var s = try await nova.server(id)
+        while !(s.status == status && s.taskState == nil), s.status != "ERROR", ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(Int(pollInterval * 1000)))
+            s = try await nova.server(id)
+        }
+        return s
+    }
+}
+
+/// At most N evacuations at once (the rest wait their turn).
+actor Slots {
+    let limit: Int
+    var used = 0
+    var waiting: [CheckedContinuation<Void, Never>] = []
+
+    init(_ limit: Int) { self.limit = limit }
+
+    func acquire() async {
+        if used < limit {
+            used += 1
+            return
+        }
+        await withCheckedContinuation { waiting.append($0) }
+    }
+
+    func release() {
+        if waiting.isEmpty { used -= 1 } else { waiting.removeFirst().resume() }
+    }
+}
