@@ -11,6 +11,9 @@ Used by Cluster/lab (`up --nova`, `vms`, host boot); run by hand for troubleshoo
     labstack.py wait-computes N          wait until N computes are up and mapped
     labstack.py vms boot HOST N [--ha]   boot N small servers on HOST
     labstack.py vms list [--format json]
+    labstack.py vms delete ID / vms migrate ID HOST   by hand, as an operator would
+    labstack.py app-credential NAME [--reader]   an application credential, as cloud NAME in clouds.yaml
+    labstack.py api stop|start           stop or start nova-api (Nova down, for tests)
     labstack.py env                      print OS_* variables for the admin
 
 Everything lives in $LAB_DIR/openstack; passwords are random, in files readable by root
@@ -210,6 +213,12 @@ workers = 1
 
 [api]
 auth_strategy = keystone
+
+[quota]
+# The lab boots as many small servers as a test wants.
+instances = -1
+cores = -1
+ram = -1
 """)
 
 
@@ -234,7 +243,7 @@ def in_bridge(args, log, env=None):
     log.parent.mkdir(parents=True, exist_ok=True)
     full = {**os.environ, **(env or {})}
     out = open(log, "ab")
-    p = subprocess.Popen(["ip", "netns", "exec", BRIDGE_NS, "setsid", *map(str, args)], stdin=subprocess.DEVNULL,
+    p = subprocess.Popen(["ip", "netns", "exec", BRIDGE_NS, *map(str, args)], stdin=subprocess.DEVNULL,
                          stdout=out, stderr=subprocess.STDOUT, env=full, start_new_session=True)
     (log.parent / (log.stem + ".pid")).write_text(str(p.pid))
     return p
@@ -457,6 +466,57 @@ def vms_list(fmt):
             print(f"{r['id']}  {r['name']:30} {r['host'] or '-':8} {r['status']:8} {'ha' if r['ha'] else ''}")
 
 
+def app_credential(name, reader):
+    """An application credential of the admin user (only the reader role with --reader),
+    added to clouds.yaml as cloud NAME."""
+    code = f"""
+import json, os, openstack
+c = openstack.connect(auth_url=os.environ['OS_AUTH_URL'], username='admin', password=os.environ['OS_PASSWORD'],
+                      project_name='admin', user_domain_name='Default', project_domain_name='Default', region_name='{REGION}')
+user = c.identity.find_user('admin')
+roles = [{{'name': 'reader'}}] if {reader!r} else None
+old = c.identity.find_application_credential(user, '{name}')
+if old:
+    c.identity.delete_application_credential(user, old)
+cred = c.identity.create_application_credential(user, '{name}', roles=roles)
+print(json.dumps({{'id': cred.id, 'secret': cred.secret}}))
+"""
+    out = run([bin_("python"), "-c", code], env={**os.environ, **openrc()}).stdout
+    cred = json.loads(out.strip().splitlines()[-1])
+    path = OS_DIR / "clouds.yaml"
+    text = path.read_text()
+    text += f"""  {name}:
+    auth_type: v3applicationcredential
+    auth:
+      auth_url: {url('keystone', '/v3')}
+      application_credential_id: {cred['id']}
+      application_credential_secret: {cred['secret']}
+    region_name: {REGION}
+    interface: public
+"""
+    write(path, text)
+    print(cred["id"])
+
+
+def api_service(op):
+    pidfile = OS_DIR / "nova/nova-api.pid"
+    if op == "stop":
+        pid = int(pidfile.read_text())
+        run(["kill", str(pid)], check=False)   # gunicorn's master: it stops its worker too
+        for _ in range(100):
+            if not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower():
+                break
+            time.sleep(0.1)
+        note("nova-api stopped")
+    elif op == "start":
+        novaenv = {"OS_NOVA_CONFIG_DIR": str(OS_DIR / "nova"), "OS_NOVA_CONFIG_FILES": "api-paste.ini;nova.conf", **NOVA_ENV}
+        gunicorn("wsgi_nova:application", PORTS["nova"], OS_DIR / "nova/nova-api.log", novaenv)
+        wait_http("nova", "/", 90, "nova-api")
+        note("nova-api started")
+    else:
+        die("api: stop or start")
+
+
 def main(argv):
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__)
@@ -479,8 +539,16 @@ def main(argv):
             if len(rest) < 3:
                 die("usage: vms boot HOST N [--ha]")
             vms_boot(rest[1], int(rest[2]), "--ha" in rest)
+        elif rest and rest[0] == "delete":
+            api("DELETE", f"/servers/{rest[1]}")
+        elif rest and rest[0] == "migrate":
+            api("POST", f"/servers/{rest[1]}/action", {"os-migrateLive": {"host": rest[2], "block_migration": "auto"}})
         else:
             vms_list("json" if "json" in rest else "text")
+    elif cmd == "app-credential":
+        app_credential(rest[0], reader="--reader" in rest)
+    elif cmd == "api":
+        api_service(rest[0] if rest else "status")
     elif cmd == "env":
         for k, v in openrc().items():
             print(f"export {k}={v}")

@@ -1,0 +1,227 @@
+"""Issue 9 on the lab with a real OpenStack (Keystone, placement, Nova 34 with one
+nova-compute inside each lab host, RabbitMQ), started once for the module.
+
+Run as root:  python3 -m pytest -v -s Tests/daemon/test_nova.py
+Segments: "a" = host1, host2, host3 (reserved), recovery method rh_priority; "b" = host4.
+Every wait polls observed state with a timeout; there are no fixed sleeps.
+"""
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from labkit import poll
+
+from test_daemon import BIN, DAEMON, LAB, LAB_DIR, REPO, agreed, cli, lab, log_times, record, run, status
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root")
+
+HOSTS = ["host1", "host2", "host3", "host4"]
+CLOUDS = f"{LAB_DIR}/openstack/clouds.yaml"
+STACK = str(REPO / "Cluster/openstack/labstack.py")
+
+
+def vms():
+    return {v["id"]: v for v in json.loads(lab("vms", "--format", "json").stdout)}
+
+
+def boot(host, n, ha):
+    out = lab("vms", "boot", host, str(n), *(["--ha"] if ha else []), timeout=300).stdout
+    return [l for l in out.split() if len(l) == 36]
+
+
+def nova(*args, cloud="lab", check=True, on="host4"):
+    """`lifeboat nova ARGS` on a lab host (the hosts reach the cloud like compute hosts do)."""
+    return cli(on, "nova", *args, "--cloud", cloud, "--clouds-yaml", CLOUDS, check=check, timeout=60)
+
+
+def services():
+    out = nova("services").stdout
+    return {l.split()[0]: l for l in out.splitlines() if l.strip()}
+
+
+def instances(on="host1"):
+    shown = json.loads(cli(on, "config", "show").stdout)["cluster"]["instances"]
+    return {i["id"]: i for i in shown}
+
+
+def hosts_of(s):
+    return {x["name"]: x for x in s["hosts"]}
+
+
+def power_offs(host):
+    log = Path(LAB_DIR, "hosts", host, "power.log")
+    return log.read_text().count("power off via BMC") if log.exists() else 0
+
+
+def config(policy=None):
+    c = json.loads(lab("cluster-config", "--nova").stdout)
+    c["segments"] = [{"name": "a", "recovery_method": "rh_priority"}, {"name": "b", "recovery_method": "auto"}]
+    for h in c["hosts"]:
+        h["segment"] = "b" if h["name"] == "host4" else "a"
+        h["reserved"] = h["name"] == "host3"
+    c["policy"] = {"startup_fencing": False, "nova_retry_interval": 5, "storm_threshold": 1.0, **(policy or {})}
+    path = Path(LAB_DIR, "nova-cluster.json")
+    path.write_text(json.dumps(c, indent=1))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def cloud():
+    assert Path(DAEMON).exists(), f"build lifeboatd first ({DAEMON})"
+    lab("down", check=False)
+    t0 = time.time()
+    lab("up", "--hosts", "4", "--nova", "--lifeboatd", DAEMON, timeout=600)
+    took = time.time() - t0
+    print(f"\nlab up --nova with 4 hosts (OpenStack controller and 4 computes): {took:.1f} s")
+    record("lab_up_nova_s", round(took, 1))
+    poll(agreed(HOSTS, members=["node-1", "node-2", "node-3", "node-4"]), 30, "4 synced lifeboatd")
+    cli("host1", "config", "apply", config())
+    poll(agreed(HOSTS, members=HOSTS), 20, "configuration everywhere")
+    yield
+    if os.environ.get("LAB_KEEP") != "1":   # LAB_KEEP=1 leaves the lab up to look at
+        lab("down", check=False)
+
+
+def test_the_client_against_real_keystone_and_nova(cloud):
+    out = nova("check").stdout
+    assert "ok:" in out and "compute microversion 2.87" in out and "4 nova-compute services" in out, out
+    assert all(" up  enabled" in services()[h] for h in HOSTS)
+    hv = nova("hypervisors").stdout
+    assert all(h in hv for h in HOSTS) and "vcpus" in hv
+
+
+def test_wrong_password_reader_credential_and_nova_down_give_clear_errors_and_change_nothing(cloud):
+    text = Path(CLOUDS).read_text()
+    password = Path(LAB_DIR, "openstack", "admin-password").read_text().strip()
+    wrong = Path(LAB_DIR, "openstack", "wrong-clouds.yaml")
+    wrong.write_text(text.replace(password, "not-the-password"))
+    wrong.chmod(0o600)
+    p = cli("host4", "nova", "check", "--cloud", "lab", "--clouds-yaml", str(wrong), check=False)
+    assert p.returncode == 1 and "keystone: POST /v3/auth/tokens: HTTP 401" in p.stderr, p.stderr
+    assert "not-the-password" not in p.stdout + p.stderr and password not in p.stdout + p.stderr
+    run([STACK, "app-credential", "lab-reader", "--reader"])
+    p = nova("services", cloud="lab-reader", check=False)
+    assert p.returncode == 1 and "HTTP 403" in p.stderr and "os-services" in p.stderr, p.stderr
+    before = services()
+    run([STACK, "api", "stop"])
+    try:
+        p = nova("check", check=False)
+        assert p.returncode == 1 and "no answer" in p.stderr and "connection refused" in p.stderr, p.stderr
+    finally:
+        run([STACK, "api", "start"])
+    assert services() == before
+    # A lifeboatd configuration with a broken cloud section is refused at once.
+    conf = Path(LAB_DIR, "bad-lifeboatd.conf")
+    conf.write_text(json.dumps({"openstack": {"cloud": "lab", "inventory_interval": 0}}))
+    p = run([DAEMON, "--config", str(conf)], check=False, timeout=20)
+    assert p.returncode == 2 and "openstack.inventory_interval: must be at least 1 second" in p.stderr
+
+
+def test_inventory_follows_servers_booted_tagged_deleted_and_migrated_by_hand(cloud):
+    ids = boot("host2", 2, ha=False)
+    seen, took = poll(lambda: all(i in instances() for i in ids) and instances(), 40, "the new servers in the inventory")
+    print(f"\n2 servers booted by hand: in Lifeboat's inventory {took:.1f} s later")
+    assert all(seen[i]["host"] == "host2" and seen[i]["ha"] is False for i in ids)
+    cli("host4", "ha", ids[0], "on")        # the tag is written where users set it: Nova
+    assert vms()[ids[0]]["ha"] is True
+    poll(lambda: instances()[ids[0]]["ha"] is True, 30, "the tag in Lifeboat's state")
+    lab("vms", "delete", ids[1])
+    poll(lambda: ids[1] not in instances(), 40, "the deleted server gone from the inventory")
+    lab("vms", "migrate", ids[0], "host1")
+    poll(lambda: instances().get(ids[0], {}).get("host") == "host1", 40, "the migrated server moved in the inventory")
+    cli("host4", "ha", ids[0], "off")
+    assert vms()[ids[0]]["ha"] is False
+    poll(lambda: instances()[ids[0]]["ha"] is False, 30, "the tag cleared in Lifeboat's state")
+    # An operator's settings are never overwritten by a refresh.
+    shown = json.loads(cli("host1", "config", "show").stdout)["cluster"]
+    assert [h["reserved"] for h in shown["hosts"] if h["name"] == "host3"] == [True]
+    assert {h["name"]: h["segment"] for h in shown["hosts"]}["host4"] == "b"
+
+
+def test_host_crash_ten_ha_servers_active_in_the_segment_reserved_host_first_two_others_stay(cloud):
+    st, _ = poll(agreed(HOSTS, members=HOSTS), 40, "agreement")
+    leader = st["host1"]["leader"]
+    victim = "host1" if leader != "host1" else "host2"
+    ha = boot(victim, 10, ha=True)
+    other = boot(victim, 2, ha=False)
+    poll(lambda: all(i in instances(leader) for i in ha + other), 40, "12 servers in the inventory")
+    t0 = time.time()
+    lab("crash", "--power-stays-on", victim)
+
+    def all_active():
+        v = vms()
+        return all(v[i]["host"] != victim and v[i]["status"] == "ACTIVE" for i in ha) and v
+    v, took = poll(all_active, 120, "10 HA servers ACTIVE elsewhere", interval=0.2)
+    print(f"\n{victim} crashed: 10 HA servers ACTIVE on other hosts of its segment {took:.1f} s later")
+    record("evacuate_10_s", round(took, 1))
+    assert {v[i]["host"] for i in ha} == {"host3"}, "the reserved host of the segment comes first"
+    assert all(v[i]["host"] != "host4" for i in ha), "never outside the segment"
+    assert all(v[i]["host"] == victim for i in other), "non-HA servers stay"
+    svc = services()[victim]
+    assert "disabled" in svc and "forced_down" in svc and "lifeboat" in svc, svc
+    assert power_offs(victim) == 1
+    hist = json.loads(cli(leader, "history", "--format", "json", "--host", victim, "--limit", "1000").stdout)["actions"]
+    kinds = [a["kind"] for a in hist]
+    assert kinds.index("force_down") < kinds.index("disable_service") < kinds.index("evacuate")
+    evac = [a for a in hist if a["kind"] == "evacuate"]
+    assert len(evac) == 10 and all(a["outcome"] == "ok" and a["target"] == "host3" and a.get("request_id") for a in evac)
+    s = status(leader)
+    progress = [r for r in s["recoveries"] if r["host"] == victim]
+    assert not progress or progress[0]["moved"] == 10
+    # host3 received instances: it is not a reserve any more.
+    assert hosts_of(s)["host3"]["reserved"] is False
+    # The host returns: re-enabled and no longer forced down in Nova.
+    lab("power", victim, "on")
+    _, took = poll(lambda: services()[victim].split()[1:3] == ["up", "enabled"] and "forced_down" not in services()[victim],
+                   120, "the returning host re-enabled in Nova")
+    print(f"{victim} powered on: re-enabled and un-forced-down in Nova {took:.1f} s later")
+    poll(agreed(HOSTS, members=HOSTS), 40, "all four members again")
+
+
+def test_nova_down_never_stops_fencing_the_recovery_waits_and_says_so(cloud):
+    st, _ = poll(agreed(HOSTS, members=HOSTS), 40, "agreement")
+    leader = st["host1"]["leader"]
+    victim = next(h for h in ("host2", "host1") if h != leader)
+    ids = boot(victim, 2, ha=True)
+    poll(lambda: all(i in instances(leader) for i in ids), 40, "the servers in the inventory")
+    run([STACK, "api", "stop"])
+    try:
+        offs = power_offs(victim)
+        lab("crash", "--power-stays-on", victim)
+        poll(lambda: power_offs(victim) == offs + 1, 30, "fenced while Nova is down")
+
+        def waiting():
+            s = status(leader)
+            r = [x for x in s["recoveries"] if x["host"] == victim]
+            return r and r[0]["force_down"] == "failed" and r[0]["last_error"] and r[0]
+        r, _ = poll(waiting, 60, "the recovery waits for Nova, with the reason")
+        assert "no answer" in r["last_error"], r
+        assert r["moved"] == 0
+        print(f"\nNova down: {victim} fenced; recovery waits: {r['last_error']}")
+    finally:
+        run([STACK, "api", "start"])
+    v, took = poll(lambda: (x := vms()) and all(x[i]["host"] != victim and x[i]["status"] == "ACTIVE" for i in ids) and x,
+                   90, "evacuated once Nova is back")
+    print(f"Nova back: both servers ACTIVE elsewhere {took:.1f} s later")
+    lab("power", victim, "on")
+    poll(agreed(HOSTS, members=HOSTS), 60, "all four members again")
+
+
+def test_a_failed_vm_is_restarted_in_place_through_nova(cloud):
+    st, _ = poll(agreed(HOSTS, members=HOSTS), 40, "agreement")
+    leader = st["host1"]["leader"]
+    vm = boot("host4", 1, ha=True)[0]
+    poll(lambda: vm in instances(leader), 40, "the server in the inventory")
+    msg = json.dumps({"v": 2, "type": "event", "at": 0, "event": {"kind": "instance_failed", "instance": vm}})
+    lab("exec", "host4", BIN, "debug", "cpg-send", "-", stdin=msg)
+
+    def restarted():
+        acts = json.loads(cli(leader, "history", "--format", "json", "--limit", "1000").stdout)["actions"]
+        return [a for a in acts if a["kind"] == "restart_instance" and a.get("instance") == vm and a["outcome"] == "ok"]
+    rec, took = poll(restarted, 60, "the restart recorded")
+    assert rec[0].get("start_request_id")
+    assert vms()[vm]["status"] == "ACTIVE" and vms()[vm]["host"] == "host4"
+    print(f"\ninstance_failed: {vm} stopped and started in place through Nova in {rec[0]['duration_ms']} ms")
