@@ -37,7 +37,9 @@ VENV = Path(os.environ.get("LAB_OPENSTACK_VENV", "/opt/lifeboat-openstack"))
 BRIDGE_NS = os.environ.get("LAB_PREFIX", "lblab") + "-br"
 CONTROLLER = os.environ.get("LAB_CONTROLLER", "192.168.240.2")
 REGION = "RegionOne"
-#: Nova's services share SQLite files: their transactions start BEGIN IMMEDIATE.
+NOVA_API_THREADS = 4
+#: Services that share SQLite files under load (Nova's, Keystone's, placement's): busy
+#: timeout, WAL, and BEGIN IMMEDIATE where they begin transactions themselves.
 NOVA_ENV = {"LAB_SQLITE_IMMEDIATE": "1"}
 PORTS = {"keystone": 5000, "nova": 8774, "placement": 8778, "glance": 9292, "neutron": 9696, "rabbit": 5672}
 
@@ -299,7 +301,7 @@ def start():
     run([bin_("keystone-manage"), *kconf, "bootstrap", "--bootstrap-password", secret("admin"),
          "--bootstrap-admin-url", url("keystone", "/v3/"), "--bootstrap-internal-url", url("keystone", "/v3/"),
          "--bootstrap-public-url", url("keystone", "/v3/"), "--bootstrap-region-id", REGION])
-    gunicorn("wsgi_keystone:application", PORTS["keystone"], kd / "keystone.log", {"OS_KEYSTONE_CONFIG_DIR": str(kd)})
+    gunicorn("wsgi_keystone:application", PORTS["keystone"], kd / "keystone.log", {"OS_KEYSTONE_CONFIG_DIR": str(kd), **NOVA_ENV})
     # Placement and Nova databases meanwhile.
     pd = d / "placement"
     run([bin_("placement-manage"), "--config-file", str(pd / "placement.conf"), "db", "sync"])
@@ -311,11 +313,11 @@ def start():
     wait_http("keystone", "/v3", 60, "keystone")
     register()
     gunicorn("wsgi_placement:application", PORTS["placement"], pd / "placement.log",
-             {"OS_PLACEMENT_CONFIG_DIR": str(pd)}, threads=1)
+             {"OS_PLACEMENT_CONFIG_DIR": str(pd), **NOVA_ENV}, threads=1)
     in_bridge([sys.executable, HERE / "standins.py", CONTROLLER, str(PORTS["glance"]), str(PORTS["neutron"])],
               d / "standins.log")
     novaenv = {"OS_NOVA_CONFIG_DIR": str(d / "nova"), "OS_NOVA_CONFIG_FILES": "api-paste.ini;nova.conf", **NOVA_ENV}
-    gunicorn("wsgi_nova:application", PORTS["nova"], d / "nova/nova-api.log", novaenv)
+    gunicorn("wsgi_nova:application", PORTS["nova"], d / "nova/nova-api.log", novaenv, threads=NOVA_API_THREADS)
     for svc in ("nova-conductor", "nova-scheduler"):
         in_bridge([bin_(svc), *nconf], d / "nova" / f"{svc}.log", NOVA_ENV)
     write_clouds_yaml()
@@ -510,7 +512,7 @@ def api_service(op):
         note("nova-api stopped")
     elif op == "start":
         novaenv = {"OS_NOVA_CONFIG_DIR": str(OS_DIR / "nova"), "OS_NOVA_CONFIG_FILES": "api-paste.ini;nova.conf", **NOVA_ENV}
-        gunicorn("wsgi_nova:application", PORTS["nova"], OS_DIR / "nova/nova-api.log", novaenv)
+        gunicorn("wsgi_nova:application", PORTS["nova"], OS_DIR / "nova/nova-api.log", novaenv, threads=NOVA_API_THREADS)
         wait_http("nova", "/", 90, "nova-api")
         note("nova-api started")
     else:

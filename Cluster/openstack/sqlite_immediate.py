@@ -1,5 +1,5 @@
 """Loaded by a .pth file into every Python process of the lab's OpenStack venv; active where
-LAB_SQLITE_IMMEDIATE=1 (Nova's services): SQLite connections start each transaction with
+LAB_SQLITE_IMMEDIATE=1 (the services, not the one-shot manage commands): SQLite connections start each transaction with
 BEGIN IMMEDIATE and wait on a busy database, so that Nova's API, conductor and scheduler
 can share SQLite files (the lab has no MariaDB)."""
 import os

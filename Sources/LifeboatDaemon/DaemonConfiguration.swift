@@ -37,7 +37,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var cloudsYAML: String? = nil
         /// Seconds between inventory refreshes on the leader.
         public var inventoryInterval = 30.0
-        public var maxParallelEvacuations = 10
+        public var maxParallelEvacuations = 50
         /// Seconds one evacuation may take to reach ACTIVE on its target.
         public var evacuationTimeout = 300.0
     }

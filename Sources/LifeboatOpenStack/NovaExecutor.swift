@@ -11,6 +11,7 @@ public final class NovaExecutor: ActionExecutor {
     let cloud: CloudConnection
     let shared: SharedClusterState
     let slots: Slots
+    let tracker = EvacuationTracker()
     public let evacuationTimeout: Double
     public let pollInterval: Double
     /// Un-forcing down answers 400 while finished evacuation records remain, until the
@@ -18,7 +19,7 @@ public final class NovaExecutor: ActionExecutor {
     public let enableRetry: Double
 
     public init(
-        cloud: CloudConnection, shared: SharedClusterState, maxParallelEvacuations: Int = 10, evacuationTimeout: Double = 300,
+        cloud: CloudConnection, shared: SharedClusterState, maxParallelEvacuations: Int = 50, evacuationTimeout: Double = 300,
         pollInterval: Double = 0.5, enableRetry: Double = 120
     ) {
         self.cloud = cloud
@@ -120,26 +121,27 @@ public final class NovaExecutor: ActionExecutor {
             if let why = context.whyNotLeading() { return ActionReport(.cancelled, message: "not evacuated: \(why)", attributes: attrs) }
             if let r = try await nova.evacuate(id, to: to) { attrs["request_id"] = r }
         }
-        let deadline = ContinuousClock.now + .milliseconds(Int(evacuationTimeout * 1000))
-        while ContinuousClock.now < deadline {
+        // Tracked with the other evacuations to the same target: one list call per target
+        // and interval, however many servers are on their way (Nova's API stays free).
+        let seen = await tracker.wait(for: id, on: to, nova: nova, timeout: evacuationTimeout, interval: pollInterval)
+        guard let s = seen else {
             if Task.isCancelled { return ActionReport(.cancelled, message: "stopped tracking \(id)", attributes: attrs) }
-            try? await Task.sleep(for: .milliseconds(Int(pollInterval * 1000)))
-            s = try await nova.server(id)
-            if s.status == "ERROR" {
-                return ActionReport(.failed, message: "\(id) went to ERROR: \(s.fault ?? "no fault given")", attributes: attrs)
-            }
-            if s.host == to, Self.settled(s) {
-                if let m = try? await nova.evacuations(of: id).last {
-                    attrs["migration_id"] = String(m.id)
-                    attrs["migration_status"] = m.status
-                }
-                attrs["status"] = s.status
-                return ActionReport(.ok, message: "\(id) \(s.status) on \(to)", attributes: attrs)
-            }
+            let now = try? await nova.server(id)
+            return ActionReport(
+                .timeout,
+                message: "\(id) not settled on \(to) within \(evacuationTimeout) s (host \(now?.host ?? "-"), \(now?.status ?? "?"), task \(now?.taskState ?? "-"))",
+                attributes: attrs)
         }
-        return ActionReport(
-            .timeout, message: "\(id) not settled on \(to) within \(evacuationTimeout) s (host \(s.host ?? "-"), \(s.status), task \(s.taskState ?? "-"))",
-            attributes: attrs)
+        if s.status == "ERROR" {
+            let full = try? await nova.server(id)
+            return ActionReport(.failed, message: "\(id) went to ERROR: \(full?.fault ?? s.fault ?? "no fault given")", attributes: attrs)
+        }
+        if let m = try? await nova.evacuations(of: id).last {
+            attrs["migration_id"] = String(m.id)
+            attrs["migration_status"] = m.status
+        }
+        attrs["status"] = s.status
+        return ActionReport(.ok, message: "\(id) \(s.status) on \(to)", attributes: attrs)
     }
 
     func restart(_ id: String, context: ExecutionContext, _ nova: NovaClient) async throws(OpenStackError) -> ActionReport {
@@ -184,5 +186,62 @@ actor Slots {
 
     func release() {
         if waiting.isEmpty { used -= 1 } else { waiting.removeFirst().resume() }
+    }
+}
+
+/// Follows servers on their way to a target host: waiters register (server, target); one
+/// loop per target lists that host's servers every interval and wakes each waiter whose
+/// server settled there (ACTIVE or SHUTOFF, no task) or went to ERROR.
+actor EvacuationTracker {
+    struct Waiter {
+        var id: String
+        var continuation: CheckedContinuation<NovaClient.Server?, Never>
+        var deadline: ContinuousClock.Instant
+    }
+
+    var waiters: [String: [Waiter]] = [:]
+    var loops: Set<String> = []
+
+    func wait(for id: String, on host: String, nova: NovaClient, timeout: Double, interval: Double) async -> NovaClient.Server? {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { c in
+                waiters[host, default: []].append(Waiter(id: id, continuation: c, deadline: .now + .milliseconds(Int(timeout * 1000))))
+                if loops.insert(host).inserted {
+                    Task { await self.loop(host, nova, interval) }
+                }
+            }
+        } onCancel: {
+            Task { await self.cancel(id, host) }
+        }
+    }
+
+    /// A cancelled executor stops waiting at once.
+    func cancel(_ id: String, _ host: String) {
+        guard var ws = waiters[host], let n = ws.firstIndex(where: { $0.id == id }) else { return }
+        ws.remove(at: n).continuation.resume(returning: nil)
+        waiters[host] = ws
+    }
+
+    func loop(_ host: String, _ nova: NovaClient, _ interval: Double) async {
+        while !(waiters[host] ?? []).isEmpty {
+            try? await Task.sleep(for: .milliseconds(Int(interval * 1000)))
+            let servers: [NovaClient.Server]
+            do { servers = try await nova.servers(host: host) } catch { servers = [] }
+            var byID: [String: NovaClient.Server] = [:]
+            for s in servers { byID[s.id] = s }
+            let now = ContinuousClock.now
+            var left: [Waiter] = []
+            for w in waiters[host] ?? [] {
+                if let s = byID[w.id], s.status == "ERROR" || NovaExecutor.settled(s) {
+                    w.continuation.resume(returning: s)
+                } else if now >= w.deadline {
+                    w.continuation.resume(returning: nil)
+                } else {
+                    left.append(w)
+                }
+            }
+            waiters[host] = left
+        }
+        loops.remove(host)
     }
 }
