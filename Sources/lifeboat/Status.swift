@@ -69,6 +69,7 @@ struct Status: ParsableCommand {
             }
         }
         if rows.count == 1 { out += "No hosts configured (lifeboat config apply FILE).\n" } else { out += table(rows) }
+        out += recoveries(s["recoveries"], str)
         if case .array(let running) = s["executing"] ?? .null, !running.isEmpty {
             out += "Executing: \(running.map { str($0) }.joined(separator: ", "))\n"
         }
@@ -79,6 +80,26 @@ struct Status: ParsableCommand {
             out += "Notices not yet recorded:\n" + pending.map { "  \(str($0["reason"]))\n" }.joined()
         }
         if case .string(let e) = s["store_error"] ?? .null { out += "STATE DIRECTORY ERROR: \(e)\n" }
+        return out
+    }
+
+    /// Each host recovery still running: fence, Nova steps, then "n of m ACTIVE" with the
+    /// state and target of each HA instance, so an operator watching `--watch` sees it move.
+    static func recoveries(_ v: JSONValue?, _ str: (JSONValue?) -> String) -> String {
+        guard case .array(let list) = v ?? .null, !list.isEmpty else { return "" }
+        var out = ""
+        for r in list {
+            out += "Recovery of \(str(r["host"])) (\(str(r["cause"]))): fenced \(str(r["fenced"])), "
+            out += "force-down \(str(r["force_down"])), disable \(str(r["disable"])), "
+            out += "\(str(r["moved"])) of \(str(r["total"])) HA instances ACTIVE elsewhere"
+            out += ", \(str(r["in_flight"])) evacuating, \(str(r["waiting"])) waiting\n"
+            if case .string(let e) = r["last_error"] ?? .null { out += "  last error: \(e)\n" }
+            if case .array(let instances) = r["instances"] ?? .null {
+                for i in instances where i["state"] != .string("active") {
+                    out += "  \(str(i["id"])): \(str(i["state"]))\(i["to"].map { $0 == .null ? "" : " → \(str($0))" } ?? "")\n"
+                }
+            }
+        }
         return out
     }
 
