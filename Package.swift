@@ -27,8 +27,9 @@ let package = Package(
         // The pure decision core: model, events, apply, scheduler, scenarios. No I/O.
         .target(name: "LifeboatCore"),
 
-        // Thin wrappers that prove the C libraries link; grown by the daemon issues.
-        .target(name: "LifeboatSystem", dependencies: ["CCorosync", "CFreeIPMI"]),
+        // Thin wrappers over the system: the C libraries link; child processes in their own
+        // process group (fence and OCF agents); blocking calls on threads of their own.
+        .target(name: "LifeboatSystem", dependencies: ["CCorosync", "CFreeIPMI", "LifeboatCore"]),
 
         // Corosync CPG + quorum bindings: a dispatch thread feeding an AsyncStream.
         .target(name: "LifeboatCorosync", dependencies: ["CCorosync"]),
@@ -37,7 +38,11 @@ let package = Package(
         .target(name: "LifeboatReplication", dependencies: ["LifeboatCore"]),
 
         // Fencing: native IPMI on libfreeipmi, stock fence agents, SOL console capture.
-        .target(name: "LifeboatFencing", dependencies: ["CFreeIPMI", "LifeboatCore"]),
+        .target(name: "LifeboatFencing", dependencies: ["CFreeIPMI", "LifeboatCore", "LifeboatSystem"]),
+
+        // Resource agents: the OCF runner (Pacemaker's conventions), resource monitors and
+        // the local executor of restarts.
+        .target(name: "LifeboatAgents", dependencies: ["LifeboatCore", "LifeboatSystem"]),
 
         // OpenStack: Keystone v3 + Nova client (clouds.yaml, tokens, catalog, microversions),
         // the Nova executors and the live inventory.
@@ -51,14 +56,16 @@ let package = Package(
             name: "LifeboatDaemon",
             dependencies: [
                 "LifeboatCore", "LifeboatReplication", "LifeboatCorosync", "LifeboatStore", "LifeboatFencing", "LifeboatOpenStack",
+                "LifeboatAgents", "LifeboatSystem",
             ]),
-        .executableTarget(name: "lifeboatd", dependencies: ["LifeboatDaemon", "LifeboatFencing", "LifeboatOpenStack", "LifeboatCore"]),
+        .executableTarget(
+            name: "lifeboatd", dependencies: ["LifeboatDaemon", "LifeboatFencing", "LifeboatOpenStack", "LifeboatAgents", "LifeboatCore", "LifeboatSystem"]),
 
         .executableTarget(
             name: "lifeboat",
             dependencies: [
                 "LifeboatCore", "LifeboatSystem", "LifeboatCorosync", "LifeboatReplication", "LifeboatDaemon", "LifeboatFencing",
-                "LifeboatOpenStack",
+                "LifeboatOpenStack", "LifeboatAgents",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -71,6 +78,7 @@ let package = Package(
             resources: []),
         .testTarget(name: "LifeboatSystemTests", dependencies: ["LifeboatSystem", "LifeboatCorosync"]),
         .testTarget(name: "LifeboatFencingTests", dependencies: ["LifeboatFencing", "LifeboatCore"]),
+        .testTarget(name: "LifeboatAgentsTests", dependencies: ["LifeboatAgents", "LifeboatCore"]),
         .testTarget(name: "LifeboatOpenStackTests", dependencies: ["LifeboatOpenStack", "LifeboatCore"]),
         .testTarget(
             name: "LifeboatReplicationTests", dependencies: ["LifeboatReplication", "LifeboatCore", "LifeboatStore"],

@@ -28,8 +28,21 @@ extension ClusterState {
         }
         switch event {
         case .nodeLost(let h), .nodeJoined(let h), .nodeUnseen(let h), .processFailed(let h, _),
-            .processRecovered(let h, _), .maintenance(let h, _), .reserved(let h, _):
+            .processRecovered(let h, _), .maintenance(let h, _), .reserved(let h, _), .resourceBlocked(let h, _, _):
             try requireHost(h)
+        case .resourceCleanup(let h, let p):
+            try requireHost(h)
+            guard hosts[h]!.processes[p] != nil || resource(p, on: h) != nil else {
+                throw EventRejected("no resource '\(p)' on \(h), and nothing recorded for it")
+            }
+        case .resourceRestart(let h, let p):
+            try requireHost(h)
+            guard resource(p, on: h) != nil || p == "nova-compute" else { throw EventRejected("no resource '\(p)' is configured on \(h)") }
+            let host = hosts[h]!
+            guard host.member, !host.maintenance, !recovering(h) else {
+                throw EventRejected("\(h) is not a healthy member (down, in maintenance or being recovered): nothing is restarted there")
+            }
+            if inFlight["restart_process:\(h):\(p)"] != nil { throw EventRejected("\(p) on \(h) is already being restarted") }
         case .fenceConfirmedByOperator(let h):
             try requireHost(h)
             if hosts[h]!.member {
@@ -128,15 +141,21 @@ extension ClusterState {
             if !q { quorateSince = nil }
             quorate = q
         case .processFailed(let h, let p): processFailed(h, p)
+        case .resourceBlocked(let h, let p, let why): blockProcess(h, p, why)
+        case .resourceCleanup(let h, let p):
+            hosts[h]!.processes[p] = nil
+        case .resourceRestart(let h, let p):
+            hosts[h]!.processes[p, default: ProcessHealth()].failed = true
         case .processRecovered(let h, let p):
-            if hosts[h]!.failedProcess == p { hosts[h]!.failedProcess = nil }
+            hosts[h]!.processes[p]?.failed = false
+            if hosts[h]!.processes[p]?.isClean == true { hosts[h]!.processes[p] = nil }
             // An escalation that has not fenced yet is called off: the process is back.
             if let r = hosts[h]!.recovery, r.cause == .processFailure, !r.finished, !hosts[h]!.fence.isOff,
                 inFlight["fence:\(h)"] == nil, hosts[h]!.member
             {
                 hosts[h]!.recovery = nil
                 hosts[h]!.fence = .none
-                hosts[h]!.processFailures = 0
+                hosts[h]!.processes[p]?.failures = 0
             }
         case .instanceFailed(let i): instanceFailed(i)
         case .maintenance(let h, let on): setMaintenance(h, on)

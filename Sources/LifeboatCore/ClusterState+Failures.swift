@@ -72,8 +72,8 @@ extension ClusterState {
         hosts[h]!.member = true
         hosts[h]!.readmissionFailed = false
         hosts[h]!.readmissionFailedAt = nil
-        hosts[h]!.failedProcess = nil
-        hosts[h]!.processFailures = 0
+        // A host that comes back starts with a clean slate, like Pacemaker's status section.
+        hosts[h]!.processes = [:]
         // Back before it was fenced: the failure healed by itself, nothing to recover.
         // A fence already in flight is let finish (the host then leaves again).
         if recovering(h), !hosts[h]!.fence.isOff, inFlight["fence:\(h)"] == nil {
@@ -109,23 +109,53 @@ extension ClusterState {
         }
     }
 
-    mutating func processFailed(_ h: String, _ p: String) {
-        let host = hosts[h]!
-        guard host.member, !host.maintenance, !recovering(h), !host.fence.isOff else { return }
-        hosts[h]!.failedProcess = p
-        countProcessFailure(h)
+    /// The configured resource of that name that applies to the host, if any.
+    public func resource(_ name: String, on host: String) -> Resource? {
+        guard let h = hosts[host] else { return nil }
+        return resources.first { $0.name == name && $0.applies(to: h) }
     }
 
-    mutating func countProcessFailure(_ h: String) {
+    /// Resources that apply to a host, in name order.
+    public func resources(on host: String) -> [Resource] {
+        guard let h = hosts[host] else { return [] }
+        return resources.filter { $0.applies(to: h) }.sorted { $0.name < $1.name }
+    }
+
+    mutating func processFailed(_ h: String, _ p: String) {
+        let host = hosts[h]!
+        guard host.member, !host.maintenance, !recovering(h), !host.fence.isOff, host.processes[p]?.blocked == nil else { return }
+        hosts[h]!.processes[p, default: ProcessHealth()].failed = true
+        countProcessFailure(h, p)
+    }
+
+    mutating func countProcessFailure(_ h: String, _ p: String) {
+        let spec = resource(p, on: h)
+        let limit = spec?.restartLimit ?? policy.processRestartLimit
+        let timeout = spec?.failureTimeout ?? policy.failureTimeout
+        var health = hosts[h]!.processes[p] ?? ProcessHealth()
         // Like Pacemaker's failure-timeout: a quiet period forgets earlier failures.
-        if policy.failureTimeout > 0, let last = hosts[h]!.lastProcessFailureAt, now - last >= policy.failureTimeout {
-            hosts[h]!.processFailures = 0
-        }
-        hosts[h]!.lastProcessFailureAt = now
-        hosts[h]!.processFailures += 1
-        if hosts[h]!.processFailures > policy.processRestartLimit {
+        if timeout > 0, let last = health.lastFailureAt, now - last >= timeout { health.failures = 0 }
+        health.lastFailureAt = now
+        health.failures += 1
+        hosts[h]!.processes[p] = health
+        guard health.failures > limit else { return }
+        if spec?.onFail == .block {
+            blockProcess(h, p, "failed \(health.failures) times, restart limit \(limit) reached (on_fail: block)")
+        } else {
             startRecovery(h, cause: .processFailure)
         }
+    }
+
+    /// Not restarted again until an operator cleans it up; the operator is told.
+    mutating func blockProcess(_ h: String, _ p: String, _ why: String) {
+        guard hosts[h]!.processes[p]?.blocked == nil else { return }
+        hosts[h]!.processes[p, default: ProcessHealth()].blocked = why
+        hosts[h]!.processes[p]!.failed = false
+        raise(
+            Notice(
+                kind: .resourceBlocked, key: "\(h):\(p)#\(hosts[h]!.processes[p]!.failures)#\(epoch)",
+                reason: "\(p) on \(h) is blocked: \(why); fix it, then: lifeboat resource cleanup \(p) \(h)",
+                host: h))
     }
 
     mutating func instanceFailed(_ i: String) {
@@ -171,7 +201,7 @@ extension ClusterState {
             hosts[h]!.recovery!.startedAt = now
             hosts[h]!.recovery!.targets = EvacuationPlacement.targetTiers(for: h, in: self)
         }
-        hosts[h]!.failedProcess = nil
+        for p in hosts[h]!.processes.keys { hosts[h]!.processes[p]!.failed = false }
         for id in instancesByHost[h] ?? [] where !instances[id]!.ha && instances[id]!.state != .error {
             instances[id]!.state = .stopped
             failedInstances.remove(id)

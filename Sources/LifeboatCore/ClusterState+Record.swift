@@ -99,7 +99,7 @@ extension ClusterState {
                 hosts[h]!.service = .up
                 hosts[h]!.fence = .none
                 hosts[h]!.recovery = nil
-                hosts[h]!.processFailures = 0
+                hosts[h]!.processes = [:]
                 switch policy.readmitReserve {
                 case .keep: break
                 case .reserve: hosts[h]!.reserved = true
@@ -114,11 +114,12 @@ extension ClusterState {
                         reason: "could not re-enable nova-compute on \(h) (\(outcome.rawValue)): it stays out of the scheduler; tried again every \(policy.novaRetryInterval) s",
                         host: h))
             }
-        case .restartProcess(let h, _):
+        case .restartProcess(let h, let p):
             if ok {
-                hosts[h]!.failedProcess = nil
-            } else if !recovering(h) {
-                countProcessFailure(h)
+                hosts[h]!.processes[p]?.failed = false
+                if hosts[h]!.processes[p]?.isClean == true { hosts[h]!.processes[p] = nil }
+            } else if !recovering(h), hosts[h]!.processes[p]?.blocked == nil {
+                countProcessFailure(h, p)
             }
         case .restartInstance(let i, _):
             guard instances[i] != nil else { return }

@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import LifeboatCore
+import LifeboatSystem
 
 /// The local control socket: one JSON request per line, one JSON response per line. A
 /// thread accepts connections (the CLI is the only client and connections are short), and

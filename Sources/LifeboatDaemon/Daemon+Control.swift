@@ -1,5 +1,6 @@
 import Foundation
 import LifeboatCore
+import LifeboatSystem
 import LifeboatReplication
 
 /// The control socket's requests (the `lifeboat` CLI): status, configuration, history,
@@ -46,6 +47,8 @@ extension Daemon {
             return answer(await submit(event))
         case "bmc":
             return await bmc(request)
+        case "resources":
+            return await resources(request)
         case "configure":
             let c: ClusterConfiguration
             do { c = try ClusterConfiguration.parse(request["cluster"] ?? .null) } catch {
@@ -53,7 +56,7 @@ extension Daemon {
             }
             return answer(await submit(.configure(c)))
         default:
-            return ControlServer.error("unknown command '\(cmd)' (status, config, history, event, configure, bmc)")
+            return ControlServer.error("unknown command '\(cmd)' (status, config, history, event, configure, bmc, resources)")
         }
     }
 
@@ -112,6 +115,7 @@ extension Daemon {
 
     static let operatorEventKinds: Set<String> = [
         "maintenance", "fence_confirmed_by_operator", "fence_requested", "segment_enabled", "reserved", "ha", "storm_reset",
+        "resource_cleanup", "resource_restart",
     ]
 
     func answer(_ rejected: String?) -> JSONValue {
@@ -180,6 +184,7 @@ extension Daemon {
             ("in_flight", .array(s.inFlight.keys.sorted().map { .string($0) })),
             ("in_flight_attempts", .array(inFlight)),
             ("executing", .array(conductor.running.keys.sorted().map { .string($0) })),
+            ("executing_here", .array(localConductor.running.keys.sorted().map { .string($0) })),
             ("waiting_for_executor", .array(waitingForExecutor(s).map { .string($0) })),
             ("pending_notices", .array(pending)),
             ("notices", .int(s.notices.count)), ("rejected_messages", .int(r.rejectedMessages)),

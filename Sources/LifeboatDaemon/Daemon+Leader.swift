@@ -1,5 +1,6 @@
 import Foundation
 import LifeboatCore
+import LifeboatSystem
 import LifeboatReplication
 
 /// The leader's effects: the `Conductor` decides (pure), this file carries out its

@@ -1,5 +1,7 @@
 import Foundation
+import LifeboatAgents
 import LifeboatCore
+import LifeboatSystem
 import LifeboatCorosync
 import LifeboatOpenStack
 import LifeboatReplication
@@ -17,6 +19,13 @@ public actor Daemon {
     var session: CorosyncSession? = nil
     var replica: Replica? = nil
     var conductor = Conductor()
+    /// This host's share of the leader's actions (`restart_process`).
+    var localConductor = LocalConductor()
+    var localTasks: [String: Run] = [:]
+    /// Runs the resources' monitors of this host.
+    let monitor: ResourceMonitor
+    var monitoredConfig: UInt64? = nil
+    var monitoredHost: String? = nil
     let gate = LeadershipGate()
     /// Executor runs by action key.
     var tasks: [String: Run] = [:]
@@ -63,8 +72,18 @@ public actor Daemon {
         self.shared = shared
         self.cloud = cloud
         var byKind: [String: any ActionExecutor] = [:]
-        for e in executors { for k in e.kinds { byKind[k] = e } }
+        let metadata = MetadataCache()
+        let host: @Sendable () -> String? = { [shared] in
+            guard let s = shared.state, let n = shared.node else { return nil }
+            return s.hostName(nodeID: n)
+        }
+        let resources = ResourceExecutor(ocfRoot: configuration.ocfRoot, shared: shared, metadata: metadata, host: host)
+        for e in [resources] + executors { for k in e.kinds { byKind[k] = e } }
         self.executors = byKind
+        let submitter = Submitter()
+        monitor = ResourceMonitor(
+            ocfRoot: configuration.ocfRoot, shared: shared, metadata: metadata, host: host,
+            submit: { event in await submitter.daemon?.submit(event) ?? "lifeboatd is stopping" })
         store = StateStore(directory: configuration.stateDirectory)
         if let loaded = try store.load() {
             for n in loaded.notes { n.hasPrefix("ERROR") ? Log.error(n) : Log.info(n) }
@@ -80,6 +99,12 @@ public actor Daemon {
             seed = .fresh(ClusterConfiguration(), 0)
             Log.info("no saved state; starting empty (lifeboat config apply FILE)")
         }
+        submitter.daemon = self
+    }
+
+    /// Lets the monitor reach the daemon it belongs to, once the daemon exists.
+    final class Submitter: @unchecked Sendable {
+        weak var daemon: Daemon?
     }
 
     /// An event from an executor (a console capture): multicast like the leader's records.
@@ -112,6 +137,7 @@ public actor Daemon {
             // Not a member of anything now: no leader, no quorum, state not authoritative.
             replica?.connectionLost()
             for d in conductor.connectionLost() { interpret(d) }
+            for d in localConductor.connectionLost() { interpretLocal(d) }
             refreshGate()
             failWaiting("the connection to corosync was lost")
             if stopping { break }
@@ -147,6 +173,9 @@ public actor Daemon {
         stopping = true
         Log.info("shutting down: leaving the CPG group")
         for (_, run) in tasks { run.task.cancel() }
+        for (_, run) in localTasks { run.task.cancel() }
+        let monitor = monitor
+        Task { await monitor.stop() }
         if let session { session.stop() }
     }
 
@@ -244,7 +273,7 @@ public actor Daemon {
                 storeAttempt { try store.append(record) }
             case .persist(.snapshot): writeSnapshot()
             case .requestDone(let id, let rejected):
-                if !conductor.requestDone(id, rejected: rejected) {
+                if !localConductor.requestDone(id, rejected: rejected), !conductor.requestDone(id, rejected: rejected) {
                     waiting.removeValue(forKey: id)?.resume(returning: rejected)
                 }
             case .log(let line): Log.info(line)
@@ -259,6 +288,7 @@ public actor Daemon {
         storeAttempt { try store.sync() }
         if store.wantsCompaction { writeSnapshot() }
         leaderStep()
+        localStep()
     }
 
     func writeSnapshot() {

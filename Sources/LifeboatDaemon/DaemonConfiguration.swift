@@ -19,6 +19,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
 
     /// How long an executor may run one attempt before it is cancelled (seconds).
     public var actionTimeout = 600.0
+    /// Where OCF resource agents live (`resource.d/PROVIDER/TYPE`), as `OCF_ROOT`.
+    public var ocfRoot = "/usr/lib/ocf"
 
     /// Test-only knobs (`"debug": {...}`), for the lab: they widen races on purpose.
     /// `quorum_delay`: libquorum notifications are handled this many seconds late (the
@@ -66,6 +68,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
         if let b = r.optional("bootstrap_cluster") { c.bootstrapCluster = try ObjectReader.string(b, at: "bootstrap_cluster") }
         c.actionTimeout = try r.number("action_timeout", default: c.actionTimeout)
         guard c.actionTimeout > 0 else { throw ScenarioError("action_timeout", "must be above 0") }
+        c.ocfRoot = try r.string("ocf_root", default: c.ocfRoot)
+        guard c.ocfRoot.hasPrefix("/") else { throw ScenarioError("ocf_root", "must be an absolute path") }
         if let o = r.optional("openstack") {
             var or = try ObjectReader(o, at: "openstack")
             var s = OpenStackSettings()

@@ -1,6 +1,7 @@
 import CFreeIPMI
 import Foundation
 import LifeboatCore
+import LifeboatSystem
 import Synchronization
 
 /// The tail of a host's serial console, from its BMC's Serial-over-LAN through

@@ -1,5 +1,6 @@
 import Foundation
 import LifeboatCore
+import LifeboatSystem
 
 /// A stock fence agent (Debian's `fence-agents`: `fence_ipmilan`, …) driven through the
 /// fence-agents stdin protocol: one `key=value` a line (`action=off`, the configured

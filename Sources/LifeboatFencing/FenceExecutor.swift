@@ -1,5 +1,6 @@
 import Foundation
 import LifeboatCore
+import LifeboatSystem
 import Synchronization
 
 /// The `fence` executor: tries each fence level of the host in order (Pacemaker's

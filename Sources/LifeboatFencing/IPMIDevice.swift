@@ -1,5 +1,6 @@
 import Foundation
 import LifeboatCore
+import LifeboatSystem
 
 /// A host's BMC as a fence device: status, off (confirmed by polling), on, cycle. Each
 /// operation opens its own RMCP+ session on a thread of its own, with bounded retries and

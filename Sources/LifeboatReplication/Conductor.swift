@@ -95,6 +95,15 @@ public struct Conductor: Sendable {
         if view.mayAct {
             for key in state.inFlight.keys.sorted() {
                 let r = state.inFlight[key]!
+                if LocalConductor.kinds.contains(r.action.kind) {
+                    // Run by the host concerned; one that left the membership never reports.
+                    if r.attempt.term == term, finishing[key] == nil, let h = r.action.host, state.hosts[h]?.member == false {
+                        finishing[key] = r.attempt
+                        let report = ActionReport(.failed, message: "\(h) left the membership before it reported")
+                        _ = send(.actionFinished(key: key, attempt: r.attempt, report: report), for: "finish:" + key, &out)
+                    }
+                    continue
+                }
                 guard r.attempt.term == term, running[key] == nil, finishing[key] == nil,
                     view.executable.contains(r.action.kind)
                 else { continue }

@@ -41,9 +41,10 @@ struct NovaCommand: AsyncParsableCommand {
     struct Services: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "nova-compute services: state, status, forced down.")
         @OptionGroup var cloud: CloudOptions
+        @Option(help: "Only this host's.") var host: String?
         func run() async throws {
             let nova = try cloud.client()
-            for s in try await NovaCommand.run({ () throws(OpenStackError) in try await nova.computeServices() }) {
+            for s in try await NovaCommand.run({ () throws(OpenStackError) in try await nova.computeServices() }) where host == nil || s.host == host {
                 print("\(s.host)  \(s.state)  \(s.status)\(s.forced_down == true ? "  forced_down" : "")\(s.disabled_reason.map { "  (\($0))" } ?? "")")
             }
         }

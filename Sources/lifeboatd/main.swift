@@ -1,5 +1,6 @@
 import Foundation
 import LifeboatCore
+import LifeboatSystem
 import LifeboatDaemon
 import LifeboatFencing
 import LifeboatOpenStack

@@ -28,7 +28,25 @@ import Testing
             }(),
             Host(name: "c2", segment: "rack-a", nodeID: 2, reserved: true, capacity: Capacity(vcpus: 8, ramMB: 16384, diskGB: 100)),
         ],
-        instances: [Instance(id: "vm-1", host: "c1", ha: true, priority: 3, flavor: Capacity(vcpus: 2, ramMB: 2048, diskGB: 20))])
+        instances: [Instance(id: "vm-1", host: "c1", ha: true, priority: 3, flavor: Capacity(vcpus: 2, ramMB: 2048, diskGB: 20))],
+        resources: [
+            {
+                var r = Resource(name: "nova-compute", agent: "ocf:lifeboat:nova-compute")
+                r.segment = "rack-a"
+                r.params = ["config": "/etc/nova/nova.conf", "check_service": "true"]
+                r.monitorInterval = 5
+                r.startTimeout = 60
+                r.restartLimit = 2
+                r.failureTimeout = 600
+                return r
+            }(),
+            {
+                var r = Resource(name: "dummy", agent: "ocf:heartbeat:Dummy")
+                r.hosts = ["c2"]
+                r.onFail = .block
+                return r
+            }(),
+        ])
 
     static let report = ActionReport(
         .off, message: "powered off by level 2", durationMS: 140,
@@ -57,11 +75,14 @@ import Testing
         .actionStarted(.notify(Notice(kind: .noCapacity, key: "vm-1#1", reason: "no room", host: "c1", instance: "vm-1", segment: "rack-a")), term: 4),
         .actionFinished(key: "fence:c1", attempt: Attempt(term: 4, id: 17), report: report),
         .consoleCaptured(attempt: Attempt(term: 4, id: 17), console: .unavailable("no SOL on this BMC")),
+        .resourceBlocked(host: "c2", process: "dummy", reason: "monitor exited 5 (OCF_ERR_INSTALLED)"),
+        .resourceCleanup(host: "c2", process: "dummy"), .resourceRestart(host: "c1", process: "nova-compute"),
     ]
 
     static func state() throws -> ClusterState {
         var s = ClusterState(configuration: config)
         try s.apply(.leaderChanged(holder: TermHolder(node: 1, incarnation: 42)), at: 100)
+        try s.apply(.processFailed(host: "c2", process: "dummy"), at: 100.5)
         try s.apply(.nodeLost(host: "c1"), at: 101)
         let a = try #require(try s.start(.fence(host: "c1"), at: 101.5))
         try s.apply(.actionFinished(key: "fence:c1", attempt: a, report: report), at: 102.25)

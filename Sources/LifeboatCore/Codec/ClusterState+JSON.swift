@@ -7,7 +7,7 @@ extension ClusterState {
             ("segments", .array(segments.keys.sorted().map { segments[$0]!.stateJSON })),
             ("hosts", .array(hostOrder.map { hosts[$0]!.stateJSON })),
             ("instances", .array(instances.keys.sorted().map { instances[$0]!.stateJSON })),
-            ("policy", policy.json),
+            ("policy", policy.json), ("resources", .array(resources.map(\.json))),
             ("quorate", .bool(quorate)), ("quorum_losses", .int(quorumLosses)), ("quorate_since", .optional(quorateSince)),
             ("in_flight", .array(inFlight.keys.sorted().map { inFlight[$0]!.json })),
             ("action_log", .array(actionLog.map(\.json))),
@@ -29,6 +29,7 @@ extension ClusterState {
         let instances = try r.list("instances") { v, p throws(ScenarioError) in try Instance.decodeState(v, at: p) }
         let policy = try Scenario.parsePolicy(try r.required("policy"))
         var s = ClusterState(segments: segments, hosts: hosts, instances: instances, policy: policy)
+        s.resources = try Scenario.parseResources(r.optional("resources"), hosts: hosts, segments: segments)
         guard s.segments.count == segments.count, s.hosts.count == hosts.count, s.instances.count == instances.count else {
             throw ScenarioError(path, "duplicate segment, host or instance")
         }
@@ -87,8 +88,8 @@ extension Host {
             ("maintenance", .bool(maintenance)), ("capacity", capacity.json), ("fencing", fencing.json),
             ("member", .bool(member)), ("unseen", .bool(unseen)),
             ("service", .string(service.rawValue)), ("fence", .string(fence.rawValue)),
-            ("process_failures", .int(processFailures)), ("last_process_failure_at", .optional(lastProcessFailureAt)),
-            ("failed_process", .optional(failedProcess)), ("recovery", recovery?.json ?? .null),
+            ("processes", .object(processes.keys.sorted().map { ($0, processes[$0]!.json) })),
+            ("recovery", recovery?.json ?? .null),
             ("fenced_at", .array(fencedAt.map { .number($0) })), ("readmission_failed", .bool(readmissionFailed)),
             ("readmission_failed_at", .optional(readmissionFailedAt)),
             ("failure_count", .int(failureCount)),
@@ -106,9 +107,8 @@ extension Host {
         h.unseen = try r.bool("unseen")
         h.service = try r.choice("service", ServiceState.self)
         h.fence = try r.choice("fence", FenceState.self)
-        h.processFailures = Int(try r.uint64("process_failures"))
-        h.lastProcessFailureAt = try r.optionalNumber("last_process_failure_at")
-        h.failedProcess = try r.optionalText("failed_process")
+        let processes = try r.object("processes")
+        for (name, v) in processes.members { h.processes[name] = try ProcessHealth.decode(v, at: processes.sub(name)) }
         h.recovery = try r.optional("recovery").map { v throws(ScenarioError) in try HostRecovery.decode(v, at: r.sub("recovery")) }
         h.fencedAt = try r.list("fenced_at") { v, p throws(ScenarioError) in try ObjectReader.number(v, at: p) }
         h.readmissionFailed = try r.bool("readmission_failed")
@@ -116,6 +116,26 @@ extension Host {
         h.failureCount = Int(try r.uint64("failure_count"))
         try r.finish()
         return h
+    }
+}
+
+extension ProcessHealth {
+    var json: JSONValue {
+        .object([
+            ("failed", .bool(failed)), ("failures", .int(failures)), ("last_failure_at", .optional(lastFailureAt)),
+            ("blocked", .optional(blocked)),
+        ])
+    }
+
+    static func decode(_ v: JSONValue, at path: String) throws(ScenarioError) -> ProcessHealth {
+        var r = try ObjectReader(v, at: path)
+        var p = ProcessHealth()
+        p.failed = try r.bool("failed")
+        p.failures = Int(try r.uint64("failures"))
+        p.lastFailureAt = try r.optionalNumber("last_failure_at")
+        p.blocked = try r.optionalText("blocked")
+        try r.finish()
+        return p
     }
 }
 

@@ -26,6 +26,8 @@ extension Event {
         case .processFailed(let h, let p), .processRecovered(let h, let p):
             f += [("host", .string(h)), ("process", .string(p))]
         case .instanceFailed(let i): f.append(("instance", .string(i)))
+        case .resourceBlocked(let h, let p, let why): f += [("host", .string(h)), ("process", .string(p)), ("reason", .string(why))]
+        case .resourceCleanup(let h, let p), .resourceRestart(let h, let p): f += [("host", .string(h)), ("process", .string(p))]
         case .maintenance(let h, let on), .reserved(let h, let on): f += [("host", .string(h)), ("on", .bool(on))]
         case .haTag(let i, let on): f += [("instance", .string(i)), ("on", .bool(on))]
         case .segmentEnabled(let s, let on): f += [("segment", .string(s)), ("on", .bool(on))]
@@ -73,6 +75,10 @@ extension Event {
         case "process_recovered":
             return .processRecovered(host: try host(), process: try r.string("process", default: "nova-compute"))
         case "instance_failed": return .instanceFailed(instance: try instance())
+        case "resource_blocked":
+            return .resourceBlocked(host: try host(), process: try r.string("process"), reason: try r.string("reason"))
+        case "resource_cleanup": return .resourceCleanup(host: try host(), process: try r.string("process"))
+        case "resource_restart": return .resourceRestart(host: try host(), process: try r.string("process"))
         case "maintenance": return .maintenance(host: try host(), on: try r.bool("on"))
         case "fence_confirmed_by_operator": return .fenceConfirmedByOperator(host: try host())
         case "fence_requested": return .fenceRequested(host: try host())

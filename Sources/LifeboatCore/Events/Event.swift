@@ -16,6 +16,14 @@ public enum Event: Hashable, Sendable {
     /// The monitor saw a failed process running again without our restart.
     case processRecovered(host: String, process: String)
     case instanceFailed(instance: String)
+    /// A resource's agent answered with a hard error (bad parameters, not installed, not
+    /// configured, no permission): restarting cannot help, so it is not restarted until an
+    /// operator cleans it up.
+    case resourceBlocked(host: String, process: String, reason: String)
+    /// The operator clears a resource's failures and block (`crm_resource --cleanup`).
+    case resourceCleanup(host: String, process: String)
+    /// The operator asks for a resource to be restarted on its host (not a failure).
+    case resourceRestart(host: String, process: String)
 
     // Operator commands (configuration changes and confirmations need quorum).
     case maintenance(host: String, on: Bool)
@@ -61,6 +69,9 @@ public enum Event: Hashable, Sendable {
         case .processFailed: "process_failed"
         case .processRecovered: "process_recovered"
         case .instanceFailed: "instance_failed"
+        case .resourceBlocked: "resource_blocked"
+        case .resourceCleanup: "resource_cleanup"
+        case .resourceRestart: "resource_restart"
         case .maintenance: "maintenance"
         case .fenceConfirmedByOperator: "fence_confirmed_by_operator"
         case .fenceRequested: "fence_requested"
@@ -83,6 +94,7 @@ public enum Event: Hashable, Sendable {
         "node_lost", "node_joined", "node_unseen", "quorum", "process_failed", "process_recovered", "instance_failed",
         "maintenance", "fence_confirmed_by_operator", "fence_requested", "segment_enabled", "reserved", "ha", "storm_reset", "configure", "inventory",
         "leader_changed", "clock", "action_started", "action_finished", "console_captured",
+        "resource_blocked", "resource_cleanup", "resource_restart",
     ]
 
     /// Configuration changes are refused without quorum.
@@ -97,7 +109,7 @@ public enum Event: Hashable, Sendable {
     /// off (a minority must not unblock an evacuation), and every start but a notice.
     public var requiresQuorum: Bool {
         switch self {
-        case .fenceConfirmedByOperator, .fenceRequested: true
+        case .fenceConfirmedByOperator, .fenceRequested, .resourceCleanup, .resourceRestart: true
         case .actionStarted(let a, _): if case .notify = a { false } else { true }
         default: isConfigurationChange
         }

@@ -45,6 +45,7 @@ public struct Notice: Hashable, Sendable {
         case instanceRestartLimit = "instance_restart_limit"
         case instanceNotHA = "instance_not_ha"
         case hostUnseen = "host_unseen"
+        case resourceBlocked = "resource_blocked"
     }
 }
 

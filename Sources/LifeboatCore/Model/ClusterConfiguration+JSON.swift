@@ -21,7 +21,7 @@ extension ClusterConfiguration {
                 ])
             })),
             ("policy", policy.json),
-        ])
+        ] + (resources.isEmpty ? [] : [("resources", .array(resources.map(\.json)))]))
     }
 }
 

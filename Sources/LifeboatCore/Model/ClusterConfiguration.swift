@@ -6,12 +6,17 @@ public struct ClusterConfiguration: Hashable, Sendable {
     public var hosts: [Host]
     public var instances: [Instance]
     public var policy: Policy
+    public var resources: [Resource]
 
-    public init(segments: [Segment] = [], hosts: [Host] = [], instances: [Instance] = [], policy: Policy = Policy()) {
+    public init(
+        segments: [Segment] = [], hosts: [Host] = [], instances: [Instance] = [], policy: Policy = Policy(),
+        resources: [Resource] = []
+    ) {
         self.segments = segments
         self.hosts = hosts
         self.instances = instances
         self.policy = policy
+        self.resources = resources
     }
 
     /// Reads the `cluster` object of the scenario format (the same keys, the same errors).
@@ -21,8 +26,9 @@ public struct ClusterConfiguration: Hashable, Sendable {
         let hosts = try Scenario.parseHosts(try r.array("hosts"), segments: segments)
         let instances = try Scenario.parseInstances(try r.array("instances"), hosts: hosts)
         let policy = try Scenario.parsePolicy(r.optional("policy"))
+        let resources = try Scenario.parseResources(r.optional("resources"), hosts: hosts, segments: segments)
         try r.finish()
-        return ClusterConfiguration(segments: segments, hosts: hosts, instances: instances, policy: policy)
+        return ClusterConfiguration(segments: segments, hosts: hosts, instances: instances, policy: policy, resources: resources)
     }
 
     /// Checks a configuration that did not come through `parse` (a wire message, a file on
@@ -56,6 +62,7 @@ public struct ClusterConfiguration: Hashable, Sendable {
             used[i.host, default: .zero] += i.flavor
             guard cap.holds(used[i.host]!) else { throw ScenarioError(path, "instance \(i.id) does not fit on \(i.host)") }
         }
+        try Resource.validate(resources, hosts: Set(hostCapacity.keys), segments: segmentNames)
         let p = policy
         guard p.processRestartLimit >= 0, p.instanceRestartLimit >= 0, p.maxConcurrentHostRecoveries >= 1,
             p.fenceAttemptLimit >= 1, p.flapLimit >= 1, p.flapWindow >= 0, p.stormWindow >= 0, p.failureTimeout >= 0,
@@ -72,6 +79,7 @@ extension ClusterState {
     /// quorum as not (yet) established.
     public init(configuration c: ClusterConfiguration, membersKnown: Bool = true) {
         self.init(segments: c.segments, hosts: c.hosts, instances: c.instances, policy: c.policy)
+        resources = c.resources
         if !membersKnown {
             for name in hosts.keys { hosts[name]!.member = false }
             quorate = false
@@ -114,7 +122,7 @@ extension ClusterState {
                 let i = instances[id]!
                 return Instance(id: i.id, host: i.host, ha: i.ha, priority: i.priority, flavor: i.flavor)
             },
-            policy: policy)
+            policy: policy, resources: resources)
     }
 
     /// Host name for a Corosync node id.
@@ -134,8 +142,7 @@ extension ClusterState {
                 n.unseen = old.unseen
                 n.service = old.service
                 n.fence = old.fence
-                n.processFailures = old.processFailures
-                n.failedProcess = old.failedProcess
+                n.processes = old.processes
                 n.recovery = old.recovery
                 n.fencedAt = old.fencedAt
                 n.failureCount = old.failureCount
@@ -172,6 +179,7 @@ extension ClusterState {
         segments = newSegments
         instances = newInstances
         policy = c.policy
+        resources = c.resources
         instancesByHost = [:]
         for i in instances.values {
             instancesByHost[i.host, default: []].insert(i.id)

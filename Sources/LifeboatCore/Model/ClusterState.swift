@@ -5,6 +5,8 @@ public struct ClusterState: Hashable, Sendable {
     public internal(set) var hosts: [String: Host] = [:]
     public internal(set) var instances: [String: Instance] = [:]
     public internal(set) var policy: Policy
+    /// Resources kept running on the hosts (configuration), in name order.
+    public internal(set) var resources: [Resource] = []
 
     /// The partition this state lives in has quorum.
     public internal(set) var quorate: Bool = true

@@ -22,11 +22,9 @@ public struct Host: Hashable, Sendable {
     public var service: ServiceState = .up
     /// Power state as established by fencing (or an operator's confirmation).
     public var fence: FenceState = .none
-    /// Failures of nova-compute counted toward `processRestartLimit`.
-    public var processFailures: Int = 0
-    public var lastProcessFailureAt: Double? = nil
-    /// A process (nova-compute) reported failed and not yet restarted.
-    public var failedProcess: String? = nil
+    /// Health of each monitored process or resource (nova-compute, configured resources),
+    /// by name; a name with nothing to say is absent.
+    public var processes: [String: ProcessHealth] = [:]
     /// The host recovery in progress, if any (fence → force down → evacuate).
     public var recovery: HostRecovery? = nil
     /// Times at which this host was fenced off, for the flap guard.
@@ -51,6 +49,11 @@ public struct Host: Hashable, Sendable {
     }
 
     public var free: Capacity { capacity - used }
+
+    /// Processes reported failed, restartable (not blocked), in name order.
+    public var failedProcesses: [String] {
+        processes.keys.sorted().filter { processes[$0]!.failed && processes[$0]!.blocked == nil }
+    }
 }
 
 /// The nova-compute service of a host, as Lifeboat set it in Nova.

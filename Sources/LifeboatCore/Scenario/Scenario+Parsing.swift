@@ -14,6 +14,7 @@ extension Scenario {
         let hosts = try parseHosts(try cluster.array("hosts"), segments: segments)
         let instances = try parseInstances(try cluster.array("instances"), hosts: hosts)
         let policy = try parsePolicy(cluster.optional("policy"))
+        let resources = try parseResources(cluster.optional("resources"), hosts: hosts, segments: segments)
         try cluster.finish()
         let hostNames = Set(hosts.map(\.name))
         let instanceIDs = Set(instances.map(\.id))
@@ -22,9 +23,11 @@ extension Scenario {
         let events = try parseEvents(
             try top.array("events"), hosts: hostNames, instances: instanceIDs, segments: Set(segments.map(\.name)))
         try top.finish()
-        return Scenario(
+        var scenario = Scenario(
             description: description, segments: segments, hosts: hosts, instances: instances, policy: policy,
             faults: faults, durations: durations, events: events)
+        scenario.resources = resources
+        return scenario
     }
 
     static func parseSegments(_ items: [JSONValue]) throws(ScenarioError) -> [Segment] {
@@ -253,6 +256,6 @@ extension Scenario {
     public static let eventKinds = [
         "node_lost", "node_joined", "quorum", "process_failed", "process_recovered", "instance_failed",
         "maintenance", "fence_confirmed_by_operator", "fence_requested", "segment_enabled", "reserved", "ha", "storm_reset",
-        "leader_changed",
+        "leader_changed", "resource_blocked", "resource_cleanup", "resource_restart",
     ]
 }

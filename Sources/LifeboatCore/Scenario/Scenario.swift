@@ -11,6 +11,8 @@ public struct Scenario: Sendable {
     /// at the time the action starts).
     public var durations: [String: Double]
     public var events: [TimedEvent]
+    /// Extension: `cluster.resources` (restart limits and `on_fail` per resource).
+    public var resources: [Resource] = []
 
     public init(
         description: String? = nil, segments: [Segment], hosts: [Host], instances: [Instance],
@@ -28,7 +30,9 @@ public struct Scenario: Sendable {
     }
 
     public var initialState: ClusterState {
-        ClusterState(segments: segments, hosts: hosts, instances: instances, policy: policy)
+        var s = ClusterState(segments: segments, hosts: hosts, instances: instances, policy: policy)
+        s.resources = resources
+        return s
     }
 }
 

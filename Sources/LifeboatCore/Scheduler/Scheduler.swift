@@ -156,10 +156,8 @@ public enum Scheduler {
     static func planProcessRestarts(_ state: ClusterState, _ actions: inout [Action]) {
         for name in state.hostOrder {
             let h = state.hosts[name]!
-            guard let process = h.failedProcess, h.member, !h.maintenance, h.recovery == nil,
-                h.fence == .none
-            else { continue }
-            actions.append(.restartProcess(host: name, process: process))
+            guard h.member, !h.maintenance, h.recovery == nil, h.fence == .none else { continue }
+            for process in h.failedProcesses { actions.append(.restartProcess(host: name, process: process)) }
         }
     }
 

@@ -5,35 +5,51 @@ import Synchronization
 
 /// Runs a program in a process group of its own, feeds it stdin, captures stdout and
 /// stderr (bounded), and kills the whole group when it runs past its timeout or when it is
-/// aborted. The arguments are only the program's path: parameters (and secrets) go on
-/// stdin, never on a command line.
-final class ProcessRunner: Sendable {
-    struct Result: Sendable {
-        var exitCode: Int32?
-        var signal: Int32?
-        var timedOut: Bool
-        var aborted: Bool
-        var stdout: String
-        var stderr: String
-        var durationMS: Int
+/// aborted. Fence agents get their parameters (and secrets) on stdin, never on a command
+/// line; OCF agents get an action argument and `OCF_*` variables.
+public final class ProcessRunner: Sendable {
+    public struct Result: Sendable {
+        public var exitCode: Int32?
+        public var signal: Int32?
+        public var timedOut: Bool
+        public var aborted: Bool
+        public var stdout: String
+        public var stderr: String
+        public var durationMS: Int
     }
 
-    static let outputLimit = 64 * 1024
+    public static let outputLimit = 64 * 1024
+    /// What every child gets besides what the caller adds.
+    public static let baseEnvironment = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"]
+
+    public init() {}
     private let pgid = Mutex<pid_t>(0)
     private let abortRequested = Mutex(false)
 
     /// Kills the running process group (from any thread).
-    func abort() {
+    public func abort() {
         abortRequested.withLock { $0 = true }
         let g = pgid.withLock { $0 }
         if g > 0 { kill(-g, SIGKILL) }
     }
 
-    func run(_ path: String, stdin input: String, timeout: Double) async -> Result {
-        await Blocking.run("agent \((path as NSString).lastPathComponent)") { self.runBlocking(path, input, timeout) }
+    /// - Parameters:
+    ///   - arguments: after the program's path (an OCF action).
+    ///   - environment: added to `baseEnvironment`.
+    ///   - keepGroup: leave what the program started in its group running after it exits
+    ///     (an OCF `start` leaves its daemon behind); otherwise the group is killed.
+    public func run(
+        _ path: String, arguments: [String] = [], environment: [String] = [], stdin input: String = "", timeout: Double,
+        keepGroup: Bool = false
+    ) async -> Result {
+        await Blocking.run("agent \((path as NSString).lastPathComponent)") {
+            self.runBlocking(path, arguments, Self.baseEnvironment + environment, input, timeout, keepGroup)
+        }
     }
 
-    private func runBlocking(_ path: String, _ input: String, _ timeout: Double) -> Result {
+    private func runBlocking(
+        _ path: String, _ arguments: [String], _ environment: [String], _ input: String, _ timeout: Double, _ keepGroup: Bool
+    ) -> Result {
         let start = ContinuousClock.now
         var inPipe: [Int32] = [-1, -1]
         var outPipe: [Int32] = [-1, -1]
@@ -68,8 +84,8 @@ final class ProcessRunner: Sendable {
         sigaddset(&defaults, SIGINT)
         posix_spawnattr_setsigdefault(&attr, &defaults)
         var pid: pid_t = 0
-        let argv: [UnsafeMutablePointer<CChar>?] = [strdup(path), nil]
-        let envp: [UnsafeMutablePointer<CChar>?] = [strdup("PATH=/usr/sbin:/usr/bin:/sbin:/bin"), strdup("LANG=C.UTF-8"), nil]
+        let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
+        let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup($0) } + [nil]
         var rc = posix_spawn(&pid, path, &actions, &attr, argv, envp)
         // ETXTBSY: a file just written is still open in a process forked meanwhile.
         for _ in 0..<20 where rc == ETXTBSY {
@@ -93,23 +109,32 @@ final class ProcessRunner: Sendable {
         let bytes = Array(input.utf8)
         _ = bytes.withUnsafeBytes { write(inPipe[1], $0.baseAddress, $0.count) }
         close(inPipe[1])
-        // Read both outputs until they close or the deadline passes.
+        // Read both outputs until they close or the deadline passes, or shortly after the
+        // program exited (a daemon it left behind may hold the pipes open).
         let deadline = ContinuousClock.now + .milliseconds(Int(timeout * 1000))
         var out: [UInt8] = []
         var err: [UInt8] = []
         var open = [outPipe[0], errPipe[0]]
         var timedOut = false
         var chunk = [UInt8](repeating: 0, count: 4096)
+        var status: Int32 = 0
+        var reaped = false
+        var drainUntil: ContinuousClock.Instant? = nil
         while !open.isEmpty {
             let left = deadline - ContinuousClock.now
             let ms = Int32(clamping: left.wholeMilliseconds)
             if ms <= 0 {
-                timedOut = true
+                timedOut = !reaped
                 kill(-pid, SIGKILL)
                 break
             }
+            if !reaped, waitpid(pid, &status, WNOHANG) == pid {
+                reaped = true
+                drainUntil = .now + .milliseconds(100)
+            }
+            if let d = drainUntil, ContinuousClock.now >= d { break }
             var fds = open.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
-            let n = poll(&fds, nfds_t(fds.count), min(ms, 200))
+            let n = poll(&fds, nfds_t(fds.count), min(ms, reaped ? 20 : 50))
             if n < 0 && errno != EINTR { break }
             for f in fds where f.revents != 0 {
                 let r = read(f.fd, &chunk, chunk.count)
@@ -126,10 +151,9 @@ final class ProcessRunner: Sendable {
         }
         close(outPipe[0])
         close(errPipe[0])
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        // Anything the agent left behind in its group goes too.
-        kill(-pid, SIGKILL)
+        if !reaped { while waitpid(pid, &status, 0) < 0 && errno == EINTR {} }
+        // Anything the agent left behind in its group goes too, unless it was meant to stay.
+        if !keepGroup || timedOut || abortRequested.withLock({ $0 }) { kill(-pid, SIGKILL) }
         pgid.withLock { $0 = 0 }
         let exited = status & 0x7f == 0
         return Result(

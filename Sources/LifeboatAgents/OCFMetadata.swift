@@ -1,0 +1,98 @@
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+
+/// What an agent's `meta-data` action says about itself: its parameters (required ones,
+/// defaults) and the default timeout of each action.
+public struct OCFMetadata: Sendable, Equatable {
+    public struct Parameter: Sendable, Equatable {
+        public var name: String
+        public var required: Bool
+        public var defaultValue: String?
+    }
+
+    public var name: String
+    public var parameters: [Parameter]
+    /// Action name → default timeout in seconds (from `<action name= timeout=>`).
+    public var timeouts: [String: Double]
+    public var actions: Set<String>
+
+    /// Reads the XML the agent printed; errors say what is wrong with it.
+    public static func parse(_ xml: String) throws(OCFError) -> OCFMetadata {
+        let delegate = Reader()
+        let parser = XMLParser(data: Data(xml.utf8))
+        parser.delegate = delegate
+        guard parser.parse(), let root = delegate.rootName else {
+            let why = parser.parserError.map { "\($0.localizedDescription)" } ?? "no document"
+            throw .badMetadata("not well-formed XML (\(why)) at line \(parser.lineNumber)")
+        }
+        guard root == "resource-agent" else { throw .badMetadata("the root element is <\(root)>, not <resource-agent>") }
+        return OCFMetadata(
+            name: delegate.agentName ?? "", parameters: delegate.parameters, timeouts: delegate.timeouts,
+            actions: delegate.actions)
+    }
+
+    /// Parameters the configuration gives that the agent does not know, and required ones
+    /// it does not give: a clear error before anything runs.
+    public func check(_ params: [String: String]) -> String? {
+        let known = Set(parameters.map(\.name))
+        let unknown = params.keys.filter { !known.contains($0) }.sorted()
+        if !unknown.isEmpty {
+            return "unknown parameter\(unknown.count > 1 ? "s" : "") \(unknown.joined(separator: ", ")) (the agent has: \(parameters.map(\.name).joined(separator: ", ")))"
+        }
+        let missing = parameters.filter { $0.required && params[$0.name] == nil }.map(\.name)
+        if !missing.isEmpty { return "required parameter\(missing.count > 1 ? "s" : "") \(missing.joined(separator: ", ")) not given" }
+        return nil
+    }
+
+    /// Pacemaker's time values: `20`, `20s`, `500ms`, `2m`, `2min`, `1h`; nil if not one.
+    public static func seconds(_ text: String) -> Double? {
+        let t = text.trimmingCharacters(in: .whitespaces).lowercased()
+        let digits = t.prefix { $0.isNumber || $0 == "." }
+        guard let n = Double(digits), n >= 0 else { return nil }
+        switch t.dropFirst(digits.count).trimmingCharacters(in: .whitespaces) {
+        case "", "s", "sec", "secs": return n
+        case "ms", "msec", "msecs": return n / 1000
+        case "m", "min", "mins": return n * 60
+        case "h", "hr", "hrs": return n * 3600
+        default: return nil
+        }
+    }
+
+    final class Reader: NSObject, XMLParserDelegate {
+        var rootName: String?
+        var agentName: String?
+        var parameters: [Parameter] = []
+        var timeouts: [String: Double] = [:]
+        var actions: Set<String> = []
+        var path: [String] = []
+
+        func parser(
+            _ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?,
+            attributes a: [String: String] = [:]
+        ) {
+            if rootName == nil {
+                rootName = name
+                agentName = a["name"]
+            }
+            path.append(name)
+            switch name {
+            case "parameter" where path.dropLast().last == "parameters":
+                if let n = a["name"] { parameters.append(Parameter(name: n, required: a["required"] == "1" || a["required"] == "true")) }
+            case "content" where path.dropLast().last == "parameter":
+                if let d = a["default"], !parameters.isEmpty { parameters[parameters.count - 1].defaultValue = d }
+            case "action" where path.dropLast().last == "actions":
+                guard let n = a["name"] else { break }
+                actions.insert(n)
+                // A recurring monitor's timeout is the monitor timeout; the first one wins.
+                if let t = a["timeout"].flatMap(OCFMetadata.seconds), timeouts[n] == nil { timeouts[n] = t }
+            default: break
+            }
+        }
+
+        func parser(_ parser: XMLParser, didEndElement name: String, namespaceURI: String?, qualifiedName: String?) {
+            _ = path.popLast()
+        }
+    }
+}
