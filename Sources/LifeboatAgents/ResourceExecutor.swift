@@ -52,7 +52,7 @@ public final class ResourceExecutor: ActionExecutor {
             if let why = context.whyNotLeading() { return ActionReport(.cancelled, message: why, steps: steps) }
             let timeout = Self.timeout(op, spec, meta)
             let r = await withTaskCancellationHandler {
-                await agent.run(op, instance: name, params: spec.params, timeout: timeout, runner: runner)
+                await agent.run(op, instance: name, params: spec.parameters(on: h), timeout: timeout, runner: runner)
             } onCancel: { runner.abort() }
             let ok = r.severity == .none
             steps.append(StepReport(name: "\(op) (\(spec.agent))", outcome: ok ? .ok : (r.timedOut ? .timeout : .failed), durationMS: r.durationMS, error: ok ? nil : r.summary))

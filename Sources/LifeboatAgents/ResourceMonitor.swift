@@ -90,7 +90,7 @@ public actor ResourceMonitor {
                 continue
             }
             let r = await agent.run(
-                "monitor", instance: spec.name, params: spec.params, timeout: ResourceExecutor.timeout("monitor", spec, meta),
+                "monitor", instance: spec.name, params: spec.parameters(on: me), timeout: ResourceExecutor.timeout("monitor", spec, meta),
                 interval: probed ? spec.monitorInterval : 0)
             await observed(spec.name, Observation(at: Date().timeIntervalSince1970, rc: r.exitCode, summary: r.summary, durationMS: r.durationMS))
             let first = !probed

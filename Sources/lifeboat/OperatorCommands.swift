@@ -239,7 +239,9 @@ struct History: ParsableCommand {
         if let h = action["host"] { f.append(("host", h)) }
         if case .string(let kind) = action["kind"] ?? .null, kind == "evacuate", let from = action["from"] { f.append(("host", from)) }
         if let i = action["instance"] { f.append(("instance", i)) }
-        let subject = action["instance"] ?? action["host"] ?? .null
+        if let p = action["process"] { f.append(("process", p)) }
+        var subject = action["instance"] ?? action["host"] ?? .null
+        if case .string(let p) = action["process"] ?? .null, case .string(let h) = action["host"] ?? .null { subject = .string("\(p) on \(h)") }
         f += [
             ("subject", subject), ("attempt", rec["attempt"] ?? .null), ("leader", rec["leader"] ?? .null),
             ("started", utc(rec["started_at"])), ("finished", utc(c["finished_at"])), ("outcome", report["outcome"] ?? .null),

@@ -32,13 +32,13 @@ import Testing
             scenario: Lab.scenario(events: [(0, .processFailed(host: "h2", process: "nova-compute"))]),
             expected: ["restart_process h2"]),
         Row(
-            name: "nova-compute restart fails → bounded, then disable, fence, force down, evacuate",
+            name: "nova-compute restart fails → bounded, then fence, force down, disable, evacuate",
             scenario: Lab.scenario(
                 policy: .with { $0.processRestartLimit = 2 },
                 events: [(0, .processFailed(host: "h1", process: "nova-compute"))],
                 faults: .with(processRestart: ["h1": .fail])),
             expected: [
-                "restart_process h1", "restart_process h1", "disable_service h1", "fence h1", "force_down h1",
+                "restart_process h1", "restart_process h1", "fence h1", "force_down h1", "disable_service h1",
                 "evacuate vm2 h1>h4", "evacuate vm1 h1>h4",
             ]),
         Row(

@@ -41,6 +41,12 @@ public struct Resource: Hashable, Sendable {
         self.agent = agent
     }
 
+    /// The parameters as the agent on `host` gets them: `{host}` in a value becomes the
+    /// host's name (one resource for hosts whose files differ only by it).
+    public func parameters(on host: String) -> [String: String] {
+        params.mapValues { $0.replacing("{host}", with: host) }
+    }
+
     /// Whether it applies to a host.
     public func applies(to host: Host) -> Bool {
         if !hosts.isEmpty { return hosts.contains(host.name) }

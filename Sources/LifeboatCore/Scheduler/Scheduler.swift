@@ -123,12 +123,9 @@ public enum Scheduler {
                         host: name)))
             return
         }
-        // An escalated nova-compute failure: take the host out of the scheduler first, then
-        // fence (a failed disable does not hold the fence back).
-        if recovery.cause == .processFailure && recovery.disable == .pending {
-            actions.append(.disableService(host: name))
-            return
-        }
+        // An escalated nova-compute failure is fenced first too, like a lost host: disabling
+        // the service of a dead nova-compute before it is forced down blocks ~60 s in
+        // nova-api (an RPC to the dead compute), while fence + force-down take about a second.
         if state.inFlight["fence:\(name)"] != nil { return }
         if recovery.startedAt == nil {
             guard slotsFree > 0 else { return }  // queued behind recoveries in flight

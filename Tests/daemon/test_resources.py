@@ -1,0 +1,214 @@
+"""Issue 10 on the lab with the real Nova (shared with test_nova.py): OCF resources kept
+running by each host's lifeboatd, nova-compute killed for real and restarted in place by
+Agents/nova-compute, the escalation past the restart limit (fence, force down, disable,
+evacuate), Debian's stock ocf:heartbeat:Dummy, bad parameters that block without a restart
+loop, and Debian's ocf-tester against the shipped agent.
+
+Run as root:  python3 -m pytest -v -s Tests/daemon/test_resources.py
+Every wait polls observed state with a timeout; there are no fixed sleeps.
+"""
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from labkit import poll
+
+from novakit import CLOUDS, HOSTS, boot, config, instances, restore, services, vms
+from test_daemon import BIN, LAB_DIR, REPO, agreed, cli, lab, record, run, status
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root")
+
+VENV = os.environ.get("LAB_OPENSTACK_VENV", "/opt/lifeboat-openstack")
+AGENT = str(REPO / "Agents/nova-compute")
+INTERVAL = 2
+
+
+def nova_compute_params(check_service=True):
+    h = f"{LAB_DIR}/hosts/{{host}}"
+    return {
+        "binary": f"{VENV}/bin/nova-compute", "config": f"{h}/nova/nova-compute.conf", "log": f"{h}/nova-compute.log",
+        "pidfile": f"{h}/nova-compute.pid", "clouds_yaml": CLOUDS, "cloud": "lab", "nova_host": "{host}",
+        "lifeboat": BIN, "check_service": "true" if check_service else "false",
+    }
+
+
+def apply_resources(resources, policy=None):
+    c = json.loads(Path(config(policy)).read_text())
+    c["resources"] = resources
+    path = Path(LAB_DIR, "resources-cluster.json")
+    path.write_text(json.dumps(c, indent=1))
+    cli("host1", "config", "apply", str(path))
+    return poll(agreed(HOSTS, members=HOSTS), 30, "the configuration everywhere")[0]
+
+
+def resources(on="host1"):
+    return json.loads(cli(on, "resource", "list", "--format", "json").stdout)["resources"]
+
+
+def resource(name, host, on="host1"):
+    return next(r for r in resources(on) if r["name"] == name and r["host"] == host)
+
+
+def actions(on="host1"):
+    return json.loads(cli(on, "history", "--format", "json", "--limit", "2000").stdout)["actions"]
+
+
+def restarts(host, name, on="host1"):
+    return [a for a in actions(on) if a["kind"] == "restart_process" and a.get("host") == host and a.get("process") == name]
+
+
+def nova_compute_pids(host):
+    conf = f"{LAB_DIR}/hosts/{host}/nova/nova-compute.conf"
+    pids = []
+    for p in Path("/proc").glob("[0-9]*"):
+        try:
+            cmd = (p / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            state = (p / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if "nova-compute" in cmd and f"--config-file {conf} " in cmd and state != "Z":
+            pids.append(int(p.name))
+    return pids
+
+
+@pytest.fixture(scope="module")
+def lab_resources(cloud):
+    restore()
+    yield
+    # Leave the cloud as test_nova.py expects it: no resources, every host back.
+    apply_resources([])
+    restore()
+
+
+def test_ocf_tester_passes_for_the_nova_compute_agent(cloud):
+    """Debian's ocf-tester against Agents/nova-compute with host4's real nova-compute."""
+    assert shutil.which("ocf-tester"), "ocf-tester (Debian resource-agents) is not installed"
+    restore()
+    params = nova_compute_params(check_service=False)
+    args = [a for k, v in params.items() for a in ("-o", f"{k}={v.replace('{host}', 'host4')}")]
+    p = lab("exec", "host4", "ocf-tester", "-n", "nc-test", *args, AGENT, check=False, timeout=300)
+    out = p.stdout + p.stderr
+    print(f"\nocf-tester: {out.strip().splitlines()[-1] if out.strip() else '(no output)'}")
+    assert p.returncode == 0 and "passed all tests" in out, out
+    # ocf-tester leaves it stopped: start it again the agent's way, for the tests after.
+    env = [f"OCF_RESKEY_{k}={v.replace('{host}', 'host4')}" for k, v in params.items()]
+    lab("exec", "host4", "env", "OCF_ROOT=/usr/lib/ocf", *env, AGENT, "start")
+    poll(lambda: nova_compute_pids("host4"), 20, "host4's nova-compute running again")
+    poll(lambda: " up " in services()["host4"], 60, "host4's service up in Nova")
+
+
+def test_killed_nova_compute_is_restarted_in_place_within_one_monitor_interval(lab_resources):
+    apply_resources([{
+        "name": "nova-compute", "agent": "ocf:lifeboat:nova-compute", "params": nova_compute_params(),
+        "monitor_interval": INTERVAL, "timeouts": {"start": 30, "stop": 30, "monitor": 15}, "restart_limit": 2,
+    }])
+    poll(lambda: all(r["state"] == "running" for r in resources() if r["name"] == "nova-compute") and
+         all(resource("nova-compute", h, on=h).get("last_monitor", {}).get("rc") == 0 for h in HOSTS),
+         60, "nova-compute monitored as running on every host")
+    detections, totals = [], []
+    for n in range(2):
+        before = len(restarts("host4", "nova-compute"))
+        old = nova_compute_pids("host4")
+        assert old, "host4's nova-compute is not running"
+        t0 = time.time()
+        lab("kill-process", "host4", "nova-compute")
+        rec, took = poll(lambda: (r := restarts("host4", "nova-compute")) and len(r) > before and r[-1], 60,
+                         "the restart recorded", interval=0.1)
+        assert rec["outcome"] == "ok", rec
+        new = nova_compute_pids("host4")
+        assert new and not set(new) & set(old), (old, new)
+        start_ms = rec["duration_ms"]
+        detect = took - start_ms / 1000
+        detections.append(detect)
+        totals.append(took)
+        assert detect < INTERVAL + 3, f"detected {detect:.1f} s after the kill (monitor interval {INTERVAL} s)"
+        assert "nova-compute restarted on host4" in rec["message"], rec
+    print(f"\nnova-compute killed on host4: restarted in place {max(totals):.1f} s later at most "
+          f"(detection ≤ {max(detections):.1f} s, monitor interval {INTERVAL} s)")
+    record("process_restart_s", round(max(totals), 1))
+    r = resource("nova-compute", "host4")
+    assert r["failures"] == 2 and r["state"] == "running", r
+    assert " up " in services()["host4"], "the service stays up in Nova"
+    # The restart ran on host4 itself: its own lifeboatd logged it.
+    assert "executing restart_process:host4:nova-compute" in Path(LAB_DIR, "hosts/host4/lifeboatd.log").read_text()
+    # cleanup forgets the failures (crm_resource --cleanup).
+    cli("host2", "resource", "cleanup", "nova-compute", "host4")
+    poll(lambda: resource("nova-compute", "host4")["failures"] == 0, 10, "failures forgotten")
+
+
+def test_killed_past_the_limit_escalates_to_fence_force_down_disable_and_evacuation(lab_resources):
+    st = apply_resources([{
+        "name": "nova-compute", "agent": "ocf:lifeboat:nova-compute", "params": nova_compute_params(check_service=False),
+        "monitor_interval": INTERVAL, "restart_limit": 1,
+    }])
+    leader = st["host1"]["leader"]
+    victim = next(h for h in ("host2", "host1") if h != leader)
+    ha = boot(victim, 2, ha=True)
+    poll(lambda: all(i in instances(leader) for i in ha), 40, "the servers in the inventory")
+    poll(lambda: resource("nova-compute", victim)["state"] == "running" and nova_compute_pids(victim), 30, "monitored")
+    # First kill: restarted in place (failure 1 of a limit of 1).
+    before = len(restarts(victim, "nova-compute"))
+    lab("kill-process", victim, "nova-compute")
+    poll(lambda: len(restarts(victim, "nova-compute")) > before and nova_compute_pids(victim), 60, "restarted once")
+    # Second kill: past the limit: the host is recovered.
+    t0 = time.time()
+    lab("kill-process", victim, "nova-compute")
+    v, took = poll(lambda: (x := vms()) and all(x[i]["host"] != victim and x[i]["status"] == "ACTIVE" for i in ha) and x,
+                   120, "HA servers ACTIVE elsewhere after the escalation")
+    print(f"\nnova-compute killed past the limit on {victim}: fenced, forced down, disabled, "
+          f"2 HA servers ACTIVE elsewhere {took:.1f} s later")
+    record("process_escalation_s", round(took, 1))
+    hist = [a for a in actions(leader) if a.get("host") == victim or a.get("subject") == victim]
+    kinds = [a["kind"] for a in hist]
+    for k in ("fence", "force_down", "disable_service", "evacuate"):
+        assert k in kinds, (k, kinds)
+    assert kinds.index("fence") < kinds.index("force_down") < kinds.index("disable_service"), kinds
+    svc = services()[victim]
+    assert "forced_down" in svc and "disabled" in svc, svc
+    assert lab("power", victim, "status").stdout.strip().endswith("off")
+    restore()
+    poll(lambda: " up " in services()[victim] and "enabled" in services()[victim], 90, f"{victim} re-enabled in Nova")
+
+
+def test_stock_dummy_runs_bad_parameters_block_without_a_restart_loop(lab_resources):
+    apply_resources([
+        {"name": "dummy", "agent": "ocf:heartbeat:Dummy", "hosts": ["host1"], "monitor_interval": 1,
+         "params": {"state": f"{LAB_DIR}/hosts/host1/dummy.state"}},
+        {"name": "broken", "agent": "ocf:heartbeat:Dummy", "hosts": ["host2"], "monitor_interval": 1,
+         "params": {"no_such_parameter": "1"}},
+        {"name": "missing", "agent": "ocf:heartbeat:NoSuchAgent", "hosts": ["host3"], "monitor_interval": 1},
+    ])
+    # Never started on host1: the first probe says not running, the leader has it started.
+    r, _ = poll(lambda: (x := resource("dummy", "host1")) and x.get("last_monitor", {}).get("rc") == 0 and x, 30, "Dummy running")
+    assert Path(LAB_DIR, "hosts/host1/dummy.state").exists()
+    assert r["failures"] == 0, "a first start is not a failure"
+    b, _ = poll(lambda: (x := resource("broken", "host2", on="host2"))["state"] == "blocked" and x, 30, "broken blocked")
+    assert "unknown parameter no_such_parameter" in b["blocked"], b
+    m, _ = poll(lambda: (x := resource("missing", "host3", on="host3"))["state"] == "blocked" and x, 30, "missing blocked")
+    assert "not found" in m["blocked"] and "NoSuchAgent" in m["blocked"], m
+    # No restart loop: nothing was restarted for either, over several monitor intervals.
+    deadline = time.time() + 4
+    poll(lambda: time.time() > deadline, 10, "four monitor intervals")
+    assert not restarts("host2", "broken") and not restarts("host3", "missing")
+    notices = json.loads(cli("host1", "history", "--format", "json").stdout)["notices"]
+    assert any(n["kind"] == "resource_blocked" and n["host"] == "host2" for n in notices), notices
+    # An operator restart runs stop + start on the host, and is not counted as a failure.
+    before = len(restarts("host1", "dummy"))
+    cli("host3", "resource", "restart", "dummy", "host1")
+    rec, _ = poll(lambda: (x := restarts("host1", "dummy")) and len(x) > before and x[-1], 30, "operator restart")
+    assert rec["outcome"] == "ok" and resource("dummy", "host1")["failures"] == 0, rec
+    # Bad input: clear errors, nothing changes.
+    epoch = status("host1")["epoch"]
+    for args, needle in [
+        (("resource", "restart", "dummy", "host2"), "no resource 'dummy' is configured on host2"),
+        (("resource", "restart", "dummy", "nohost"), "unknown host"),
+        (("resource", "show", "nothing"), "no resource 'nothing'"),
+    ]:
+        p = cli("host1", *args, check=False)
+        assert p.returncode != 0 and needle in p.stderr + p.stdout, (args, p.stdout, p.stderr)
+    assert status("host1")["epoch"] == epoch
+    text = cli("host1", "resource", "list").stdout
+    assert "broken" in text and "BLOCKED" in text, text
