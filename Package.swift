@@ -21,6 +21,8 @@ let package = Package(
             name: "CCorosync", path: "Sources/CCorosync", pkgConfig: "libcpg",
             providers: [.apt(["libcpg-dev", "libquorum-dev", "libqb-dev"])]),
         .systemLibrary(
+            name: "CLibvirt", path: "Sources/CLibvirt", pkgConfig: "libvirt", providers: [.apt(["libvirt-dev"])]),
+        .systemLibrary(
             name: "CFreeIPMI", path: "Sources/CFreeIPMI", pkgConfig: "libfreeipmi",
             providers: [.apt(["libfreeipmi-dev", "libipmiconsole-dev"])]),
 
@@ -42,7 +44,7 @@ let package = Package(
 
         // Resource agents: the OCF runner (Pacemaker's conventions), resource monitors and
         // the local executor of restarts.
-        .target(name: "LifeboatAgents", dependencies: ["LifeboatCore", "LifeboatSystem"]),
+        .target(name: "LifeboatAgents", dependencies: ["LifeboatCore", "LifeboatSystem", "CLibvirt"]),
 
         // OpenStack: Keystone v3 + Nova client (clouds.yaml, tokens, catalog, microversions),
         // the Nova executors and the live inventory.

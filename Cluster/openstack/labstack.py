@@ -9,7 +9,9 @@ Used by Cluster/lab (`up --nova`, `vms`, host boot); run by hand for troubleshoo
     labstack.py start                    configure and start the controller services
     labstack.py compute-config HOST      write HOST's nova-compute configuration
     labstack.py wait-computes N          wait until N computes are up and mapped
-    labstack.py vms boot HOST N [--ha]   boot N small servers on HOST
+    labstack.py vms boot HOST N [--ha] [--libvirt]   boot N small servers on HOST
+                                         (--libvirt: each backed by a real libvirt domain)
+    labstack.py vms crash|stop|start ID  kill its QEMU process / stop or start it through Nova
     labstack.py vms list [--format json]
     labstack.py vms delete ID / vms migrate ID HOST   by hand, as an operator would
     labstack.py app-credential NAME [--reader]   an application credential, as cloud NAME in clouds.yaml
@@ -69,7 +71,7 @@ def bin_(name):
 
 def install():
     req = HERE / "requirements.txt"
-    digest = hashlib.sha256(req.read_bytes() + (HERE / "sqlite_immediate.py").read_bytes()).hexdigest()
+    digest = hashlib.sha256(req.read_bytes() + (HERE / "sqlite_immediate.py").read_bytes() + (HERE / "labvirt.py").read_bytes()).hexdigest()
     marker = VENV / ".lifeboat-requirements"
     if marker.exists() and marker.read_text() == digest:
         return
@@ -82,6 +84,9 @@ def install():
     # waits on a busy database: several services share SQLite files in the lab.
     (site / "sqlite_immediate.py").write_text((HERE / "sqlite_immediate.py").read_text())
     (site / "lifeboat-lab-sqlite.pth").write_text("import sqlite_immediate\n")
+    # The lab's virt driver (real libvirt domains for servers that ask for one); Nova loads
+    # compute drivers from nova.virt only.
+    (site / "nova/virt/labvirt.py").write_text((HERE / "labvirt.py").read_text())
     marker.write_text(digest)
 
 
@@ -232,7 +237,7 @@ def compute_config(host):
     (hd / "nova/state/lock").mkdir(parents=True, exist_ok=True)
     write(path, nova_common(f"{hd}/nova/state", host, f"192.168.240.{10 + n}") + """
 [DEFAULT]
-compute_driver = fake.FakeDriverWithoutFakeNodes
+compute_driver = labvirt.LabLibvirtDriver
 """)
     print(path)
 
@@ -435,13 +440,13 @@ def ensure_flavor_and_image():
     return "lab-small", "11111111-2222-3333-4444-555555555555"   # the image stand-in knows this id
 
 
-def vms_boot(host, count, ha):
+def vms_boot(host, count, ha, libvirt=False):
     flavor, image = ensure_flavor_and_image()
     ids = []
     stamp = int(time.time() * 1000) % 100000000
     for i in range(count):
         body = {"server": {"name": f"vm-{host}-{stamp}-{i}", "imageRef": image, "flavorRef": flavor, "networks": "none",
-                           "availability_zone": f"nova:{host}", "metadata": {"HA_Enabled": "True"} if ha else {}}}
+                           "availability_zone": f"nova:{host}", "metadata": {**({"HA_Enabled": "True"} if ha else {}), **({"lab_vm": "libvirt"} if libvirt else {})}}}
         ids.append(api("POST", "/servers", body)["server"]["id"])
     start = time.time()
     while time.time() - start < 120:
@@ -455,6 +460,20 @@ def vms_boot(host, count, ha):
             die(f"a server went to ERROR: {states}")
         time.sleep(0.5)
     die("servers did not become ACTIVE in 120 s")
+
+
+def vms_crash(server):
+    """The server's VM dies under libvirt (its QEMU process is killed), as a guest crash."""
+    for p in Path("/proc").glob("[0-9]*"):
+        try:
+            cmd = (p / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if cmd and cmd[0].endswith(b"qemu-system-x86_64") and server.encode() in cmd:
+            os.kill(int(p.name), 9)
+            print(f"killed QEMU {p.name} of {server} at {time.time():.3f}")
+            return
+    die(f"no QEMU process runs server {server} (booted with --libvirt?)")
 
 
 def vms_list(fmt):
@@ -540,7 +559,11 @@ def main(argv):
         if rest and rest[0] == "boot":
             if len(rest) < 3:
                 die("usage: vms boot HOST N [--ha]")
-            vms_boot(rest[1], int(rest[2]), "--ha" in rest)
+            vms_boot(rest[1], int(rest[2]), "--ha" in rest, libvirt="--libvirt" in rest)
+        elif rest and rest[0] == "crash":
+            vms_crash(rest[1])
+        elif rest and rest[0] in ("stop", "start"):
+            api("POST", f"/servers/{rest[1]}/action", {"os-stop" if rest[0] == "stop" else "os-start": None})
         elif rest and rest[0] == "delete":
             api("DELETE", f"/servers/{rest[1]}")
         elif rest and rest[0] == "migrate":

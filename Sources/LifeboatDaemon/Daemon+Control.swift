@@ -11,7 +11,12 @@ extension Daemon {
         guard let r = replica else { return ControlServer.error("not connected to corosync yet") }
         switch cmd {
         case "status":
-            return .object([("ok", .bool(true)), ("status", status(r))])
+            var s = status(r)
+            if case .object(var f) = s {
+                f.append(("vm_monitor", await vmMonitorStatus()))
+                s = .object(f)
+            }
+            return .object([("ok", .bool(true)), ("status", s)])
         case "config":
             return .object([
                 ("ok", .bool(true)), ("version", .uint(r.state.configVersion)), ("cluster", r.state.configuration.json),
@@ -58,6 +63,17 @@ extension Daemon {
         default:
             return ControlServer.error("unknown command '\(cmd)' (status, config, history, event, configure, bmc, resources)")
         }
+    }
+
+    func vmMonitorStatus() async -> JSONValue {
+        guard let vmMonitor else { return .object([("configured", .bool(false))]) }
+        let recent: [JSONValue] = await vmMonitor.recent.suffix(20).map { v in
+            .object([("at", .number(v.at)), ("instance", .string(v.instance)), ("event", .string(v.event)), ("verdict", .string(v.verdict))])
+        }
+        return .object([
+            ("configured", .bool(true)), ("uri", .string(vmMonitor.uri)), ("connected", .bool(await vmMonitor.connected)),
+            ("error", .optional(await vmMonitor.lastError)), ("recent", .array(recent)),
+        ])
     }
 
     func novaStatus() -> JSONValue {

@@ -25,6 +25,8 @@ public actor Daemon {
     /// Runs the resources' monitors of this host.
     let monitor: ResourceMonitor
     var monitoredConfig: UInt64? = nil
+    /// libvirt lifecycle events of this host's guests (`vm_monitor`), if configured.
+    let vmMonitor: VMMonitor?
     var monitoredHost: String? = nil
     let gate = LeadershipGate()
     /// Executor runs by action key.
@@ -83,7 +85,18 @@ public actor Daemon {
         let submitter = Submitter()
         monitor = ResourceMonitor(
             ocfRoot: configuration.ocfRoot, shared: shared, metadata: metadata, host: host,
-            submit: { event in await submitter.daemon?.submit(event) ?? "lifeboatd is stopping" })
+            submit: { event in await submitter.submit(event) })
+        if let uri = configuration.vmMonitorURI {
+            var ask: (@Sendable (String) async -> String?)? = nil
+            if let cloud {
+                ask = { (id: String) async -> String? in await Daemon.expectedStop(id, cloud: cloud) }
+            }
+            vmMonitor = VMMonitor(
+                events: LibvirtEvents(uri: uri), shared: shared, host: host,
+                submit: { event in await submitter.submit(event) }, askNova: ask)
+        } else {
+            vmMonitor = nil
+        }
         store = StateStore(directory: configuration.stateDirectory)
         if let loaded = try store.load() {
             for n in loaded.notes { n.hasPrefix("ERROR") ? Log.error(n) : Log.info(n) }
@@ -105,6 +118,12 @@ public actor Daemon {
     /// Lets the monitor reach the daemon it belongs to, once the daemon exists.
     final class Submitter: @unchecked Sendable {
         weak var daemon: Daemon?
+
+        /// nil once applied; else why not.
+        func submit(_ event: Event) async -> String? {
+            guard let daemon else { return "lifeboatd is stopping" }
+            return await daemon.submit(event)
+        }
     }
 
     /// An event from an executor (a console capture): multicast like the leader's records.
@@ -124,6 +143,7 @@ public actor Daemon {
         defer { ticker.cancel() }
         if configuration.debugQuorumDelay > 0 { startQuorumDelay() }
         shared.setSink { [weak self] event in await self?.post(event) }
+        if let vmMonitor { Task.detached { await vmMonitor.run() } }
         while !stopping {
             guard let s = await connect() else { return stopping ? 0 : 1 }
             session = s
@@ -391,6 +411,21 @@ extension Daemon {
         case .failure(let e):
             if inventory.error != e.description { Log.warning("inventory refresh from Nova failed: \(e)") }
             inventory.error = e.description
+        }
+    }
+
+    /// Whether Nova expected this server's guest to stop (a stop, delete, migration or
+    /// rebuild it is carrying out, or a state it holds stopped); nil: it did not, or Nova
+    /// could not say (then the stop counts as a failure: the restart goes through Nova).
+    static func expectedStop(_ id: String, cloud: CloudConnection) async -> String? {
+        do throws(OpenStackError) {
+            let s = try await cloud.nova().server(id)
+            if let task = s.taskState, !task.isEmpty { return "Nova is \(task) it" }
+            if let vm = s.vmState, !["active", "error"].contains(vm) { return "Nova holds it \(vm)" }
+            return nil
+        } catch {
+            Log.warning("VM monitor: cannot ask Nova about \(id) (\(error)): treating its stop as a failure")
+            return nil
         }
     }
 

@@ -21,6 +21,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var actionTimeout = 600.0
     /// Where OCF resource agents live (`resource.d/PROVIDER/TYPE`), as `OCF_ROOT`.
     public var ocfRoot = "/usr/lib/ocf"
+    /// The libvirt URI the VM monitor listens to (`"vm_monitor": {"uri": …}`); nil: no
+    /// VM monitor on this host.
+    public var vmMonitorURI: String? = nil
 
     /// Test-only knobs (`"debug": {...}`), for the lab: they widen races on purpose.
     /// `quorum_delay`: libquorum notifications are handled this many seconds late (the
@@ -70,6 +73,13 @@ public struct DaemonConfiguration: Sendable, Equatable {
         guard c.actionTimeout > 0 else { throw ScenarioError("action_timeout", "must be above 0") }
         c.ocfRoot = try r.string("ocf_root", default: c.ocfRoot)
         guard c.ocfRoot.hasPrefix("/") else { throw ScenarioError("ocf_root", "must be an absolute path") }
+        if let v = r.optional("vm_monitor") {
+            var vr = try ObjectReader(v, at: "vm_monitor")
+            let uri = try vr.string("uri", default: "qemu:///system")
+            guard uri.contains(":") else { throw ScenarioError("vm_monitor.uri", "'\(uri)' is not a libvirt URI (for example qemu:///system)") }
+            try vr.finish()
+            c.vmMonitorURI = uri
+        }
         if let o = r.optional("openstack") {
             var or = try ObjectReader(o, at: "openstack")
             var s = OpenStackSettings()
