@@ -234,9 +234,11 @@ public actor NovaClient {
         return try decode(W.self, try await call("GET", "/servers/\(id)"), "nova: GET /servers/{id}").server
     }
 
-    /// Rebuilds the server on `host` (its source must be forced down). Returns the request id.
-    public func evacuate(_ id: String, to host: String) async throws(OpenStackError) -> String? {
-        let r = try await call("POST", "/servers/\(id)/action", body: .object([("evacuate", .object([("host", .string(host))]))]))
+    /// Rebuilds the server on `host`, or where Nova's scheduler places it (nil); its source
+    /// must be forced down. Returns the request id.
+    public func evacuate(_ id: String, to host: String?) async throws(OpenStackError) -> String? {
+        let args: JSONValue = host.map { .object([("host", .string($0))]) } ?? .object([])
+        let r = try await call("POST", "/servers/\(id)/action", body: .object([("evacuate", args)]))
         return r.requestID
     }
 

@@ -9,7 +9,72 @@ import LifeboatOpenStack
 struct NovaCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "nova", abstract: "Check and inspect the OpenStack cloud as lifeboatd sees it.",
-        subcommands: [Check.self, Services.self, Servers.self, Hypervisors.self])
+        subcommands: [Check.self, Services.self, Servers.self, Hypervisors.self, Evacuate.self, ForceDown.self])
+
+    struct Evacuate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Evacuate a fenced host's HA servers and track each until it is ACTIVE elsewhere (outside the cluster).",
+            discussion: """
+                For hosts fenced by other means (Pacemaker, by hand): the host's nova-compute must be down or
+                forced down in Nova, else nothing is done. Lifeboat's own cluster evacuates by itself; this is
+                what Agents/nova-evacuate runs. Exit 0 when every server settled on another host.
+                """)
+        @OptionGroup var cloud: CloudOptions
+        @Argument(help: "The fenced host.") var host: String
+        @Option(help: "Target host (default: Nova's scheduler chooses).") var target: String?
+        @Flag(help: "Every server of the host, not only HA-tagged ones.") var all = false
+        @Option(help: "Evacuations at once.") var parallel = 10
+        @Option(help: "Seconds for each server to settle.") var timeout = 300.0
+        @Option(help: "text or json.") var format = "text"
+        func run() async throws {
+            guard format == "text" || format == "json" else { throw fail("--format: text or json", code: 2) }
+            guard parallel >= 1, timeout > 0 else { throw fail("--parallel must be at least 1 and --timeout above 0", code: 2) }
+            var e = HostEvacuation(nova: try cloud.client(), host: host)
+            e.all = all
+            e.target = target
+            e.parallel = parallel
+            e.timeout = timeout
+            let text = format == "text"
+            let outcomes = try await NovaCommand.run { () throws(OpenStackError) in
+                try await e.run { o in
+                    if text {
+                        print(o.ok ? "\(o.id)  ACTIVE on \(o.target ?? "?") in \(String(format: "%.1f", o.seconds)) s" : "\(o.id)  FAILED: \(o.error ?? o.status)")
+                    }
+                }
+            }
+            let failed = outcomes.filter { !$0.ok }.count
+            if text {
+                print("\(outcomes.count - failed) of \(outcomes.count) servers of \(host) settled on other hosts")
+            } else {
+                let rows: [JSONValue] = outcomes.map { o in
+                    .object([
+                        ("id", .string(o.id)), ("name", .string(o.name)), ("ok", .bool(o.ok)), ("target", .optional(o.target)),
+                        ("status", .string(o.status)), ("error", .optional(o.error)), ("request_id", .optional(o.requestID)),
+                        ("seconds", .number(o.seconds)),
+                    ])
+                }
+                print(JSONWriter.write(.object([("host", .string(host)), ("servers", .array(rows)), ("failed", .int(failed))])))
+            }
+            if failed > 0 { throw ExitCode(1) }
+        }
+    }
+
+    struct ForceDown: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "force-down",
+            abstract: "Mark a host's nova-compute forced down (after fencing it by other means), or lift it with --undo.")
+        @OptionGroup var cloud: CloudOptions
+        @Argument(help: "The host.") var host: String
+        @Flag(help: "Lift the forced-down state (the host is repaired and running).") var undo = false
+        func run() async throws {
+            let nova = try cloud.client()
+            let svc = try await NovaCommand.run { () throws(OpenStackError) in
+                let s = try await nova.computeService(host: host)
+                return try await nova.setForcedDown(s.id, !undo).0
+            }
+            print("\(svc.host)  \(svc.state)  \(svc.status)\(svc.forced_down == true ? "  forced_down" : "")")
+        }
+    }
 
     struct CloudOptions: ParsableArguments {
         @Option(help: "The cloud in clouds.yaml (default: OS_CLOUD, else OS_* variables).") var cloud: String?

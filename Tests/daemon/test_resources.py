@@ -212,3 +212,55 @@ def test_stock_dummy_runs_bad_parameters_block_without_a_restart_loop(lab_resour
     assert status("host1")["epoch"] == epoch
     text = cli("host1", "resource", "list").stdout
     assert "broken" in text and "BLOCKED" in text, text
+
+
+def test_nova_evacuate_agent_moves_a_host_fenced_by_other_means_and_tracks_each_server(lab_resources):
+    """Agents/nova-evacuate (and `lifeboat nova evacuate` under it) for a host that Lifeboat
+    stands back from (maintenance) and that is powered off and forced down by hand, as under
+    Pacemaker with fence_compute."""
+    st, _ = restore()
+    leader = st["host1"]["leader"]
+    victim = next(h for h in ("host2", "host1") if h != leader)
+    cli("host4", "maintenance", victim, "on")
+    try:
+        ha = boot(victim, 2, ha=True)
+        other = boot(victim, 1, ha=False)
+        nova_args = ["--cloud", "lab", "--clouds-yaml", CLOUDS]
+        # Up and not forced down: refused, nothing moves.
+        p = cli("host4", "nova", "evacuate", victim, *nova_args, check=False, timeout=60)
+        assert p.returncode != 0 and "not forced down" in p.stderr + p.stdout, (p.stdout, p.stderr)
+        assert all(vms()[i]["host"] == victim for i in ha)
+        lab("power", victim, "off")
+        out = cli("host4", "nova", "force-down", victim, *nova_args, timeout=60).stdout
+        assert "forced_down" in out, out
+        state = f"{LAB_DIR}/hosts/host4/nova-evacuate.state"
+        env = ["OCF_ROOT=/usr/lib/ocf", f"OCF_RESKEY_lifeboat={BIN}", f"OCF_RESKEY_clouds_yaml={CLOUDS}",
+               "OCF_RESKEY_cloud=lab", f"OCF_RESKEY_host={victim}", f"OCF_RESKEY_state={state}",
+               "OCF_RESOURCE_INSTANCE=evac"]
+        agent = str(REPO / "Agents/nova-evacuate")
+        lab("exec", "host4", "env", *env, agent, "start")
+        t0 = time.time()
+        p = lab("exec", "host4", "env", *env, agent, "monitor", check=False, timeout=400)
+        took = time.time() - t0
+        assert p.returncode == 0, (p.stdout, p.stderr)
+        v = vms()
+        assert all(v[i]["host"] not in (victim, None) and v[i]["status"] == "ACTIVE" for i in ha), v
+        assert v[other[0]]["host"] == victim, "a non-HA server stays"
+        assert "2 of 2 servers" in p.stderr + p.stdout, p.stderr
+        print(f"\nnova-evacuate: 2 HA servers of {victim} ACTIVE elsewhere, tracked, in {took:.1f} s")
+        # Done once: the next monitor does not evacuate again.
+        p2 = lab("exec", "host4", "env", *env, agent, "monitor", check=False, timeout=60)
+        assert p2.returncode == 0 and "nova evacuate" not in p2.stderr, p2.stderr
+        lab("exec", "host4", "env", *env, agent, "stop")
+        assert lab("exec", "host4", "env", *env, agent, "monitor", check=False).returncode == 7
+        # Debian's ocf-tester passes it too (no host given: start, monitor, stop only).
+        t = lab("exec", "host4", "ocf-tester", "-n", "evac-test", "-o", f"lifeboat={BIN}", "-o", f"clouds_yaml={CLOUDS}",
+                "-o", "cloud=lab", "-o", f"state={LAB_DIR}/hosts/host4/evac-test.state", agent, check=False, timeout=120)
+        assert t.returncode == 0 and "passed all tests" in t.stdout + t.stderr, t.stdout + t.stderr
+    finally:
+        if lab("power", victim, "status", check=False).stdout.strip().endswith("off"):
+            lab("power", victim, "on")
+        poll(lambda: cli("host4", "nova", "force-down", victim, "--undo", "--cloud", "lab", "--clouds-yaml", CLOUDS,
+                         check=False, timeout=60).returncode == 0, 90, "forced down lifted")
+        poll(agreed(HOSTS, members=HOSTS), 90, "all four members")
+        cli("host4", "maintenance", victim, "off")
