@@ -133,6 +133,10 @@ state_path = {state_path}
 use_stderr = true
 periodic_fuzzy_delay = 0
 rpc_response_timeout = 30
+# A hung nova-compute shows as down within 12 s (Nova's defaults: 10 s and 60 s), so
+# that the lab can test Agents/nova-compute's service check in reasonable time.
+report_interval = 3
+service_down_time = 12
 
 [oslo_concurrency]
 lock_path = {state_path}/lock

@@ -4,7 +4,7 @@ Agents/nova-compute, the escalation past the restart limit (fence, force down, d
 evacuate), Debian's stock ocf:heartbeat:Dummy, bad parameters that block without a restart
 loop, and Debian's ocf-tester against the shipped agent.
 
-Run as root:  python3 -m pytest -v -s Tests/daemon/test_resources.py
+Run as root:  python3 -m pytest -v -s Tests/daemon/test_nova_resources.py
 Every wait polls observed state with a timeout; there are no fixed sleeps.
 """
 import json
@@ -26,9 +26,9 @@ AGENT = str(REPO / "Agents/nova-compute")
 INTERVAL = 2
 
 
-def nova_compute_params(check_service=True):
+def nova_compute_params(check_service=True, grace=30):
     h = f"{LAB_DIR}/hosts/{{host}}"
-    return {
+    return {"service_grace": str(grace),
         "binary": f"{VENV}/bin/nova-compute", "config": f"{h}/nova/nova-compute.conf", "log": f"{h}/nova-compute.log",
         "pidfile": f"{h}/nova-compute.pid", "clouds_yaml": CLOUDS, "cloud": "lab", "nova_host": "{host}",
         "lifeboat": BIN, "check_service": "true" if check_service else "false",
@@ -131,12 +131,39 @@ def test_killed_nova_compute_is_restarted_in_place_within_one_monitor_interval(l
     record("process_restart_s", round(max(totals), 1))
     r = resource("nova-compute", "host4")
     assert r["failures"] == 2 and r["state"] == "running", r
-    assert " up " in services()["host4"], "the service stays up in Nova"
+    poll(lambda: " up " in services()["host4"], 60, "the service up in Nova again")
     # The restart ran on host4 itself: its own lifeboatd logged it.
     assert "executing restart_process:host4:nova-compute" in Path(LAB_DIR, "hosts/host4/lifeboatd.log").read_text()
     # cleanup forgets the failures (crm_resource --cleanup).
     cli("host2", "resource", "cleanup", "nova-compute", "host4")
     poll(lambda: resource("nova-compute", "host4")["failures"] == 0, 10, "failures forgotten")
+
+
+def test_hung_nova_compute_whose_process_lives_is_seen_through_nova_and_restarted(lab_resources):
+    """SIGSTOP: the process lives, its heartbeats stop; Nova reports the service down (lab:
+    service_down_time 12 s) and the agent's monitor, which asks Nova, fails it."""
+    apply_resources([{
+        "name": "nova-compute", "agent": "ocf:lifeboat:nova-compute", "params": nova_compute_params(check_service=True),
+        "monitor_interval": INTERVAL, "timeouts": {"stop": 20}, "restart_limit": 3,
+    }])
+    poll(lambda: resource("nova-compute", "host4", on="host4").get("last_monitor", {}).get("rc") == 0, 60, "monitored")
+    cli("host1", "resource", "cleanup", "nova-compute", "host4")
+    before = len(restarts("host4", "nova-compute"))
+    frozen = nova_compute_pids("host4")
+    t0 = time.time()
+    lab("kill-process", "host4", "nova-compute", "--stop")
+    try:
+        rec, took = poll(lambda: (r := restarts("host4", "nova-compute")) and len(r) > before and r[-1], 90,
+                         "the hung nova-compute restarted")
+    finally:
+        lab("kill-process", "host4", "nova-compute", "--cont", check=False)
+    assert rec["outcome"] == "ok", rec
+    new = nova_compute_pids("host4")
+    assert new and not set(new) & set(frozen), (frozen, new)
+    poll(lambda: " up " in services()["host4"], 60, "the service up again in Nova")
+    log = Path(LAB_DIR, "hosts/host4/lifeboatd.log").read_text()
+    assert "Nova reports the service of host4 down: hung" in log, "the monitor's reason is logged"
+    print(f"\nnova-compute frozen on host4 (process alive): restarted {took:.1f} s later (Nova's service_down_time 12 s)")
 
 
 def test_killed_past_the_limit_escalates_to_fence_force_down_disable_and_evacuation(lab_resources):
@@ -220,7 +247,8 @@ def test_nova_evacuate_agent_moves_a_host_fenced_by_other_means_and_tracks_each_
     Pacemaker with fence_compute."""
     st, _ = restore()
     leader = st["host1"]["leader"]
-    victim = next(h for h in ("host2", "host1") if h != leader)
+    # Not the host the escalation test fenced a moment ago (its compute is still settling).
+    victim = next(h for h in ("host3", "host1") if h != leader)
     cli("host4", "maintenance", victim, "on")
     try:
         ha = boot(victim, 2, ha=True)

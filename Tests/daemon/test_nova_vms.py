@@ -3,7 +3,7 @@ libvirtd in every host: servers booted with `--libvirt` are KVM guests of the la
 driver, so a crash is a QEMU process killed under libvirt, and Nova's stop and start act on
 the real domain. Each host's lifeboatd listens to libvirt's lifecycle events.
 
-Run as root:  python3 -m pytest -v -s Tests/daemon/test_vms.py
+Run as root:  python3 -m pytest -v -s Tests/daemon/test_nova_vms.py
 Every wait polls observed state with a timeout; there are no fixed sleeps.
 """
 import json
@@ -140,3 +140,20 @@ def test_a_users_stop_through_nova_is_not_a_failure(lab_vms):
                 if e.get("event", {}).get("kind") == "instance_failed" and e["event"].get("instance") == vm]
     lab("vms", "start", vm)
     poll(lambda: vms()[vm]["status"] == "ACTIVE" and qemu_pid(vm), 60, "started again by the user")
+
+
+def test_the_vm_monitor_reconnects_when_libvirtd_restarts(lab_vms):
+    leader = lab_vms
+    vm = boot("host4", 1, ha=True, libvirt=True)[0]
+    poll(lambda: vm in instances(leader), 40, "the server in the inventory")
+    lab("libvirtd", "host4", "kill")
+    poll(lambda: not status("host4")["vm_monitor"]["connected"], 30, "the monitor sees libvirtd gone")
+    assert qemu_pid(vm), "the guest lives on while libvirtd is away"
+    lab("libvirtd", "host4", "start")
+    poll(lambda: status("host4")["vm_monitor"]["connected"], 30, "the monitor connected again")
+    before = len(restarts(leader, vm))
+    killed = crash(vm)
+    v, _ = poll(lambda: [x for x in verdicts("host4", vm) if x["at"] >= killed - 0.01], 20, "a crash seen after the reconnect")
+    assert v[0]["verdict"] == "instance_failed", v
+    poll(lambda: len(restarts(leader, vm)) > before and qemu_pid(vm), 60, "restarted after the reconnect")
+    print(f"\nlibvirtd restarted on host4: the VM monitor reconnected; a crash after it seen {v[0]['at'] - killed:.2f} s later")
