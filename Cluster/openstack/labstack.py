@@ -40,10 +40,21 @@ BRIDGE_NS = os.environ.get("LAB_PREFIX", "lblab") + "-br"
 CONTROLLER = os.environ.get("LAB_CONTROLLER", "192.168.240.2")
 REGION = "RegionOne"
 NOVA_API_THREADS = 4
+#: The controller's database: "sqlite" (default: files, no server, what the tests use) or
+#: "mariadb" (Debian's mariadb-server in the bridge namespace, as production runs it;
+#: Nova's API, conductor and scheduler then run 2 workers each). LAB_DB chooses.
+DB = os.environ.get("LAB_DB", "sqlite")
+WORKERS = 2 if DB == "mariadb" else 1
 #: Services that share SQLite files under load (Nova's, Keystone's, placement's): busy
 #: timeout, WAL, and BEGIN IMMEDIATE where they begin transactions themselves.
 NOVA_ENV = {"LAB_SQLITE_IMMEDIATE": "1"}
-PORTS = {"keystone": 5000, "nova": 8774, "placement": 8778, "glance": 9292, "neutron": 9696, "rabbit": 5672}
+PORTS = {"keystone": 5000, "nova": 8774, "placement": 8778, "glance": 9292, "neutron": 9696, "rabbit": 5672, "mysql": 3306}
+
+
+def db_url(name, sqlite_path):
+    if DB == "mariadb":
+        return f"mysql+pymysql://root@{CONTROLLER}:{PORTS['mysql']}/{name}?charset=utf8"
+    return f"sqlite:///{sqlite_path}"
 
 
 def note(msg):
@@ -172,7 +183,7 @@ log.file.level = warning
 use_stderr = true
 
 [database]
-connection = sqlite:///{d}/keystone/keystone.db
+connection = {db_url("keystone", f"{d}/keystone/keystone.db")}
 
 [token]
 provider = fernet
@@ -202,25 +213,25 @@ auth_strategy = keystone
 
 {auth_section('placement')}
 [placement_database]
-connection = sqlite:///{d}/placement/placement.db
+connection = {db_url("placement", f"{d}/placement/placement.db")}
 """)
     nova_etc = d / "nova"
     (d / "nova/state/lock").mkdir(parents=True, exist_ok=True)
     write(nova_etc / "api-paste.ini", (VENV / "etc/nova/api-paste.ini").read_text(), 0o644)
     write(nova_etc / "nova.conf", nova_common(f"{d}/nova/state", "controller", CONTROLLER) + f"""
 [api_database]
-connection = sqlite:///{d}/nova/nova_api.db
+connection = {db_url("nova_api", f"{d}/nova/nova_api.db")}
 
 [database]
-connection = sqlite:///{d}/nova/nova.db
+connection = {db_url("nova", f"{d}/nova/nova.db")}
 
 {auth_section('nova')}
 [scheduler]
 discover_hosts_in_cells_interval = 5
-workers = 1
+workers = {WORKERS}
 
 [conductor]
-workers = 1
+workers = {WORKERS}
 
 [api]
 auth_strategy = keystone
@@ -281,8 +292,8 @@ def manage(tool, conf_flag, *args):
     run([bin_(tool), conf_flag, *args])
 
 
-def gunicorn(app, port, log, env, threads=4):
-    args = [bin_("gunicorn"), "--bind", f"{CONTROLLER}:{port}", "--workers", "1", "--threads", str(threads),
+def gunicorn(app, port, log, env, threads=4, workers=1):
+    args = [bin_("gunicorn"), "--bind", f"{CONTROLLER}:{port}", "--workers", str(workers), "--threads", str(threads),
             "--worker-class", "gthread" if threads > 1 else "sync", "--timeout", "120", "--graceful-timeout", "1",
             "--pythonpath", str(HERE)]
     in_bridge(args + [app], log, env)
@@ -301,6 +312,8 @@ def start():
         "HOME": str(rd), "RABBITMQ_CONFIG_FILE": str(rd / "rabbitmq.conf"), "RABBITMQ_MNESIA_BASE": str(rd / "mnesia"),
         "RABBITMQ_LOG_BASE": str(rd / "log"), "RABBITMQ_NODENAME": "rabbit@localhost",
         "RABBITMQ_ENABLED_PLUGINS_FILE": str(rd / "enabled_plugins"), "RABBITMQ_PID_FILE": str(rd / "beam.pid")})
+    if DB == "mariadb":
+        start_mariadb()
     # Keystone.
     kd = d / "keystone"
     kconf = ["--config-file", str(kd / "keystone.conf")]
@@ -316,7 +329,7 @@ def start():
     run([bin_("placement-manage"), "--config-file", str(pd / "placement.conf"), "db", "sync"])
     nconf = ["--config-file", str(d / "nova/nova.conf")]
     run([bin_("nova-manage"), *nconf, "api_db", "sync"])
-    run([bin_("nova-manage"), *nconf, "cell_v2", "map_cell0", "--database_connection", f"sqlite:///{d}/nova/nova_cell0.db"])
+    run([bin_("nova-manage"), *nconf, "cell_v2", "map_cell0", "--database_connection", db_url("nova_cell0", f"{d}/nova/nova_cell0.db")])
     run([bin_("nova-manage"), *nconf, "cell_v2", "create_cell", "--name", "cell1"], check=False)
     run([bin_("nova-manage"), *nconf, "db", "sync"])
     wait_http("keystone", "/v3", 60, "keystone")
@@ -326,13 +339,37 @@ def start():
     in_bridge([sys.executable, HERE / "standins.py", CONTROLLER, str(PORTS["glance"]), str(PORTS["neutron"])],
               d / "standins.log")
     novaenv = {"OS_NOVA_CONFIG_DIR": str(d / "nova"), "OS_NOVA_CONFIG_FILES": "api-paste.ini;nova.conf", **NOVA_ENV}
-    gunicorn("wsgi_nova:application", PORTS["nova"], d / "nova/nova-api.log", novaenv, threads=NOVA_API_THREADS)
+    gunicorn("wsgi_nova:application", PORTS["nova"], d / "nova/nova-api.log", novaenv, threads=NOVA_API_THREADS, workers=WORKERS)
     for svc in ("nova-conductor", "nova-scheduler"):
         in_bridge([bin_(svc), *nconf], d / "nova" / f"{svc}.log", NOVA_ENV)
     write_clouds_yaml()
     wait_http("placement", "/", 60, "placement")
     wait_http("nova", "/", 90, "nova-api")
     note(f"controller up at {CONTROLLER} in {time.time() - t0:.1f} s (logs in {d})")
+
+
+def start_mariadb():
+    """Debian's MariaDB in the bridge namespace, tuned for a lab (no durability: the lab's
+    state is thrown away with it), no authentication (reachable only inside the lab)."""
+    md = OS_DIR / "mariadb"
+    datadir = md / "data"
+    if not (datadir / "mysql").exists():
+        datadir.mkdir(parents=True, exist_ok=True)
+        run(["mariadb-install-db", f"--datadir={datadir}", "--user=root", "--skip-test-db", "--auth-root-authentication-method=normal"])
+    sock = md / "mariadb.sock"
+    in_bridge(["mariadbd", "--no-defaults", f"--datadir={datadir}", f"--socket={sock}", f"--bind-address={CONTROLLER}",
+               f"--port={PORTS['mysql']}", "--user=root", "--skip-grant-tables", "--skip-name-resolve", "--skip-log-bin",
+               "--innodb-flush-log-at-trx-commit=0", "--innodb-doublewrite=0", "--innodb-buffer-pool-size=256M",
+               "--max-connections=1000", f"--pid-file={md / 'mariadbd.pid'}", f"--log-error={md / 'mariadbd.err'}"],
+              md / "mariadb.log")
+    start = time.time()
+    while not sock.exists():
+        if time.time() - start > 60:
+            die(f"MariaDB did not start (see {md / 'mariadbd.err'})")
+        time.sleep(0.2)
+    dbs = "; ".join(f"CREATE DATABASE IF NOT EXISTS {n}" for n in ("keystone", "placement", "nova_api", "nova", "nova_cell0"))
+    run(["mariadb", f"--socket={sock}", "-e", dbs])
+    note(f"MariaDB up in {time.time() - start:.1f} s")
 
 
 def sdk(admin=True):

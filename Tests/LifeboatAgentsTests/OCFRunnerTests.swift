@@ -76,7 +76,7 @@ import Testing
         #expect(r.timedOut)
         #expect(r.severity == .soft)
         #expect(r.summary.contains("timed out"))
-        #expect(r.durationMS >= 900 && r.durationMS < 5000)
+        #expect(r.durationMS >= 900 && r.durationMS < 20000)  // loose: the cores are shared
         let both = try String(contentsOfFile: pids, encoding: .utf8).split(separator: " ").compactMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
         #expect(both.count == 2)
         try await Task.sleep(for: .milliseconds(100))
@@ -89,7 +89,7 @@ import Testing
         let pids = root + "/pids"
         let r = await agent.run("start", instance: "d", params: ["pids": pids], timeout: 10)
         #expect(r.code == .success)
-        #expect(r.durationMS < 3000)
+        #expect(r.durationMS < 8000)  // not the 10 s timeout: it did not wait for the daemon
         let pid = try #require(Int32(try String(contentsOfFile: pids, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
         #expect(Self.alive(pid), "the started daemon was killed with the agent")
         kill(pid, SIGKILL)

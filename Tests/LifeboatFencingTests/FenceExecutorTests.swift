@@ -184,7 +184,9 @@ final class MemoryLevel: FenceLevel, Sendable {
         let (outcome, error) = await FenceAgent(AgentSettings(agent: agent), host: "h1", timeout: 0.5).powerOff(check: { nil })
         #expect(outcome == .timeout)
         #expect(error!.contains("process group was killed"))
-        #expect(ContinuousClock.now - start < .seconds(5))
+        // Well before the agent's own 30 s (the bound is loose: other suites share the 2 cores
+        // and the cooperative pool with this one).
+        #expect(ContinuousClock.now - start < .seconds(20))
         let child = try #require(Int32(try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
         // The agent's own child is gone too (dead, at most a zombie waiting for init).
         var gone = false
