@@ -10,7 +10,9 @@ Used by Cluster/lab (`up --nova`, `vms`, host boot); run by hand for troubleshoo
     labstack.py compute-config HOST      write HOST's nova-compute configuration
     labstack.py wait-computes N          wait until N computes are up and mapped
     labstack.py vms boot HOST N [--ha] [--libvirt]   boot N small servers on HOST
-                                         (--libvirt: each backed by a real libvirt domain)
+                                         (--libvirt: each backed by a real libvirt domain;
+                                         --evacuable-flavor / --evacuable-image: tagged the
+                                         fence_evacuate way instead of HA_Enabled)
     labstack.py vms crash|stop|start ID  kill its QEMU process / stop or start it through Nova
     labstack.py vms list [--format json]
     labstack.py vms delete ID / vms migrate ID HOST   by hand, as an operator would
@@ -474,15 +476,21 @@ def wait_computes(n, timeout=120):
     die(f"fewer than {n} hypervisors up after {timeout} s")
 
 
-def ensure_flavor_and_image():
+def ensure_flavor_and_image(tag=None):
+    """lab.small with the stand-in's image; tag "flavor": lab.evacuable (extra spec
+    evacuable=true); tag "image": the stand-in's image with property evacuable=true."""
     flavors = {f["name"]: f for f in api("GET", "/flavors")["flavors"]}
     if "lab.small" not in flavors:
         api("POST", "/flavors", {"flavor": {"name": "lab.small", "ram": 512, "vcpus": 1, "disk": 1, "id": "lab-small"}})
-    return "lab-small", "11111111-2222-3333-4444-555555555555"   # the image stand-in knows this id
+    if tag == "flavor" and "lab.evacuable" not in flavors:
+        api("POST", "/flavors", {"flavor": {"name": "lab.evacuable", "ram": 512, "vcpus": 1, "disk": 1, "id": "lab-evacuable"}})
+        api("POST", "/flavors/lab-evacuable/os-extra_specs", {"extra_specs": {"evacuable": "true"}})
+    image = "22222222-3333-4444-5555-666666666666" if tag == "image" else "11111111-2222-3333-4444-555555555555"
+    return ("lab-evacuable" if tag == "flavor" else "lab-small"), image   # the image stand-in knows both ids
 
 
-def vms_boot(host, count, ha, libvirt=False):
-    flavor, image = ensure_flavor_and_image()
+def vms_boot(host, count, ha, libvirt=False, tag=None):
+    flavor, image = ensure_flavor_and_image(tag)
     ids = []
     stamp = int(time.time() * 1000) % 100000000
     for i in range(count):
@@ -600,7 +608,8 @@ def main(argv):
         if rest and rest[0] == "boot":
             if len(rest) < 3:
                 die("usage: vms boot HOST N [--ha]")
-            vms_boot(rest[1], int(rest[2]), "--ha" in rest, libvirt="--libvirt" in rest)
+            tag = "flavor" if "--evacuable-flavor" in rest else "image" if "--evacuable-image" in rest else None
+            vms_boot(rest[1], int(rest[2]), "--ha" in rest, libvirt="--libvirt" in rest, tag=tag)
         elif rest and rest[0] == "crash":
             vms_crash(rest[1])
         elif rest and rest[0] in ("stop", "start"):

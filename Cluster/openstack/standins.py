@@ -10,14 +10,17 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 IMAGE = "11111111-2222-3333-4444-555555555555"
+#: An image tagged the fence_evacuate way: property evacuable=true.
+EVACUABLE_IMAGE = "22222222-3333-4444-5555-666666666666"
 
 
-def image(addr, port):
-    return {"id": IMAGE, "name": "lab-image", "status": "active", "visibility": "public", "protected": False,
+def image(addr, port, id=IMAGE):
+    extra = {"evacuable": "true"} if id == EVACUABLE_IMAGE else {}
+    return {**extra, "id": id, "name": "lab-image" if id == IMAGE else "lab-image-evacuable", "status": "active", "visibility": "public", "protected": False,
             "disk_format": "raw", "container_format": "bare", "size": 1048576, "virtual_size": 1048576,
             "min_disk": 0, "min_ram": 0, "owner": None, "tags": [], "os_hidden": False,
             "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
-            "self": f"/v2/images/{IMAGE}", "file": f"/v2/images/{IMAGE}/file", "schema": "/v2/schemas/image"}
+            "self": f"/v2/images/{id}", "file": f"/v2/images/{id}/file", "schema": "/v2/schemas/image"}
 
 
 def handler(kind, addr, port):
@@ -43,10 +46,11 @@ def handler(kind, addr, port):
                 if path == "/v2/schemas/image":
                     props = {k: {} for k in image(addr, port)}
                     return self.reply(200, {"name": "image", "properties": props, "additionalProperties": {"type": "string"}})
-                if path == f"/v2/images/{IMAGE}":
-                    return self.reply(200, image(addr, port))
+                for i in (IMAGE, EVACUABLE_IMAGE):
+                    if path == f"/v2/images/{i}":
+                        return self.reply(200, image(addr, port, i))
                 if path == "/v2/images":
-                    return self.reply(200, {"images": [image(addr, port)]})
+                    return self.reply(200, {"images": [image(addr, port, i) for i in (IMAGE, EVACUABLE_IMAGE)]})
                 return self.reply(404, {"message": f"no {path}"})
             if path in ("", "/v2.0"):
                 return self.reply(200, {"versions": [{"id": "v2.0", "status": "CURRENT",

@@ -16,8 +16,9 @@ def vms():
     return {v["id"]: v for v in json.loads(lab("vms", "--format", "json").stdout)}
 
 
-def boot(host, n, ha, libvirt=False):
-    out = lab("vms", "boot", host, str(n), *(["--ha"] if ha else []), *(["--libvirt"] if libvirt else []), timeout=300).stdout
+def boot(host, n, ha, libvirt=False, tag=None):
+    flags = (["--ha"] if ha else []) + (["--libvirt"] if libvirt else []) + ([f"--evacuable-{tag}"] if tag else [])
+    out = lab("vms", "boot", host, str(n), *flags, timeout=300).stdout
     return [l for l in out.split() if len(l) == 36]
 
 

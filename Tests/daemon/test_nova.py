@@ -77,6 +77,22 @@ def test_inventory_follows_servers_booted_tagged_deleted_and_migrated_by_hand(cl
     assert {h["name"]: h["segment"] for h in shown["hosts"]}["host4"] == "b"
 
 
+def test_the_fence_evacuate_tags_flavor_extra_spec_and_image_property_make_a_server_ha(cloud):
+    """Both other conventions operators use (fence_evacuate's): `evacuable` in the flavor's
+    extra specs, or in the image's properties; no HA_Enabled metadata on either server."""
+    by_flavor = boot("host2", 1, ha=False, tag="flavor")[0]
+    by_image = boot("host2", 1, ha=False, tag="image")[0]
+    plain = boot("host2", 1, ha=False)[0]
+    seen, _ = poll(lambda: (x := instances()) and all(i in x for i in (by_flavor, by_image, plain)) and x, 40,
+                   "the servers in the inventory")
+    assert seen[by_flavor]["ha"] is True, seen[by_flavor]
+    assert seen[by_image]["ha"] is True, seen[by_image]
+    assert seen[plain]["ha"] is False, seen[plain]
+    assert not vms()[by_flavor]["ha"] and not vms()[by_image]["ha"], "no HA_Enabled metadata was set"
+    for i in (by_flavor, by_image, plain):
+        lab("vms", "delete", i)
+
+
 def test_host_crash_ten_ha_servers_active_in_the_segment_reserved_host_first_two_others_stay(cloud):
     st, _ = restore()
     leader = st["host1"]["leader"]
