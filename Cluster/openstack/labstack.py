@@ -42,20 +42,16 @@ BRIDGE_NS = os.environ.get("LAB_PREFIX", "lblab") + "-br"
 CONTROLLER = os.environ.get("LAB_CONTROLLER", "192.168.240.2")
 REGION = "RegionOne"
 NOVA_API_THREADS = 4
-#: The controller's database: "sqlite" (default: files, no server, what the tests use) or
-#: "mariadb" (Debian's mariadb-server in the bridge namespace, as production runs it;
-#: Nova's API, conductor and scheduler then run 2 workers each). LAB_DB chooses.
-DB = os.environ.get("LAB_DB", "sqlite")
-WORKERS = 2 if DB == "mariadb" else 1
+#: Processes per Nova controller service (SQLite does not take more writers).
+WORKERS = 1
 #: Services that share SQLite files under load (Nova's, Keystone's, placement's): busy
 #: timeout, WAL, and BEGIN IMMEDIATE where they begin transactions themselves.
 NOVA_ENV = {"LAB_SQLITE_IMMEDIATE": "1"}
-PORTS = {"keystone": 5000, "nova": 8774, "placement": 8778, "glance": 9292, "neutron": 9696, "rabbit": 5672, "mysql": 3306}
+PORTS = {"keystone": 5000, "nova": 8774, "placement": 8778, "glance": 9292, "neutron": 9696, "rabbit": 5672}
 
 
 def db_url(name, sqlite_path):
-    if DB == "mariadb":
-        return f"mysql+pymysql://root@{CONTROLLER}:{PORTS['mysql']}/{name}?charset=utf8"
+    """The controller's databases are SQLite files (no server to run in the lab)."""
     return f"sqlite:///{sqlite_path}"
 
 
@@ -314,8 +310,6 @@ def start():
         "HOME": str(rd), "RABBITMQ_CONFIG_FILE": str(rd / "rabbitmq.conf"), "RABBITMQ_MNESIA_BASE": str(rd / "mnesia"),
         "RABBITMQ_LOG_BASE": str(rd / "log"), "RABBITMQ_NODENAME": "rabbit@localhost",
         "RABBITMQ_ENABLED_PLUGINS_FILE": str(rd / "enabled_plugins"), "RABBITMQ_PID_FILE": str(rd / "beam.pid")})
-    if DB == "mariadb":
-        start_mariadb()
     # Keystone.
     kd = d / "keystone"
     kconf = ["--config-file", str(kd / "keystone.conf")]
@@ -348,30 +342,6 @@ def start():
     wait_http("placement", "/", 60, "placement")
     wait_http("nova", "/", 90, "nova-api")
     note(f"controller up at {CONTROLLER} in {time.time() - t0:.1f} s (logs in {d})")
-
-
-def start_mariadb():
-    """Debian's MariaDB in the bridge namespace, tuned for a lab (no durability: the lab's
-    state is thrown away with it), no authentication (reachable only inside the lab)."""
-    md = OS_DIR / "mariadb"
-    datadir = md / "data"
-    if not (datadir / "mysql").exists():
-        datadir.mkdir(parents=True, exist_ok=True)
-        run(["mariadb-install-db", f"--datadir={datadir}", "--user=root", "--skip-test-db", "--auth-root-authentication-method=normal"])
-    sock = md / "mariadb.sock"
-    in_bridge(["mariadbd", "--no-defaults", f"--datadir={datadir}", f"--socket={sock}", f"--bind-address={CONTROLLER}",
-               f"--port={PORTS['mysql']}", "--user=root", "--skip-grant-tables", "--skip-name-resolve", "--skip-log-bin",
-               "--innodb-flush-log-at-trx-commit=0", "--innodb-doublewrite=0", "--innodb-buffer-pool-size=256M",
-               "--max-connections=1000", f"--pid-file={md / 'mariadbd.pid'}", f"--log-error={md / 'mariadbd.err'}"],
-              md / "mariadb.log")
-    start = time.time()
-    while not sock.exists():
-        if time.time() - start > 60:
-            die(f"MariaDB did not start (see {md / 'mariadbd.err'})")
-        time.sleep(0.2)
-    dbs = "; ".join(f"CREATE DATABASE IF NOT EXISTS {n}" for n in ("keystone", "placement", "nova_api", "nova", "nova_cell0"))
-    run(["mariadb", f"--socket={sock}", "-e", dbs])
-    note(f"MariaDB up in {time.time() - start:.1f} s")
 
 
 def sdk(admin=True):

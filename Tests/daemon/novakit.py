@@ -1,6 +1,8 @@
 """The lab with a real OpenStack, shared by the suites that need it (Tests/daemon/conftest.py
 starts it once per session): hosts, servers, Nova through the lifeboat CLI."""
 import json
+import re
+import time
 from pathlib import Path
 
 from labkit import poll
@@ -17,9 +19,19 @@ def vms():
 
 
 def boot(host, n, ha, libvirt=False, tag=None):
+    """N servers ACTIVE on HOST. A host re-enabled a moment ago may still be skipped by
+    Nova's scheduler (its provider's disabled trait is cleared asynchronously): servers
+    that go to ERROR are deleted and booted again, a few times."""
     flags = (["--ha"] if ha else []) + (["--libvirt"] if libvirt else []) + ([f"--evacuable-{tag}"] if tag else [])
-    out = lab("vms", "boot", host, str(n), *flags, timeout=300).stdout
-    return [l for l in out.split() if len(l) == 36]
+    for attempt in range(4):
+        p = lab("vms", "boot", host, str(n), *flags, timeout=300, check=False)
+        if p.returncode == 0:
+            return [l for l in p.stdout.split() if len(l) == 36]
+        if "went to ERROR" not in p.stderr or attempt == 3:
+            raise AssertionError(f"vms boot {host} {n} failed:\n{p.stdout}\n{p.stderr}")
+        for i in re.findall(r"'([0-9a-f-]{36})': 'ERROR'", p.stderr):
+            lab("vms", "delete", i, check=False)
+        time.sleep(5)
 
 
 def nova(*args, cloud="lab", check=True, on="host4"):
