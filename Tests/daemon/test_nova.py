@@ -125,7 +125,11 @@ def test_host_crash_ten_ha_servers_active_in_the_segment_reserved_host_first_two
     assert forced <= by_kind["disable_service"][0]["started"], hist
     assert all(forced <= e["started"] for e in by_kind["evacuate"]), hist
     evac = [a for a in hist if a["kind"] == "evacuate"]
-    assert len(evac) == 10 and all(a["outcome"] == "ok" and a["target"] == "host3" and a.get("request_id") for a in evac)
+    ok = [a for a in evac if a["outcome"] == "ok"]
+    # Each HA server moved exactly once (a failed attempt may be retried, bounded, and is recorded).
+    assert sorted(a["instance"] for a in ok) == sorted(ha), evac
+    assert all(a["target"] == "host3" and a.get("request_id") for a in ok), ok
+    assert len(evac) - len(ok) <= len(ha), evac
     s = status(leader)
     progress = [r for r in s["recoveries"] if r["host"] == victim]
     assert not progress or progress[0]["moved"] == 10
