@@ -35,11 +35,7 @@ public final class ResourceExecutor: ActionExecutor {
         let start = ContinuousClock.now
         let agent: OCFAgent
         let meta: OCFMetadata
-        do throws(OCFError) {
-            agent = try OCFAgent(spec.agent, root: ocfRoot)
-            meta = try await metadata.get(agent)
-            if let why = meta.check(spec.params) { throw .badParameters(why) }
-        } catch {
+        do throws(OCFError) { (agent, meta) = try await metadata.prepare(spec, root: ocfRoot) } catch {
             await shared.post(.resourceBlocked(host: h, process: name, reason: "\(error)"))
             return ActionReport(.failed, message: "\(name): \(error)", durationMS: milliseconds(since: start))
         }
@@ -91,5 +87,14 @@ public final class MetadataCache: Sendable {
         let m = try await agent.metadata()
         cache.withLock { $0[agent.path] = m }
         return m
+    }
+
+    /// A resource's agent found under `root`, its meta-data, and the configured parameters
+    /// checked against it: what both the monitor and the restart need before they run it.
+    public func prepare(_ spec: Resource, root: String) async throws(OCFError) -> (OCFAgent, OCFMetadata) {
+        let agent = try OCFAgent(spec.agent, root: root)
+        let meta = try await get(agent)
+        if let why = meta.check(spec.params) { throw .badParameters(why) }
+        return (agent, meta)
     }
 }

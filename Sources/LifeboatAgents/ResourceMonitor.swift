@@ -63,6 +63,7 @@ public actor ResourceMonitor {
     func observed(_ name: String, _ o: Observation) { observations[name] = o }
 
     nonisolated func loop(_ spec: Resource, host me: String) async {
+        let restartKey = Action.restartProcess(host: me, process: spec.name).key
         var probed = false
         while !Task.isCancelled {
             if probed { try? await Task.sleep(for: .milliseconds(Int(spec.monitorInterval * 1000))) }
@@ -72,18 +73,14 @@ public actor ResourceMonitor {
             }
             let health = h.processes[spec.name]
             if h.maintenance || h.recovery != nil || h.fence != .none || health?.blocked != nil
-                || state.inFlight["restart_process:\(me):\(spec.name)"] != nil
+                || state.inFlight[restartKey] != nil
             {
                 try? await Task.sleep(for: .milliseconds(200))
                 continue
             }
             let agent: OCFAgent
             let meta: OCFMetadata
-            do throws(OCFError) {
-                agent = try OCFAgent(spec.agent, root: ocfRoot)
-                meta = try await metadata.get(agent)
-                if let why = meta.check(spec.params) { throw .badParameters(why) }
-            } catch {
+            do throws(OCFError) { (agent, meta) = try await metadata.prepare(spec, root: ocfRoot) } catch {
                 Log.error("\(spec.name) on \(me): \(error)")
                 _ = await submit(.resourceBlocked(host: me, process: spec.name, reason: "\(error)"))
                 probed = true
@@ -95,7 +92,7 @@ public actor ResourceMonitor {
             await observed(spec.name, Observation(at: Date().timeIntervalSince1970, rc: r.exitCode, summary: r.summary, durationMS: r.durationMS))
             let first = !probed
             // The state may have moved on while the monitor ran.
-            guard let now = shared.state, now.inFlight["restart_process:\(me):\(spec.name)"] == nil,
+            guard let now = shared.state, now.inFlight[restartKey] == nil,
                 now.hosts[me]?.processes[spec.name]?.blocked == nil
             else { continue }
             let failedInState = now.hosts[me]?.processes[spec.name]?.failed == true

@@ -42,7 +42,7 @@ extension ClusterState {
             guard host.member, !host.maintenance, !recovering(h) else {
                 throw EventRejected("\(h) is not a healthy member (down, in maintenance or being recovered): nothing is restarted there")
             }
-            if inFlight["restart_process:\(h):\(p)"] != nil { throw EventRejected("\(p) on \(h) is already being restarted") }
+            if inFlight[Action.restartProcess(host: h, process: p).key] != nil { throw EventRejected("\(p) on \(h) is already being restarted") }
         case .fenceConfirmedByOperator(let h):
             try requireHost(h)
             if hosts[h]!.member {

@@ -79,7 +79,7 @@ extension Daemon {
         for res in s.resources.sorted(by: { $0.name < $1.name }) where wanted == nil || wanted == res.name {
             for h in s.hostOrder where res.applies(to: s.hosts[h]!) {
                 let health = s.hosts[h]!.processes[res.name] ?? ProcessHealth()
-                let key = "restart_process:\(h):\(res.name)"
+                let key = Action.restartProcess(host: h, process: res.name).key
                 let state =
                     health.blocked != nil ? "blocked" : s.inFlight[key] != nil ? "restarting" : health.failed ? "failed"
                     : !s.hosts[h]!.member ? "host_down" : s.hosts[h]!.maintenance ? "unmanaged" : "running"

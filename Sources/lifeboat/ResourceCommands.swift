@@ -17,6 +17,11 @@ struct ResourceCommand: ParsableCommand {
         return try ControlClient.call(.object(req), socketPath: socket)
     }
 
+    /// `resource_restart` or `resource_cleanup` of one resource on one host.
+    static func submit(_ kind: String, _ name: String, _ host: String, socket: String) throws {
+        try submitEvent([("kind", .string(kind)), ("host", .string(host)), ("process", .string(name))], socket: socket)
+    }
+
     static func str(_ v: JSONValue?) -> String {
         switch v ?? .null {
         case .string(let s): s
@@ -83,7 +88,7 @@ struct ResourceCommand: ParsableCommand {
         @Argument(help: "The resource.") var name: String
         @Argument(help: "The host.") var host: String
         func run() throws {
-            try submitEvent([("kind", .string("resource_restart")), ("host", .string(host)), ("process", .string(name))], socket: socket.path)
+            try ResourceCommand.submit("resource_restart", name, host, socket: socket.path)
         }
     }
 
@@ -94,7 +99,7 @@ struct ResourceCommand: ParsableCommand {
         @Argument(help: "The resource.") var name: String
         @Argument(help: "The host.") var host: String
         func run() throws {
-            try submitEvent([("kind", .string("resource_cleanup")), ("host", .string(host)), ("process", .string(name))], socket: socket.path)
+            try ResourceCommand.submit("resource_cleanup", name, host, socket: socket.path)
         }
     }
 }
