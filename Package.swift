@@ -13,6 +13,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
     ],
     targets: [
         // C shims over the system libraries (Debian: libcpg-dev libquorum-dev libqb-dev,
@@ -53,12 +54,23 @@ let package = Package(
         // Local persistence: the replicated state as a checksummed snapshot plus an event log.
         .target(name: "LifeboatStore", dependencies: ["LifeboatCore", "LifeboatReplication"]),
 
+        // The HTTP API: Masakari v1 (segments, hosts, notifications, vmoves) and Lifeboat's
+        // own paths, on Hummingbird; Keystone token validation. Pure request handling in
+        // `MasakariAPI` (testable without a socket), the server shell in `APIServer`.
+        .target(
+            name: "LifeboatAPI",
+            dependencies: [
+                "LifeboatCore", "LifeboatOpenStack",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+            ]),
+
         // The daemon shell: Corosync session, replica, leader, executors, control socket.
         .target(
             name: "LifeboatDaemon",
             dependencies: [
                 "LifeboatCore", "LifeboatReplication", "LifeboatCorosync", "LifeboatStore", "LifeboatFencing", "LifeboatOpenStack",
-                "LifeboatAgents", "LifeboatSystem",
+                "LifeboatAgents", "LifeboatSystem", "LifeboatAPI",
             ]),
         .executableTarget(
             name: "lifeboatd", dependencies: ["LifeboatDaemon", "LifeboatFencing", "LifeboatOpenStack", "LifeboatAgents", "LifeboatCore", "LifeboatSystem"]),
@@ -81,6 +93,7 @@ let package = Package(
         .testTarget(name: "LifeboatSystemTests", dependencies: ["LifeboatSystem", "LifeboatCorosync"]),
         .testTarget(name: "LifeboatFencingTests", dependencies: ["LifeboatFencing", "LifeboatCore"]),
         .testTarget(name: "LifeboatAgentsTests", dependencies: ["LifeboatAgents", "LifeboatCore"]),
+        .testTarget(name: "LifeboatAPITests", dependencies: ["LifeboatAPI", "LifeboatCore"]),
         .testTarget(name: "LifeboatOpenStackTests", dependencies: ["LifeboatOpenStack", "LifeboatCore"]),
         .testTarget(
             name: "LifeboatReplicationTests", dependencies: ["LifeboatReplication", "LifeboatCore", "LifeboatStore"],

@@ -12,6 +12,7 @@ extension ClusterState {
             next.lineage = CRC32C.checksum(Array(JSONWriter.write(event.json, timeKeys: []).utf8), continuing: lineage)
         }
         next.mutate(event)
+        next.updateNotifications()
         if event.isConfigurationChange { next.configVersion += 1 }
         next.applyRetention()
         self = next
@@ -62,6 +63,8 @@ extension ClusterState {
             break
         case .configure(let c):
             try validateConfigure(c)
+        case .segmentSaved, .segmentRemoved, .hostSaved, .hostRemoved, .notificationReceived:
+            try validateMasakari(event)
         case .inventory(let changes):
             try validateInventory(changes)
         case .consoleCaptured(let attempt, _):
@@ -173,6 +176,7 @@ extension ClusterState {
             segments[s]!.stormHalted = false
             segments[s]!.recentLosses = [:]
         case .configure(let c): configure(c)
+        case .segmentSaved, .segmentRemoved, .hostSaved, .hostRemoved, .notificationReceived: applyMasakari(event)
         case .inventory(let changes):
             applyInventory(changes)
             configVersion += 1  // instances and capacities are configuration: saved states compare it

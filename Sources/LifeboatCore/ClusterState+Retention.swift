@@ -13,6 +13,7 @@ extension ClusterState {
             let kept = Set(notices.map(\.notice.key))
             noticeKeys = noticeKeys.filter { kept.contains($0) || isCurrentFailureKey($0) }
         }
+        pruneNotifications()
         let actionCut = retentionCut(actionLog.count, policy.actionLogRetention) { actionLog[$0].finishedAt }
         if actionCut > 0 {
             actionLog.removeFirst(actionCut)

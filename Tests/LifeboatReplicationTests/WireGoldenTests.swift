@@ -77,6 +77,24 @@ import Testing
         .consoleCaptured(attempt: Attempt(term: 4, id: 17), console: .unavailable("no SOL on this BMC")),
         .resourceBlocked(host: "c2", process: "dummy", reason: "monitor exited 5 (OCF_ERR_INSTALLED)"),
         .resourceCleanup(host: "c2", process: "dummy"), .resourceRestart(host: "c1", process: "nova-compute"),
+        .segmentSaved({
+            var s = Segment(name: "rack-b", recoveryMethod: .auto, enabled: false)
+            s.identity.uuid = "6f1d2c3b-4a59-4e6f-8a7b-9c0d1e2f3a4b"
+            s.description = "second rack"
+            s.serviceType = "COMPUTE"
+            return s
+        }()),
+        .segmentRemoved(uuid: "6f1d2c3b-4a59-4e6f-8a7b-9c0d1e2f3a4b"),
+        .hostSaved(
+            HostRegistration(
+                uuid: "0a1b2c3d-4e5f-4a6b-8c7d-8e9f0a1b2c3d", name: "c2", segment: "rack-a", reserved: true, maintenance: false,
+                type: "COMPUTE", controlAttributes: "SSH")),
+        .hostRemoved(uuid: "0a1b2c3d-4e5f-4a6b-8c7d-8e9f0a1b2c3d"),
+        .notificationReceived(
+            NotificationRecord(
+                identity: RecordIdentity(uuid: "1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e"), type: .computeHost, hostname: "c1",
+                generatedTime: "2026-11-26T13:27:49.916130", generatedAt: 1_795_786_069.91613,
+                payload: [.init("event", "STOPPED"), .init("host_status", "NORMAL"), .init("cluster_status", "OFFLINE")])),
     ]
 
     static func state() throws -> ClusterState {

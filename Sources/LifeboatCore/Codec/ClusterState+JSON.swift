@@ -18,6 +18,9 @@ extension ClusterState {
             ("epoch", .uint(epoch)), ("config_version", .uint(configVersion)), ("progress", .uint(progress)), ("lineage", .uint(UInt64(lineage))),
             ("now", .number(now)), ("term", .uint(term)), ("term_holder", termHolder?.json ?? .null),
             ("pruned_notices", .int(prunedNotices)), ("pruned_actions", .int(prunedActions)),
+            ("detached_hosts", .array(detachedHosts.keys.sorted().map { detachedHosts[$0]!.configurationJSON })),
+            ("notifications", .array(notifications.map(\.json))), ("open_notifications", .array(openNotifications.map { .int($0) })),
+            ("pruned_notifications", .int(prunedNotifications)), ("next_serial", .int(nextSerial)),
         ])
     }
 
@@ -55,6 +58,16 @@ extension ClusterState {
         s.termHolder = try r.optional("term_holder").map { v throws(ScenarioError) in try TermHolder.decode(v, at: r.sub("term_holder")) }
         s.prunedNotices = Int(try r.uint64("pruned_notices"))
         s.prunedActions = Int(try r.uint64("pruned_actions"))
+        for h in try Scenario.parseHosts(try r.array("detached_hosts"), segments: segments, detached: true) { s.detachedHosts[h.name] = h }
+        // Absent from states written before the Masakari API (wire version 3): empty then.
+        s.notifications = try r.array("notifications").enumerated().map { n, v throws(ScenarioError) in
+            try NotificationRecord.decode(v, at: "\(r.sub("notifications"))[\(n)]")
+        }
+        s.openNotifications = try r.array("open_notifications").enumerated().map { n, v throws(ScenarioError) in
+            try ObjectReader.int(v, at: "\(r.sub("open_notifications"))[\(n)]")
+        }
+        s.prunedNotifications = try r.int("pruned_notifications", default: 0)
+        s.nextSerial = max(s.nextSerial, try r.int("next_serial", default: 1), (s.notifications.last?.identity.serial ?? 0) + 1)
         try r.finish()
         do { return try s.checkedAfterDecoding() } catch { throw ScenarioError(path, error.reason) }
     }
@@ -66,7 +79,7 @@ extension Segment {
             ("name", .string(name)), ("recovery_method", .string(recoveryMethod.rawValue)), ("enabled", .bool(enabled)),
             ("storm_halted", .bool(stormHalted)), ("storm_count", .int(stormCount)),
             ("recent_losses", .object(recentLosses.keys.sorted().map { ($0, .number(recentLosses[$0]!)) })),
-        ])
+        ] + masakariFields)
     }
 
     static func decodeState(_ v: JSONValue, at path: String) throws(ScenarioError) -> Segment {
@@ -76,6 +89,7 @@ extension Segment {
         s.stormCount = Int(try r.uint64("storm_count"))
         let losses = try ObjectReader(try r.required("recent_losses"), at: r.sub("recent_losses"))
         for (h, t) in losses.members { s.recentLosses[h] = try ObjectReader.number(t, at: losses.sub(h)) }
+        try s.readMasakariFields(&r)
         try r.finish()
         return s
     }
@@ -93,7 +107,7 @@ extension Host {
             ("fenced_at", .array(fencedAt.map { .number($0) })), ("readmission_failed", .bool(readmissionFailed)),
             ("readmission_failed_at", .optional(readmissionFailedAt)),
             ("failure_count", .int(failureCount)),
-        ])
+        ] + masakariFields)
     }
 
     static func decodeState(_ v: JSONValue, at path: String) throws(ScenarioError) -> Host {
@@ -114,6 +128,7 @@ extension Host {
         h.readmissionFailed = try r.bool("readmission_failed")
         h.readmissionFailedAt = try r.optionalNumber("readmission_failed_at")
         h.failureCount = Int(try r.uint64("failure_count"))
+        try h.readMasakariFields(&r)
         try r.finish()
         return h
     }

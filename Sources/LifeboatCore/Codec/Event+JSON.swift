@@ -33,6 +33,11 @@ extension Event {
         case .segmentEnabled(let s, let on): f += [("segment", .string(s)), ("on", .bool(on))]
         case .stormReset(let s): f.append(("segment", .string(s)))
         case .configure(let c): f.append(("cluster", c.json))
+        case .segmentSaved(let seg):
+            f.append(("segment", .object([("name", .string(seg.name)), ("recovery_method", .string(seg.recoveryMethod.rawValue)), ("enabled", .bool(seg.enabled))] + seg.masakariFields)))
+        case .segmentRemoved(let uuid), .hostRemoved(let uuid): f.append(("uuid", .string(uuid)))
+        case .hostSaved(let reg): f.append(("host", reg.json))
+        case .notificationReceived(let n): f.append(("notification", n.json))
         case .inventory(let changes): f.append(("changes", .array(changes.map(\.json))))
         case .leaderChanged(let h): f += [("node", .uint(h.node)), ("incarnation", .uint(h.incarnation))]
         case .clock: break
@@ -92,6 +97,14 @@ extension Event {
             let inc = try r.optional("incarnation").map { v throws(ScenarioError) in try ObjectReader.uint64(v, at: r.sub("incarnation")) } ?? 0
             return .leaderChanged(holder: TermHolder(node: UInt32(node), incarnation: inc))
         case "configure" where !fromPeople: return .configure(try ClusterConfiguration.parse(try r.required("cluster")))
+        case "segment_saved" where !fromPeople:
+            let seg = try Scenario.parseSegments([try r.required("segment")])[0]
+            return .segmentSaved(seg)
+        case "segment_removed" where !fromPeople: return .segmentRemoved(uuid: try r.string("uuid"))
+        case "host_saved" where !fromPeople: return .hostSaved(try HostRegistration.decode(try r.required("host"), at: r.sub("host")))
+        case "host_removed" where !fromPeople: return .hostRemoved(uuid: try r.string("uuid"))
+        case "notification" where !fromPeople:
+            return .notificationReceived(try NotificationRecord.decode(try r.required("notification"), at: r.sub("notification")))
         case "inventory" where !fromPeople:
             return .inventory(try r.list("changes") { v, p throws(ScenarioError) in try InventoryChange.decode(v, at: p) })
         case "clock" where !fromPeople: return .clock

@@ -39,6 +39,20 @@ public enum Event: Hashable, Sendable {
     case stormReset(segment: String)
     /// Replace the configuration (segments, hosts, instances, policy).
     case configure(ClusterConfiguration)
+    /// Masakari's segment create or update (by `identity.uuid`): name, recovery method,
+    /// enabled, description, service type. Health fields of the value are ignored.
+    case segmentSaved(Segment)
+    /// Masakari's segment delete: its hosts leave the configuration with it (kept as
+    /// detached hosts, so that they can be added again with their node id and fencing).
+    case segmentRemoved(uuid: String)
+    /// Masakari's host create (a detached host of the cluster joins a segment) or update.
+    case hostSaved(HostRegistration)
+    /// Masakari's host delete: the host leaves its segment and Lifeboat's protection; its
+    /// node id and fence topology are kept as a detached host.
+    case hostRemoved(uuid: String)
+    /// A notification from a monitor or an operator (Masakari's `POST /notifications`):
+    /// an input like a monitor's, recorded with the recovery it sets off.
+    case notificationReceived(NotificationRecord)
     /// The leader's view of Nova: instances added, removed, moved, resized, tagged; host
     /// capacities. Never touches segments, reserves or maintenance.
     case inventory([InventoryChange])
@@ -81,6 +95,11 @@ public enum Event: Hashable, Sendable {
         case .stormReset: "storm_reset"
         case .configure: "configure"
         case .inventory: "inventory"
+        case .segmentSaved: "segment_saved"
+        case .segmentRemoved: "segment_removed"
+        case .hostSaved: "host_saved"
+        case .hostRemoved: "host_removed"
+        case .notificationReceived: "notification"
         case .leaderChanged: "leader_changed"
         case .clock: "clock"
         case .actionStarted: "action_started"
@@ -95,12 +114,15 @@ public enum Event: Hashable, Sendable {
         "maintenance", "fence_confirmed_by_operator", "fence_requested", "segment_enabled", "reserved", "ha", "storm_reset", "configure", "inventory",
         "leader_changed", "clock", "action_started", "action_finished", "console_captured",
         "resource_blocked", "resource_cleanup", "resource_restart",
+        "segment_saved", "segment_removed", "host_saved", "host_removed", "notification",
     ]
 
     /// Configuration changes are refused without quorum.
     public var isConfigurationChange: Bool {
         switch self {
-        case .maintenance, .segmentEnabled, .reserved, .haTag, .stormReset, .configure: true
+        case .maintenance, .segmentEnabled, .reserved, .haTag, .stormReset, .configure, .segmentSaved, .segmentRemoved, .hostSaved,
+            .hostRemoved:
+            true
         default: false
         }
     }
@@ -109,7 +131,7 @@ public enum Event: Hashable, Sendable {
     /// off (a minority must not unblock an evacuation), and every start but a notice.
     public var requiresQuorum: Bool {
         switch self {
-        case .fenceConfirmedByOperator, .fenceRequested, .resourceCleanup, .resourceRestart: true
+        case .fenceConfirmedByOperator, .fenceRequested, .resourceCleanup, .resourceRestart, .notificationReceived: true
         case .actionStarted(let a, _): if case .notify = a { false } else { true }
         default: isConfigurationChange
         }

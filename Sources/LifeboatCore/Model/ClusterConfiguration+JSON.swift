@@ -4,16 +4,9 @@ extension ClusterConfiguration {
     public var json: JSONValue {
         .object([
             ("segments", .array(segments.map { s in
-                .object([("name", .string(s.name)), ("recovery_method", .string(s.recoveryMethod.rawValue)), ("enabled", .bool(s.enabled))])
+                .object([("name", .string(s.name)), ("recovery_method", .string(s.recoveryMethod.rawValue)), ("enabled", .bool(s.enabled))] + s.masakariFields)
             })),
-            ("hosts", .array(hosts.map { h in
-                var f: [(String, JSONValue)] = [
-                    ("name", .string(h.name)), ("segment", .string(h.segment)), ("node_id", .number(Double(h.nodeID))),
-                    ("reserved", .bool(h.reserved)), ("maintenance", .bool(h.maintenance)), ("capacity", h.capacity.json),
-                ]
-                if h.fencing != FenceTopology() { f.append(("fencing", h.fencing.json)) }
-                return .object(f)
-            })),
+            ("hosts", .array(hosts.map(\.configurationJSON))),
             ("instances", .array(instances.map { i in
                 .object([
                     ("id", .string(i.id)), ("host", .string(i.host)), ("ha", .bool(i.ha)),
@@ -21,7 +14,21 @@ extension ClusterConfiguration {
                 ])
             })),
             ("policy", policy.json),
-        ] + (resources.isEmpty ? [] : [("resources", .array(resources.map(\.json)))]))
+        ] + (resources.isEmpty ? [] : [("resources", .array(resources.map(\.json)))])
+            + (detachedHosts.isEmpty ? [] : [("detached_hosts", .array(detachedHosts.map(\.configurationJSON)))]))
+    }
+}
+
+extension Host {
+    /// A host in the configuration's format (what `Scenario.parseHosts` reads).
+    var configurationJSON: JSONValue {
+                let h = self
+                var f: [(String, JSONValue)] = [
+                    ("name", .string(h.name)), ("segment", .string(h.segment)), ("node_id", .number(Double(h.nodeID))),
+                    ("reserved", .bool(h.reserved)), ("maintenance", .bool(h.maintenance)), ("capacity", h.capacity.json),
+                ]
+                if h.fencing != FenceTopology() { f.append(("fencing", h.fencing.json)) }
+                return .object(f + h.masakariFields)
     }
 }
 
@@ -45,6 +52,8 @@ extension Policy {
             ("action_log_retention", .number(Double(actionLogRetention))),
             ("history_retention", .number(Double(historyRetention))),
             ("retention_age", .number(retentionAge)),
+            ("notification_retention", .int(notificationRetention)),
+            ("duplicate_notification_interval", .number(duplicateNotificationInterval)),
         ])
     }
 }

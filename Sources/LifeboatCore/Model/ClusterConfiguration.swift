@@ -7,11 +7,16 @@ public struct ClusterConfiguration: Hashable, Sendable {
     public var instances: [Instance]
     public var policy: Policy
     public var resources: [Resource]
+    /// Hosts of the cluster outside every segment (removed through the Masakari API): not
+    /// protected, not targets; kept with their node id and fence topology so that they can
+    /// be added to a segment again.
+    public var detachedHosts: [Host]
 
     public init(
         segments: [Segment] = [], hosts: [Host] = [], instances: [Instance] = [], policy: Policy = Policy(),
-        resources: [Resource] = []
+        resources: [Resource] = [], detachedHosts: [Host] = []
     ) {
+        self.detachedHosts = detachedHosts
         self.segments = segments
         self.hosts = hosts
         self.instances = instances
@@ -27,8 +32,12 @@ public struct ClusterConfiguration: Hashable, Sendable {
         let instances = try Scenario.parseInstances(try r.array("instances"), hosts: hosts)
         let policy = try Scenario.parsePolicy(r.optional("policy"))
         let resources = try Scenario.parseResources(r.optional("resources"), hosts: hosts, segments: segments)
+        let detached = try Scenario.parseHosts(try r.array("detached_hosts"), segments: segments, detached: true)
         try r.finish()
-        return ClusterConfiguration(segments: segments, hosts: hosts, instances: instances, policy: policy, resources: resources)
+        let c = ClusterConfiguration(
+            segments: segments, hosts: hosts, instances: instances, policy: policy, resources: resources, detachedHosts: detached)
+        try c.validateMasakariFields()
+        return c
     }
 
     /// Checks a configuration that did not come through `parse` (a wire message, a file on
@@ -63,11 +72,12 @@ public struct ClusterConfiguration: Hashable, Sendable {
             guard cap.holds(used[i.host]!) else { throw ScenarioError(path, "instance \(i.id) does not fit on \(i.host)") }
         }
         try Resource.validate(resources, hosts: Set(hostCapacity.keys), segments: segmentNames)
+        try validateMasakariFields()
         let p = policy
         guard p.processRestartLimit >= 0, p.instanceRestartLimit >= 0, p.maxConcurrentHostRecoveries >= 1,
             p.fenceAttemptLimit >= 1, p.flapLimit >= 1, p.flapWindow >= 0, p.stormWindow >= 0, p.failureTimeout >= 0,
             p.stormThreshold > 0, p.stormThreshold <= 1, p.startupGrace >= 0, p.clockSkewLimit > 0,
-            p.noticeRetention >= 1, p.actionLogRetention >= 1, p.historyRetention >= 1, p.retentionAge >= 0, p.fenceRetryInterval >= 0,
+            p.noticeRetention >= 1, p.notificationRetention >= 1, p.duplicateNotificationInterval >= 0, p.actionLogRetention >= 1, p.historyRetention >= 1, p.retentionAge >= 0, p.fenceRetryInterval >= 0,
             p.evacuationAttemptLimit >= 1, p.novaRetryInterval >= 0
         else { throw ScenarioError("cluster.policy", "a value is out of range") }
     }
@@ -80,6 +90,8 @@ extension ClusterState {
     public init(configuration c: ClusterConfiguration, membersKnown: Bool = true) {
         self.init(segments: c.segments, hosts: c.hosts, instances: c.instances, policy: c.policy)
         resources = c.resources
+        for h in c.detachedHosts where hosts[h.name] == nil { detachedHosts[h.name] = h }
+        fillIdentities()
         if !membersKnown {
             for name in hosts.keys { hosts[name]!.member = false }
             quorate = false
@@ -108,21 +120,19 @@ extension ClusterState {
         ClusterConfiguration(
             segments: segments.keys.sorted().map { name in
                 let s = segments[name]!
-                return Segment(name: s.name, recoveryMethod: s.recoveryMethod, enabled: s.enabled)
-            },
-            hosts: hostOrder.map { name in
-                let h = hosts[name]!
-                var c = Host(
-                    name: h.name, segment: h.segment, nodeID: h.nodeID, reserved: h.reserved,
-                    maintenance: h.maintenance, capacity: h.capacity)
-                c.fencing = h.fencing
+                var c = Segment(name: s.name, recoveryMethod: s.recoveryMethod, enabled: s.enabled)
+                c.identity = s.identity
+                c.description = s.description
+                c.serviceType = s.serviceType
                 return c
             },
+            hosts: hostOrder.map { hosts[$0]!.configured },
             instances: instances.keys.sorted().map { id in
                 let i = instances[id]!
                 return Instance(id: i.id, host: i.host, ha: i.ha, priority: i.priority, flavor: i.flavor)
             },
-            policy: policy, resources: resources)
+            policy: policy, resources: resources,
+            detachedHosts: detachedHosts.keys.sorted().map { detachedHosts[$0]!.configured })
     }
 
     /// Host name for a Corosync node id.
@@ -148,7 +158,9 @@ extension ClusterState {
                 n.failureCount = old.failureCount
                 n.readmissionFailed = old.readmissionFailed
                 n.readmissionFailedAt = old.readmissionFailedAt
+                n.keepMasakariFields(of: old)
             } else {
+                if let old = detachedHosts[h.name] { n.keepMasakariFields(of: old) }
                 n.member = false  // not seen yet; a membership change will say
             }
             newHosts[h.name] = n
@@ -160,6 +172,7 @@ extension ClusterState {
                 n.stormHalted = old.stormHalted
                 n.recentLosses = old.recentLosses
                 n.stormCount = old.stormCount
+                n.keepMasakariFields(of: old)
             }
             newSegments[s.name] = n
         }
@@ -187,7 +200,10 @@ extension ClusterState {
             if let to = i.evacuatingTo { hosts[to]?.used += i.flavor }
         }
         failedInstances = failedInstances.filter { instances[$0]?.state == .failed }
+        detachedHosts = [:]
+        for h in c.detachedHosts where hosts[h.name] == nil { detachedHosts[h.name] = h }
         rebuildHostIndexes()
+        fillIdentities()
     }
 
     func validateConfigure(_ c: ClusterConfiguration) throws(EventRejected) {
@@ -206,6 +222,49 @@ extension ClusterState {
         let busy = Set(inFlight.values.compactMap(\.action.instance))
         for (id, i) in instances where newHost[id] != i.host && (i.state == .evacuating || busy.contains(id)) {
             throw EventRejected("instance \(id) has a recovery step in flight: it cannot be removed or moved now")
+        }
+    }
+}
+
+extension Host {
+    /// Only what an operator configures of the host (no health).
+    var configured: Host {
+        var c = Host(name: name, segment: segment, nodeID: nodeID, reserved: reserved, maintenance: maintenance, capacity: capacity)
+        c.fencing = fencing
+        c.identity = identity
+        c.type = type
+        c.controlAttributes = controlAttributes
+        return c
+    }
+}
+
+extension ClusterConfiguration {
+    /// Masakari's identities are unique: a uuid names one segment or host, an integer id
+    /// one record.
+    func validateMasakariFields() throws(ScenarioError) {
+        var uuids = Set<String>()
+        var serials = Set<Int>()
+        for (n, s) in segments.enumerated() {
+            if !s.identity.uuid.isEmpty, !uuids.insert(s.identity.uuid).inserted {
+                throw ScenarioError("cluster.segments[\(n)].uuid", "uuid \(s.identity.uuid) is used twice")
+            }
+            if s.identity.serial > 0, !serials.insert(s.identity.serial).inserted {
+                throw ScenarioError("cluster.segments[\(n)].id", "id \(s.identity.serial) is used twice")
+            }
+        }
+        for (key, list) in [("hosts", hosts), ("detached_hosts", detachedHosts)] {
+            for (n, h) in list.enumerated() {
+                if !h.identity.uuid.isEmpty, !uuids.insert(h.identity.uuid).inserted {
+                    throw ScenarioError("cluster.\(key)[\(n)].uuid", "uuid \(h.identity.uuid) is used twice")
+                }
+                if h.identity.serial > 0, !serials.insert(h.identity.serial).inserted {
+                    throw ScenarioError("cluster.\(key)[\(n)].id", "id \(h.identity.serial) is used twice")
+                }
+            }
+        }
+        let attached = Set(hosts.map(\.name))
+        for (n, h) in detachedHosts.enumerated() where attached.contains(h.name) {
+            throw ScenarioError("cluster.detached_hosts[\(n)].name", "host \(h.name) is also in cluster.hosts")
         }
     }
 }

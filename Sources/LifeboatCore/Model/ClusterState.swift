@@ -7,6 +7,15 @@ public struct ClusterState: Hashable, Sendable {
     public internal(set) var policy: Policy
     /// Resources kept running on the hosts (configuration), in name order.
     public internal(set) var resources: [Resource] = []
+    /// Hosts of the cluster outside every segment (configuration; see `ClusterConfiguration`).
+    public internal(set) var detachedHosts: [String: Host] = [:]
+    /// Notifications received (Masakari's API), oldest first, bounded by retention.
+    public internal(set) var notifications: [NotificationRecord] = []
+    /// Serials of the notifications whose status still follows a recovery.
+    public internal(set) var openNotifications: [Int] = []
+    public internal(set) var prunedNotifications: Int = 0
+    /// The next Masakari integer id (segments, hosts, notifications share the sequence).
+    public internal(set) var nextSerial: Int = 1
 
     /// The partition this state lives in has quorum.
     public internal(set) var quorate: Bool = true
@@ -68,6 +77,7 @@ public struct ClusterState: Hashable, Sendable {
             self.hosts[i.host]?.used += i.flavor
         }
         rebuildHostIndexes()
+        fillIdentities()
     }
 
     mutating func rebuildHostIndexes() {
@@ -145,6 +155,13 @@ extension ClusterState {
         }
         for name in s.hosts.keys { s.hosts[name]!.used = used[name] ?? .zero }
         s.failedInstances = s.failedInstances.filter { s.instances[$0]?.state == .failed }
+        for (a, b) in zip(s.notifications, s.notifications.dropFirst()) where a.identity.serial >= b.identity.serial {
+            throw EventRejected("snapshot: notifications are not in id order")
+        }
+        s.openNotifications = s.openNotifications.filter { s.notificationIndex(serial: $0) != nil }
+        for (name, h) in s.detachedHosts where h.name != name || s.hosts[name] != nil {
+            throw EventRejected("snapshot: detached host \(name) is inconsistent")
+        }
         return s
     }
 }

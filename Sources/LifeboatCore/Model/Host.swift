@@ -9,6 +9,12 @@ public struct Host: Hashable, Sendable {
     public var capacity: Capacity
     /// How this host is fenced (configuration).
     public var fencing: FenceTopology = FenceTopology()
+    /// How the Masakari API names it (see `RecordIdentity`).
+    public var identity = RecordIdentity()
+    /// Masakari's `type` and `control_attributes` (informational: Lifeboat fences through
+    /// the host's configured fence topology, never through these).
+    public var type: String = ""
+    public var controlAttributes: String? = nil
 
     /// In the agreed Corosync membership.
     public var member: Bool = true
@@ -89,6 +95,8 @@ public enum FailureCause: String, Sendable, CaseIterable {
     case unseenAtStartup = "unseen_at_startup"
     /// An operator asked for it to be fenced.
     case operatorRequest = "operator_request"
+    /// A monitor's notification said it stopped (Masakari's `COMPUTE_HOST` `STOPPED`).
+    case notification
 }
 
 /// One host recovery: fence → force down + disable → evacuate its HA instances.

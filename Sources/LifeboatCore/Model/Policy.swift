@@ -61,6 +61,12 @@ public struct Policy: Hashable, Sendable {
     public var actionLogRetention: Int = 5000
     public var historyRetention: Int = 10000
     public var retentionAge: Double = 90 * 86400
+    /// Notifications kept (Masakari's API lists them); pruned like the rest, counted.
+    public var notificationRetention: Int = 10000
+    /// A notification of the same type, host and payload generated within this many
+    /// seconds after an earlier one is a duplicate (409), as Masakari's
+    /// `duplicate_notification_detection_interval` (default 180).
+    public var duplicateNotificationInterval: Double = 180
 
     public init() {}
 }

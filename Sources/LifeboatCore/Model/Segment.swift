@@ -26,6 +26,11 @@ public struct Segment: Hashable, Sendable {
     public var recentLosses: [String: Double] = [:]
     /// Number of storms seen: makes each storm's notification distinct.
     public var stormCount: Int = 0
+    /// How the Masakari API names it (see `RecordIdentity`).
+    public var identity = RecordIdentity()
+    /// Masakari's `description` and `service_type` (informational: Lifeboat recovers compute).
+    public var description: String? = nil
+    public var serviceType: String = ""
 
     public init(name: String, recoveryMethod: RecoveryMethod, enabled: Bool = true) {
         self.name = name

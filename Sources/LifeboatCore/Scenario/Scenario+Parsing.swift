@@ -45,8 +45,10 @@ extension Scenario {
                     "unknown recovery method '\(methodName)' (one of: \(RecoveryMethod.allCases.map(\.rawValue).joined(separator: ", ")))")
             }
             let enabled = try r.bool("enabled", default: true)
+            var segment = Segment(name: name, recoveryMethod: method, enabled: enabled)
+            try segment.readMasakariFields(&r)
             try r.finish()
-            out.append(Segment(name: name, recoveryMethod: method, enabled: enabled))
+            out.append(segment)
         }
         return out
     }
@@ -61,17 +63,19 @@ extension Scenario {
         return c
     }
 
-    static func parseHosts(_ items: [JSONValue], segments: [Segment]) throws(ScenarioError) -> [Host] {
+    /// `detached`: hosts outside every segment (`detached_hosts`), whose `segment` is the
+    /// one they left.
+    static func parseHosts(_ items: [JSONValue], segments: [Segment], detached: Bool = false) throws(ScenarioError) -> [Host] {
         let segmentNames = Set(segments.map(\.name))
         var out: [Host] = []
         var names = Set<String>()
         var nodeIDs: [UInt32: String] = [:]
         for (n, item) in items.enumerated() {
-            var r = try ObjectReader(item, at: "cluster.hosts[\(n)]")
+            var r = try ObjectReader(item, at: "cluster.\(detached ? "detached_hosts" : "hosts")[\(n)]")
             let name = try r.string("name")
             guard names.insert(name).inserted else { throw ScenarioError(r.sub("name"), "duplicate host name '\(name)'") }
             let segment = try r.string("segment")
-            guard segmentNames.contains(segment) else {
+            guard detached || segmentNames.contains(segment) else {
                 throw ScenarioError(r.sub("segment"), "unknown segment '\(segment)' for host \(name)")
             }
             let id = try r.int("node_id", default: n + 1)
@@ -86,9 +90,10 @@ extension Scenario {
             let maintenance = try r.bool("maintenance", default: false)
             let capacity = try parseCapacity(try r.required("capacity"), at: r.sub("capacity"))
             let fencing = try r.optional("fencing").map { v throws(ScenarioError) in try FenceTopology.parse(v, at: r.sub("fencing")) }
-            try r.finish()
             var host = Host(
                 name: name, segment: segment, nodeID: UInt32(id), reserved: reserved, maintenance: maintenance, capacity: capacity)
+            try host.readMasakariFields(&r)
+            try r.finish()
             if let fencing { host.fencing = fencing }
             out.append(host)
         }
@@ -161,6 +166,9 @@ extension Scenario {
         p.actionLogRetention = try atLeast("action_log_retention", try r.int("action_log_retention", default: p.actionLogRetention), 1)
         p.historyRetention = try atLeast("history_retention", try r.int("history_retention", default: p.historyRetention), 1)
         p.retentionAge = try r.number("retention_age", default: p.retentionAge)
+        p.notificationRetention = try atLeast(
+            "notification_retention", try r.int("notification_retention", default: p.notificationRetention), 1)
+        p.duplicateNotificationInterval = try r.number("duplicate_notification_interval", default: p.duplicateNotificationInterval)
         try r.finish()
         guard p.stormThreshold > 0, p.stormThreshold <= 1 else {
             throw ScenarioError("cluster.policy.storm_threshold", "must be a share above 0 and at most 1 (found \(p.stormThreshold))")
@@ -169,6 +177,7 @@ extension Scenario {
             ("flap_window", p.flapWindow), ("storm_window", p.stormWindow), ("failure_timeout", p.failureTimeout),
             ("startup_grace", p.startupGrace), ("retention_age", p.retentionAge), ("priority_fencing_delay", p.priorityFencingDelay),
             ("fence_retry_interval", p.fenceRetryInterval), ("nova_retry_interval", p.novaRetryInterval),
+            ("duplicate_notification_interval", p.duplicateNotificationInterval),
         ]
         where v < 0 {
             throw ScenarioError("cluster.policy.\(key)", "must not be negative (found \(v))")
