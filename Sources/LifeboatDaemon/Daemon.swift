@@ -346,7 +346,7 @@ public actor Daemon {
     /// Multicasts an operator's event and waits until it comes back applied (or refused).
     /// What this node can already tell is refused at once: not connected, not synced, no
     /// quorum here, quorum and membership disagreeing, a message over the size limit.
-    func submit(_ event: Event) async -> String? {
+    public func submit(_ event: Event) async -> String? {
         guard session != nil, let r = replica else { return "not connected to corosync" }
         guard r.synced else { return "this node is still synchronising with the cluster: retry in a moment" }
         if event.requiresQuorum {

@@ -47,6 +47,24 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var evacuationTimeout = 300.0
     }
 
+    /// The HTTP API (`"api": {...}`): Masakari v1 and Lifeboat's own paths; nil: off.
+    public var api: APISettings? = nil
+
+    public struct APISettings: Sendable, Equatable {
+        public var listen = "0.0.0.0"
+        public var port = 15868
+        /// `keystone` (tokens validated with Keystone, admin role required) or `noauth`
+        /// (every caller is an admin: only for a closed lab; logged loudly at start).
+        public var auth = "keystone"
+        /// The cloud of clouds.yaml whose credentials validate tokens (default: the
+        /// `openstack` section's).
+        public var cloud: String? = nil
+        public var cloudsYAML: String? = nil
+        /// TLS: a PEM certificate chain and its key (both or neither).
+        public var tlsCertificate: String? = nil
+        public var tlsKey: String? = nil
+    }
+
     public enum CorosyncLossPolicy: String, Sendable { case reconnect, exit }
 
     public init() {}
@@ -93,6 +111,24 @@ public struct DaemonConfiguration: Sendable, Equatable {
             guard s.evacuationTimeout > 0 else { throw ScenarioError("openstack.evacuation_timeout", "must be above 0") }
             try or.finish()
             c.openstack = s
+        }
+        if let a = r.optional("api") {
+            var ar = try ObjectReader(a, at: "api")
+            var s = APISettings()
+            s.listen = try ar.string("listen", default: s.listen)
+            s.port = try ar.int("port", default: s.port)
+            guard (0...65535).contains(s.port) else { throw ScenarioError("api.port", "must be a TCP port (0 to 65535)") }
+            s.auth = try ar.string("auth", default: s.auth)
+            guard ["keystone", "noauth"].contains(s.auth) else { throw ScenarioError("api.auth", "expected 'keystone' or 'noauth', found '\(s.auth)'") }
+            s.cloud = try ar.optionalText("cloud") ?? c.openstack?.cloud
+            s.cloudsYAML = try ar.optionalText("clouds_yaml") ?? c.openstack?.cloudsYAML
+            s.tlsCertificate = try ar.optionalText("tls_certificate")
+            s.tlsKey = try ar.optionalText("tls_key")
+            guard (s.tlsCertificate == nil) == (s.tlsKey == nil) else {
+                throw ScenarioError("api.tls_certificate", "TLS needs both tls_certificate and tls_key")
+            }
+            try ar.finish()
+            c.api = s
         }
         if let d = r.optional("debug") {
             var dr = try ObjectReader(d, at: "debug")

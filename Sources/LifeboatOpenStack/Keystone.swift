@@ -5,7 +5,7 @@ import LifeboatCore
 /// reuses the token until shortly before it expires (or until a service refuses it), and
 /// finds endpoints in the service catalog by type, interface and region.
 public actor KeystoneSession {
-    public let credentials: CloudCredentials
+    public nonisolated let credentials: CloudCredentials
     let http: HTTPClient
     var token: Token? = nil
 
@@ -119,6 +119,55 @@ public actor KeystoneSession {
         let t = Token(value: value, expires: expires, catalog: body.token.catalog ?? [], projectID: body.token.project?.id)
         token = t
         return t
+    }
+
+    /// What Keystone says of a user's token (`GET /v3/auth/tokens` with `X-Subject-Token`,
+    /// authenticated by this session's own token): nil when it is not valid (expired,
+    /// revoked, unknown: Keystone answers 404).
+    public struct TokenInfo: Sendable, Equatable {
+        public var user: String
+        public var project: String?
+        public var roles: [String]
+        public var expires: Date
+    }
+
+    struct ValidatedBody: Decodable {
+        var token: Inner
+        struct Inner: Decodable {
+            var expires_at: String
+            var user: Named?
+            var project: Named?
+            var roles: [Named]?
+        }
+        struct Named: Decodable {
+            var id: String?
+            var name: String?
+        }
+    }
+
+    public func validate(subjectToken: String) async throws(OpenStackError) -> TokenInfo? {
+        let base = credentials.authURL.hasSuffix("/") ? String(credentials.authURL.dropLast()) : credentials.authURL
+        let url = (base.hasSuffix("/v3") ? base : base + "/v3") + "/auth/tokens?nocatalog"
+        let call = "keystone: GET /v3/auth/tokens"
+        var r = try await http.send("GET", url, headers: ["X-Auth-Token": try await currentToken(), "X-Subject-Token": subjectToken], call: call)
+        if r.status == 401 {
+            invalidate()  // our own token was refused: once more with a new one
+            r = try await http.send("GET", url, headers: ["X-Auth-Token": try await currentToken(), "X-Subject-Token": subjectToken], call: call)
+        }
+        if r.status == 404 { return nil }
+        guard r.status == 200 else {
+            throw OpenStackError(call: call, status: r.status, message: HTTPClient.message(r.body), requestID: r.requestID)
+        }
+        let body: ValidatedBody
+        do { body = try JSONValueDecoder().decode(ValidatedBody.self, from: r.body) } catch {
+            throw OpenStackError(call: call, status: r.status, message: "unreadable token: \(error)")
+        }
+        guard let expires = Self.parseDate(body.token.expires_at) else {
+            throw OpenStackError(call: call, status: r.status, message: "unreadable expires_at '\(body.token.expires_at)'")
+        }
+        return TokenInfo(
+            user: body.token.user?.name ?? body.token.user?.id ?? "", project: body.token.project?.id,
+            roles: (body.token.roles ?? []).compactMap(\.name), expires: expires)
     }
 
     static func parseDate(_ s: String) -> Date? {

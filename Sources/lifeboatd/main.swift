@@ -94,6 +94,8 @@ let watcher = Thread {
 }
 watcher.start()
 
+if let api = configuration.api { daemon.startAPI(api) }
+
 let status = await daemon.run()
 control.close()
 Log.info("stopped")
