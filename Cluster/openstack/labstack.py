@@ -47,6 +47,9 @@ WORKERS = 1
 #: Services that share SQLite files under load (Nova's, Keystone's, placement's): busy
 #: timeout, WAL, and BEGIN IMMEDIATE where they begin transactions themselves.
 NOVA_ENV = {"LAB_SQLITE_IMMEDIATE": "1"}
+#: Lifeboat's Masakari-compatible API on host1 (every lifeboatd serves it), registered in the
+#: catalog as Masakari is, so that the stock `openstack segment ...` finds it.
+HA_ENDPOINT = "http://" + CONTROLLER.rsplit(".", 1)[0] + ".11:15868/v1/%(tenant_id)s"
 PORTS = {"keystone": 5000, "nova": 8774, "placement": 8778, "glance": 9292, "neutron": 9696, "rabbit": 5672}
 
 
@@ -371,7 +374,8 @@ for name in ('nova', 'placement'):
         role = c.identity.find_role(r) or c.identity.create_role(name=r)
         c.identity.assign_project_role_to_user(svc, u, role)
 for name, type_, base in (('nova', 'compute', '{url('nova', '/v2.1')}'), ('placement', 'placement', '{url('placement')}'),
-                          ('glance', 'image', '{url('glance')}'), ('neutron', 'network', '{url('neutron')}')):
+                          ('glance', 'image', '{url('glance')}'), ('neutron', 'network', '{url('neutron')}'),
+                          ('masakari', 'instance-ha', '{HA_ENDPOINT}')):
     s = c.identity.find_service(name) or c.identity.create_service(name=name, type=type_)
     have = {{e.interface for e in c.identity.endpoints(service_id=s.id)}}
     for iface in ('public', 'internal', 'admin'):

@@ -67,6 +67,7 @@ public struct APIServer: Sendable {
     static func respond(_ request: Request, api: MasakariAPI, limit: Int) async -> Response {
         var headers: [String: String] = [:]
         for field in request.headers { headers[field.name.canonicalName] = field.value }
+        if let authority = request.head.authority { headers["host"] = authority }  // HTTP/1's Host travels as :authority
         var body: [UInt8] = []
         do {
             let buffer = try await request.body.collect(upTo: limit)

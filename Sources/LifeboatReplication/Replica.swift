@@ -541,7 +541,9 @@ public struct Replica: Sendable {
         // Without quorum a partition's view of the other side is only "unreachable": it must
         // not mark healthy hosts lost in a state that may be adopted at the next merge.
         guard isLeaderOfRecord, holdsTerm, localQuorate, membershipAgrees else { return }
-        reported = reported.filter { name, member in state.hosts[name]?.member != member }
+        // A host that left the configuration (a Masakari host delete) is forgotten: when it is
+        // added again it is reported afresh.
+        reported = reported.filter { name, member in state.hosts[name].map { $0.member != member } ?? false }
         let clock = clusterTime(now)
         for name in state.hostOrder {
             let h = state.hosts[name]!
@@ -583,7 +585,7 @@ public struct Replica: Sendable {
             pruneHistory()
         }
         out.append(.persist(.append(LogRecord(epoch: state.epoch, at: at, origin: origin, event: event, result: result))))
-        if state.configVersion != configBefore, case .configure = event {
+        if state.configVersion != configBefore, event.addsHosts {
             // Hosts new to the configuration that already run lifeboatd are members; the
             // leader reports the rest from Corosync's member list.
             for id in Set(members.map(\.node)).sorted() {
@@ -607,5 +609,15 @@ public struct Replica: Sendable {
         guard cut > 0 else { return }
         history.removeFirst(cut)
         prunedHistory += cut
+    }
+}
+
+extension Event {
+    /// Changes that may bring hosts into the configuration (they start as non-members).
+    var addsHosts: Bool {
+        switch self {
+        case .configure, .hostSaved: true
+        default: false
+        }
     }
 }
