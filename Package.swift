@@ -103,7 +103,9 @@ let package = Package(
         .testTarget(name: "LifeboatSystemTests", dependencies: ["LifeboatSystem", "LifeboatCorosync"]),
         .testTarget(name: "LifeboatFencingTests", dependencies: ["LifeboatFencing", "LifeboatCore"]),
         .testTarget(name: "LifeboatAgentsTests", dependencies: ["LifeboatAgents", "LifeboatCore"]),
-        .testTarget(name: "LifeboatAPITests", dependencies: ["LifeboatAPI", "LifeboatCore"]),
+        .testTarget(
+            name: "LifeboatAPITests",
+            dependencies: ["LifeboatAPI", "LifeboatCore", .product(name: "PropertyBased", package: "swift-property-based")]),
         .testTarget(name: "LifeboatOpenStackTests", dependencies: ["LifeboatOpenStack", "LifeboatCore"]),
         .testTarget(
             name: "LifeboatReplicationTests", dependencies: ["LifeboatReplication", "LifeboatCore", "LifeboatStore"],

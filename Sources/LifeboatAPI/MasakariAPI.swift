@@ -40,8 +40,8 @@ public struct Caller: Sendable, Equatable {
 /// Checks an `X-Auth-Token` (Keystone), answering who it is or a 401 fault.
 public protocol TokenValidator: Sendable {
     func validate(_ token: String) async throws(APIFault) -> Caller
-    /// Where clients get a token (`WWW-Authenticate: Keystone uri=...`).
-    var authURL: String { get }
+    /// Where clients get a token (`WWW-Authenticate: Keystone uri=...`), if known.
+    func authURL() async -> String?
 }
 
 /// The HTTP API: Masakari v1 under `/v1[/{project_id}]`, Lifeboat's own paths under
@@ -129,7 +129,8 @@ public struct MasakariAPI: Sendable {
     func authenticate(_ r: APIRequest, action: String) async throws(APIFault) -> Caller {
         guard let auth else { return Caller(user: "noauth", project: nil, roles: ["admin"], expires: .infinity) }
         guard let token = r.header("x-auth-token"), !token.isEmpty else {
-            throw APIFault(401, "The request you have made requires authentication.", headers: [("WWW-Authenticate", "Keystone uri=\"\(auth.authURL)\"")])
+            let uri = await auth.authURL()
+            throw APIFault(401, "The request you have made requires authentication.", headers: uri.map { [("WWW-Authenticate", "Keystone uri=\"\($0)\"")] } ?? [])
         }
         let caller = try await auth.validate(token)
         guard caller.isAdmin else { throw APIFault(403, "Policy doesn't allow \(action) to be performed.") }

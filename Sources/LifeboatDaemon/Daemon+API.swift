@@ -45,13 +45,7 @@ extension Daemon: APIBackend {
             Log.warning("API: auth is 'noauth': EVERY caller of http://\(settings.listen):\(settings.port) is treated as an admin (use only on a closed lab network)")
             validator = nil
         } else {
-            do {
-                let creds = try CloudCredentials.load(cloud: settings.cloud, file: settings.cloudsYAML)
-                validator = KeystoneValidator(session: KeystoneSession(creds))
-            } catch {
-                Log.error("API: not started: Keystone credentials to validate tokens: \(error)")
-                return
-            }
+            validator = KeystoneValidator(cloud: settings.cloud, file: settings.cloudsYAML)
         }
         let api = MasakariAPI(backend: self, auth: validator)
         let server = APIServer(

@@ -52,7 +52,7 @@ actor InMemoryBackend: APIBackend {
 /// Checks tokens against a fixed table (Keystone's answers are tested in the lab).
 struct TableValidator: TokenValidator {
     var table: [String: Caller]
-    var authURL: String { "http://keystone.test/v3" }
+    func authURL() async -> String? { "http://keystone.test/v3" }
     func validate(_ token: String) async throws(APIFault) -> Caller {
         guard let c = table[token] else { throw APIFault(401, "token not valid") }
         return c

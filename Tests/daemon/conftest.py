@@ -25,6 +25,9 @@ def cloud():
     """lab up --nova once for the suites that need Nova (it takes over a minute), shared by
     consecutive modules; brought up again if another suite's lab replaced it."""
     assert Path(DAEMON).exists(), f"build lifeboatd first ({DAEMON})"
+    env = Path(LAB_DIR, "lab.env")
+    if os.environ.get("LAB_REUSE") == "1" and env.exists() and "LAB_NOVA=1" in env.read_text():
+        _state["up"] = True   # LAB_REUSE=1: a Nova lab left up by LAB_KEEP=1 (while working on a suite)
     if not nova_lab_is_up():
         lab("down", check=False)
         t0 = time.time()
