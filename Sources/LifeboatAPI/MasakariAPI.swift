@@ -52,6 +52,7 @@ public struct MasakariAPI: Sendable {
     /// nil: `noauth` (explicitly configured; every caller is an admin).
     let auth: (any TokenValidator)?
     let newUUID: @Sendable () -> String
+    let renderCache = RenderCache()
 
     public init(backend: any APIBackend, auth: (any TokenValidator)?, newUUID: @escaping @Sendable () -> String = { UUID().uuidString.lowercased() }) {
         self.backend = backend
@@ -182,5 +183,28 @@ public struct MasakariAPI: Sendable {
 
     func openNotifications(on hosts: Set<String>, _ s: ClusterState) -> [NotificationRecord] {
         s.openNotifications.compactMap { serial in s.notifications.first { $0.identity.serial == serial } }.filter { hosts.contains($0.hostname) }
+    }
+}
+
+/// Serialized records by a key that changes whenever the record does (uuid and update
+/// time), bounded: cleared when it holds more than `limit` entries.
+final class RenderCache: @unchecked Sendable {
+    let lock = NSLock()
+    var texts: [String: String] = [:]
+    let limit = 50_000
+
+    func text(_ key: String, _ make: () -> String) -> String {
+        lock.lock()
+        if let t = texts[key] {
+            lock.unlock()
+            return t
+        }
+        lock.unlock()
+        let t = make()
+        lock.lock()
+        if texts.count >= limit { texts.removeAll(keepingCapacity: true) }
+        texts[key] = t
+        lock.unlock()
+        return t
     }
 }

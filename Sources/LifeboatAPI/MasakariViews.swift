@@ -2,6 +2,8 @@ import LifeboatCore
 
 /// Lifeboat's replicated state as Masakari's objects (S, H, N, V of MASAKARI-API.md §3):
 /// pure functions of a `ClusterState`, the same on every node.
+
+
 enum MasakariViews {
     static func time(_ t: Double) -> JSONValue { t > 0 ? .string(GeneratedTime.format(t)) : .null }
 
