@@ -328,10 +328,10 @@ struct FakeCPG {
         ("empty", [UInt8]()),
         ("unknown version", Array(#"{"v":99,"type":"event"}"#.utf8)),
         ("the previous protocol", Array(#"{"v":1,"body":{"event":{"_0":{"nodeLost":{"host":"host2"}}}}}"#.utf8)),
-        ("wrong shape", Array(#"{"v":3,"type":"event","at":1,"event":{"kind":"node_lost","host":7}}"#.utf8)),
-        ("unknown type", Array(#"{"v":3,"type":"reboot"}"#.utf8)),
-        ("unknown key", Array(#"{"v":3,"type":"event","at":1,"event":{"kind":"clock"},"x":1}"#.utf8)),
-        ("bad fragment", Array(#"{"v":3,"type":"fragment","id":1,"index":5,"count":2,"size":10,"crc32c":0,"data":""}"#.utf8)),
+        ("wrong shape", Array(#"{"v":4,"type":"event","at":1,"event":{"kind":"node_lost","host":7}}"#.utf8)),
+        ("unknown type", Array(#"{"v":4,"type":"reboot"}"#.utf8)),
+        ("unknown key", Array(#"{"v":4,"type":"event","at":1,"event":{"kind":"clock"},"x":1}"#.utf8)),
+        ("bad fragment", Array(#"{"v":4,"type":"fragment","id":1,"index":5,"count":2,"size":10,"crc32c":0,"data":""}"#.utf8)),
         ("oversized", [UInt8](repeating: 0x20, count: WireMessage.maxFrameBytes + 1)),
     ])
     func test_badWireMessage_isRejected_stateUnchanged(_ name: String, _ bytes: [UInt8]) {
