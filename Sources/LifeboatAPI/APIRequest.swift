@@ -5,7 +5,7 @@ import LifeboatCore
 /// handlers can be driven by tests directly (the server shell converts Hummingbird's).
 public struct APIRequest: Sendable {
     public var method: String
-    /// The path without the query, percent-decoded per component.
+    /// The path without the query, percent-decoded.
     public var path: String
     public var query: [(String, String)]
     /// Header names in lowercase.
@@ -25,7 +25,7 @@ public struct APIRequest: Sendable {
     /// Splits `path?query` (percent-decoding both).
     public init(method: String, target: String, headers: [String: String] = [:], body: [UInt8] = []) {
         let parts = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
-        let path = String(parts[0])
+        let path = String(parts[0]).removingPercentEncoding ?? String(parts[0])
         var query: [(String, String)] = []
         if parts.count > 1 {
             for item in parts[1].split(separator: "&") where !item.isEmpty {

@@ -76,10 +76,7 @@ public struct APIServer: Sendable {
             return make(APIFault(413, "The request body is larger than \(limit) bytes").response)
         }
         let target = request.uri.path + (request.uri.query.map { "?\($0)" } ?? "")
-        let decodedPath = target.split(separator: "?", maxSplits: 1).first.map(String.init) ?? "/"
-        var r = APIRequest(method: request.method.rawValue, target: target, headers: headers, body: body)
-        r.path = decodedPath.removingPercentEncoding ?? decodedPath
-        return make(await api.handle(r))
+        return make(await api.handle(APIRequest(method: request.method.rawValue, target: target, headers: headers, body: body)))
     }
 
     static func make(_ r: APIResponse) -> Response {

@@ -75,7 +75,7 @@ struct ListQuery {
             return false
         }
         if let marker {
-            guard let at = out.firstIndex(where: { $0["id"] == .int(marker) || $0["id"] == .number(Double(marker)) }) else {
+            guard let at = out.firstIndex(where: { $0["id"] == .int(marker) }) else {
                 throw .badRequest("Marker \(marker) could not be found")
             }
             out.removeFirst(at + 1)

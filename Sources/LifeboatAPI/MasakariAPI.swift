@@ -182,7 +182,7 @@ public struct MasakariAPI: Sendable {
     }
 
     func openNotifications(on hosts: Set<String>, _ s: ClusterState) -> [NotificationRecord] {
-        s.openNotifications.compactMap { serial in s.notifications.first { $0.identity.serial == serial } }.filter { hosts.contains($0.hostname) }
+        s.openNotifications.compactMap { s.notification(serial: $0) }.filter { hosts.contains($0.hostname) }
     }
 }
 

@@ -34,6 +34,9 @@ extension ClusterState {
     /// The notification with this uuid (newest first: recent ones are asked for most).
     public func notification(uuid: String) -> NotificationRecord? { notifications.last { $0.identity.uuid == uuid } }
 
+    /// The notification with this integer id (they are kept in id order).
+    public func notification(serial: Int) -> NotificationRecord? { notificationIndex(serial: serial).map { notifications[$0] } }
+
     func notificationIndex(serial: Int) -> Int? {
         var lo = 0
         var hi = notifications.count - 1
@@ -365,13 +368,20 @@ extension ClusterState {
     }
 }
 
+extension RecordIdentity {
+    /// Takes the old record's value of every field this one leaves unset.
+    mutating func keepUnset(of old: RecordIdentity) {
+        if uuid.isEmpty { uuid = old.uuid }
+        if serial == 0 { serial = old.serial }
+        if createdAt == 0 { createdAt = old.createdAt }
+        if updatedAt == 0 { updatedAt = old.updatedAt }
+    }
+}
+
 extension Host {
     /// Keeps the Masakari fields of the host it replaces where the new one leaves them out.
     mutating func keepMasakariFields(of old: Host) {
-        if identity.uuid.isEmpty { identity.uuid = old.identity.uuid }
-        if identity.serial == 0 { identity.serial = old.identity.serial }
-        if identity.createdAt == 0 { identity.createdAt = old.identity.createdAt }
-        if identity.updatedAt == 0 { identity.updatedAt = old.identity.updatedAt }
+        identity.keepUnset(of: old.identity)
         if type.isEmpty { type = old.type }
         if controlAttributes == nil { controlAttributes = old.controlAttributes }
     }
@@ -379,10 +389,7 @@ extension Host {
 
 extension Segment {
     mutating func keepMasakariFields(of old: Segment) {
-        if identity.uuid.isEmpty { identity.uuid = old.identity.uuid }
-        if identity.serial == 0 { identity.serial = old.identity.serial }
-        if identity.createdAt == 0 { identity.createdAt = old.identity.createdAt }
-        if identity.updatedAt == 0 { identity.updatedAt = old.identity.updatedAt }
+        identity.keepUnset(of: old.identity)
         if description == nil { description = old.description }
         if serviceType.isEmpty { serviceType = old.serviceType }
     }

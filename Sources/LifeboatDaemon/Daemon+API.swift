@@ -23,18 +23,12 @@ extension Daemon: APIBackend {
 
     public func status() async -> JSONValue {
         guard let r = replica else { return .object([("connected", .bool(false))]) }
-        var s = status(r)
-        if case .object(var f) = s {
-            f.append(("vm_monitor", await vmMonitorStatus()))
-            s = .object(f)
-        }
-        return s
+        return await fullStatus(r)
     }
 
     public func history(limit: Int) async -> JSONValue {
-        let answer = await handleRequest(.object([("cmd", .string("history")), ("limit", .int(limit))]))
-        guard case .object(let f) = answer else { return answer }
-        return .object(f.filter { $0.0 != "ok" })
+        guard let r = replica else { return .object([("connected", .bool(false))]) }
+        return .object(historyFields(r, limit: limit))
     }
 
     /// Starts the API when configured; its failure to start is logged, never fatal to the

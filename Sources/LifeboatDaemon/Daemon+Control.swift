@@ -11,12 +11,7 @@ extension Daemon {
         guard let r = replica else { return ControlServer.error("not connected to corosync yet") }
         switch cmd {
         case "status":
-            var s = status(r)
-            if case .object(var f) = s {
-                f.append(("vm_monitor", await vmMonitorStatus()))
-                s = .object(f)
-            }
-            return .object([("ok", .bool(true)), ("status", s)])
+            return .object([("ok", .bool(true)), ("status", await fullStatus(r))])
         case "config":
             return .object([
                 ("ok", .bool(true)), ("version", .uint(r.state.configVersion)), ("cluster", r.state.configuration.json),
@@ -24,19 +19,7 @@ extension Daemon {
         case "history":
             var limit = 50
             if case .number(let n) = request["limit"] ?? .null { limit = Int(max(0, min(n, 1_000_000))) }
-            let entries: [JSONValue] = r.history.suffix(limit).map(\.json)
-            let notices: [JSONValue] = r.state.notices.map { n in
-                .object([
-                    ("at", .number(n.at)), ("kind", .string(n.notice.kind.rawValue)), ("reason", .string(n.notice.reason)),
-                    ("host", .optional(n.notice.host)), ("instance", .optional(n.notice.instance)),
-                ])
-            }
-            let actions: [JSONValue] = r.state.actionLog.suffix(limit).map(\.json)
-            return .object([
-                ("ok", .bool(true)), ("history", .array(entries)), ("notices", .array(notices)), ("actions", .array(actions)),
-                ("pruned_history", .int(r.prunedHistory)), ("pruned_notices", .int(r.state.prunedNotices)),
-                ("pruned_actions", .int(r.state.prunedActions)),
-            ])
+            return .object([("ok", .bool(true))] + historyFields(r, limit: limit))
         case "event":
             let event: Event
             do { event = try Scenario.parseCommandEvent(request["event"] ?? .null, state: r.state) } catch {
@@ -63,6 +46,33 @@ extension Daemon {
         default:
             return ControlServer.error("unknown command '\(cmd)' (status, config, history, event, configure, bmc, resources)")
         }
+    }
+
+    /// `status` with the VM monitor's part (the control socket's and the API's).
+    func fullStatus(_ r: Replica) async -> JSONValue {
+        var s = status(r)
+        if case .object(var f) = s {
+            f.append(("vm_monitor", await vmMonitorStatus()))
+            s = .object(f)
+        }
+        return s
+    }
+
+    /// The last `limit` history entries and actions, every notice, and what was pruned.
+    func historyFields(_ r: Replica, limit: Int) -> [(String, JSONValue)] {
+        let entries: [JSONValue] = r.history.suffix(limit).map(\.json)
+        let notices: [JSONValue] = r.state.notices.map { n in
+            .object([
+                ("at", .number(n.at)), ("kind", .string(n.notice.kind.rawValue)), ("reason", .string(n.notice.reason)),
+                ("host", .optional(n.notice.host)), ("instance", .optional(n.notice.instance)),
+            ])
+        }
+        let actions: [JSONValue] = r.state.actionLog.suffix(limit).map(\.json)
+        return [
+            ("history", .array(entries)), ("notices", .array(notices)), ("actions", .array(actions)),
+            ("pruned_history", .int(r.prunedHistory)), ("pruned_notices", .int(r.state.prunedNotices)),
+            ("pruned_actions", .int(r.state.prunedActions)),
+        ]
     }
 
     func vmMonitorStatus() async -> JSONValue {
