@@ -115,7 +115,15 @@ def test_host_crash_ten_ha_servers_active_in_the_segment_reserved_host_first_two
     svc = services()[victim]
     assert "disabled" in svc and "forced_down" in svc and "lifeboat" in svc, svc
     assert power_offs(victim) == 1
-    hist = json.loads(cli(leader, "history", "--format", "json", "--host", victim, "--limit", "1000").stdout)["actions"]
+    # Nova shows ACTIVE a moment before Lifeboat's tracker has seen it settle (it also waits
+    # for task_state to clear, and polls every 0.5 s) and replicated the result: wait for the
+    # history to hold every move, bounded.
+    def recorded():
+        h = json.loads(cli(leader, "history", "--format", "json", "--host", victim, "--limit", "1000").stdout)["actions"]
+        done = {a["instance"] for a in h if a["kind"] == "evacuate" and a["outcome"] == "ok"}
+        return h if set(ha) <= done else None
+    hist, lag = poll(recorded, 30, "every evacuation recorded as ok in the history", interval=0.2)
+    print(f"the history recorded every move {lag:.1f} s after Nova showed them all ACTIVE")
     by_kind = {}
     for a in hist:
         by_kind.setdefault(a["kind"], []).append(a)
