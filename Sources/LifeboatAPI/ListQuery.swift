@@ -56,31 +56,43 @@ struct ListQuery {
 
     /// `field`: which object key a filter name reads (Masakari's `generated-since` reads
     /// `generated_time`).
-    func apply(_ items: [JSONValue], field: (String) -> String = { $0 }) throws(APIFault) -> [JSONValue] {
-        var out = items.filter { item in
+    func apply(_ items: [JSONValue], field: @escaping (String) -> String = { $0 }) throws(APIFault) -> [JSONValue] {
+        try apply(items) { item, key in item[field(key)] ?? .null }
+    }
+
+    /// The same over any records, with `value(item, key)` giving what the client would
+    /// read under that key (or a value that orders and compares the same, such as a time
+    /// as its microseconds): a long list is filtered, sorted and paged before anything is
+    /// rendered, and only the page is.
+    func apply<T>(_ items: [T], value: (T, String) -> JSONValue) throws(APIFault) -> [T] {
+        let kept = items.filter { item in
             filters.allSatisfy { f in
                 switch f {
-                case .equals(let k, let v): item[field(k)] == v
+                case .equals(let k, let v): value(item, k) == v
                 case .atLeast(let k, let t):
-                    if case .string(let s) = item[field(k)] ?? .null { s >= t } else { false }
+                    if case .string(let s) = value(item, k) { s >= t } else { false }
                 }
             }
         }
         let sorts = self.sorts + [("id", self.sorts.last?.ascending ?? false)]
-        out.sort { a, b in
-            for s in sorts {
-                let c = Self.compare(a[s.key] ?? .null, b[s.key] ?? .null)
+        // Each item's sort values once, not once per comparison.
+        let keys = kept.map { item in sorts.map { value(item, $0.key) } }
+        var order = Array(kept.indices)
+        order.sort { a, b in
+            for (n, s) in sorts.enumerated() {
+                let c = Self.compare(keys[a][n], keys[b][n])
                 if c != 0 { return s.ascending ? c < 0 : c > 0 }
             }
             return false
         }
+        var start = 0
         if let marker {
-            guard let at = out.firstIndex(where: { $0["id"] == .int(marker) }) else {
+            guard let at = order.firstIndex(where: { value(kept[$0], "id") == .int(marker) }) else {
                 throw .badRequest("Marker \(marker) could not be found")
             }
-            out.removeFirst(at + 1)
+            start = at + 1
         }
-        return Array(out.prefix(limit))
+        return order[start...].prefix(limit).map { kept[$0] }
     }
 
     /// Null sorts first, like SQL's NULLS FIRST for ascending order in Masakari's MySQL.

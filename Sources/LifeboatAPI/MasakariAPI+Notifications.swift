@@ -17,15 +17,13 @@ extension MasakariAPI {
             if r.method == "GET" {
                 let q = try ListQuery(r, filterKeys: Self.notificationFilters, sortKeys: Self.notificationSorts)
                 let s = try await currentState()
-                let items = s.notifications.map { MasakariViews.notification($0, version: v, details: false, in: s) }
-                let page = try q.apply(items) { $0 == "generated-since" ? "generated_time" : $0 }
+                let page = try q.apply(s.notifications, value: MasakariViews.notificationField)
                 // Each record's text is written once per version of it (a list of a thousand
                 // is mostly the same records again).
-                let texts = page.map { item -> String in
-                    var key = "\(v)"
-                    if case .number(let id) = item["id"] ?? .null { key += "#\(Int(id))" }
-                    if case .string(let u) = item["updated_at"] ?? .null { key += "@" + u }
-                    return renderCache.text(key) { JSONWriter.write(item, timeKeys: []) }
+                let texts = page.map { n in
+                    renderCache.text("\(v)#\(n.identity.serial)@\(n.identity.updatedAt.bitPattern)") {
+                        JSONWriter.write(MasakariViews.notification(n, version: v, details: false, in: s), timeKeys: [])
+                    }
                 }
                 return APIResponse(
                     status: 200, headers: [("Content-Type", "application/json")],

@@ -10,6 +10,27 @@ enum MasakariViews {
     /// Masakari leaves `updated_at` null until the first update.
     static func updated(_ id: RecordIdentity) -> JSONValue { id.updatedAt > id.createdAt ? time(id.updatedAt) : .null }
 
+    /// A time as it sorts and compares in `time(_:)`'s text: whole microseconds, null when
+    /// unset (the text has microseconds and a fixed width, so the order is the same).
+    static func timeKey(_ t: Double) -> JSONValue { t > 0 ? .number(max(0, (t * 1_000_000).rounded())) : .null }
+
+    /// What a list of notifications filters and sorts by, read from the record without
+    /// rendering it (the same values `notification(_:…)` shows, times as `timeKey`).
+    static func notificationField(_ n: NotificationRecord, _ key: String) -> JSONValue {
+        switch key {
+        case "id": .int(n.identity.serial)
+        case "notification_uuid": .string(n.identity.uuid)
+        case "type": .string(n.type.rawValue)
+        case "status": .string(n.status.rawValue)
+        case "generated_time", "generated-since": .string(n.generatedTime)
+        case "source_host_uuid": .string(n.sourceHostUUID)
+        case "failover_segment_uuid": .string(n.segmentUUID)
+        case "created_at": timeKey(n.identity.createdAt)
+        case "updated_at": n.identity.updatedAt > n.identity.createdAt ? timeKey(n.identity.updatedAt) : .null
+        default: .null
+        }
+    }
+
     static func segment(_ s: Segment) -> JSONValue {
         .object([
             ("id", .int(s.identity.serial)), ("uuid", .string(s.identity.uuid)), ("name", .string(s.name)),

@@ -32,7 +32,17 @@ extension ClusterState {
     public func host(uuid: String) -> Host? { hosts.values.first { $0.identity.uuid == uuid } }
 
     /// The notification with this uuid (newest first: recent ones are asked for most).
-    public func notification(uuid: String) -> NotificationRecord? { notifications.last { $0.identity.uuid == uuid } }
+    public func notification(uuid: String) -> NotificationRecord? { notificationSerials[uuid].flatMap { notification(serial: $0) } }
+
+    /// This state without the notification records and their indexes (what executors are
+    /// given: see `SharedClusterState`). Dropping the references copies nothing.
+    public var forExecutors: ClusterState {
+        var s = self
+        s.notifications = []
+        s.notificationSerials = [:]
+        s.openNotifications = []
+        return s
+    }
 
     /// The notification with this integer id (they are kept in id order).
     public func notification(serial: Int) -> NotificationRecord? { notificationIndex(serial: serial).map { notifications[$0] } }
@@ -136,15 +146,21 @@ extension ClusterState {
 
     /// An earlier notification of the same type, host and payload generated within the
     /// detection interval before this one.
+    /// The newest earlier notification that `n` repeats (same type, host and payload, in
+    /// any order, within `policy.duplicateNotificationInterval`). Scans back from the newest
+    /// and stops at the first one older than the window; compares in place, without copying
+    /// records (this runs on every node for every notification).
     func duplicate(of n: NotificationRecord) -> NotificationRecord? {
-        let key = n.payloadKey
-        for old in notifications.reversed() {
-            if n.generatedAt - old.generatedAt > policy.duplicateNotificationInterval, old.generatedAt < n.generatedAt { break }
-            if old.type == n.type, old.hostname == n.hostname, old.payloadKey == key,
-                abs(n.generatedAt - old.generatedAt) <= policy.duplicateNotificationInterval
-            {
-                return old
-            }
+        let window = policy.duplicateNotificationInterval
+        var i = notifications.count - 1
+        while i >= 0 {
+            defer { i -= 1 }
+            let gap = n.generatedAt - notifications[i].generatedAt
+            if gap > window { break }
+            guard gap >= -window, notifications[i].fingerprint == n.fingerprint, notifications[i].type == n.type,
+                notifications[i].hostname == n.hostname, notifications[i].samePayload(as: n)
+            else { continue }
+            return notifications[i]
         }
         return nil
     }
@@ -296,6 +312,7 @@ extension ClusterState {
             }
         }
         notifications.append(n)
+        notificationSerials[n.identity.uuid] = n.identity.serial
         if n.status.isOpen { openNotifications.append(n.identity.serial) }
     }
 
@@ -362,6 +379,7 @@ extension ClusterState {
         let cut = retentionCut(notifications.count, policy.notificationRetention) { notifications[$0].identity.createdAt }
         guard cut > 0 else { return }
         let gone = Set(notifications.prefix(cut).map(\.identity.serial))
+        for n in notifications.prefix(cut) { notificationSerials[n.identity.uuid] = nil }
         notifications.removeFirst(cut)
         openNotifications.removeAll { gone.contains($0) }
         prunedNotifications += cut

@@ -9,14 +9,18 @@ import Synchronization
 /// One connection to the local corosync: the CPG group and quorum tracking.
 ///
 /// Every libcpg/libquorum call after `init` happens on one dedicated dispatch thread that
-/// polls the two library fds and an eventfd; callbacks only `yield` into `events` (an
-/// unbounded stream: a configuration change is never dropped). Sending goes through a
+/// polls the two library fds and an eventfd; callbacks only collect what they are handed,
+/// and what one turn of the loop dispatched is yielded into `events` as one batch, in order
+/// (an unbounded stream: a configuration change is never dropped). The daemon applies a
+/// batch and then syncs, plans and answers once: under a burst of writes the per-message
+/// work shrinks instead of queueing. Sending goes through a
 /// queue, because `cpg_mcast_joined` is a blocking IPC round trip. With
 /// `qb_ipc_type: socket` a killed corosync gives no poll event, so the thread probes with
 /// `cpg_local_get` when idle; `CS_ERR_LIBRARY`/`CS_ERR_BAD_HANDLE` from any call ends the
 /// session with `.disconnected`.
 public final class CorosyncSession: Sendable {
-    public let events: AsyncStream<CorosyncEvent>
+    /// What each turn of the dispatch loop delivered, in delivery order; never empty.
+    public let events: AsyncStream<[CorosyncEvent]>
     public let localNodeID: UInt32
     public let localPID: UInt32
     public let group: String
@@ -43,7 +47,7 @@ public final class CorosyncSession: Sendable {
 
     public init(group: String) throws(CorosyncError) {
         self.group = group
-        var continuation: AsyncStream<CorosyncEvent>.Continuation!
+        var continuation: AsyncStream<[CorosyncEvent]>.Continuation!
         events = AsyncStream(bufferingPolicy: .unbounded) { continuation = $0 }
         box = CallbackBox(continuation)
         let context = Unmanaged.passRetained(box).toOpaque()
@@ -146,6 +150,7 @@ public final class CorosyncSession: Sendable {
                 let e = quorum_dispatch(handles.quorum, CS_DISPATCH_ALL)
                 if e != CS_OK && e != CS_ERR_TRY_AGAIN { ended = CorosyncError(e, "quorum_dispatch"); break }
             }
+            box.flush()
             if n == 0 {
                 var id: UInt32 = 0
                 let e = cpg_local_get(handles.cpg, &id)
@@ -158,7 +163,8 @@ public final class CorosyncSession: Sendable {
             o.closed = true
             close(wakeFD)
         }
-        if let ended { box.continuation.yield(.disconnected(ended)) }
+        if let ended { box.collect(.disconnected(ended)) }
+        box.flush()
         box.continuation.finish()
         Unmanaged.passUnretained(box).release()  // the reference the C context held
     }
@@ -186,8 +192,22 @@ public final class CorosyncSession: Sendable {
 /// The context handed to the C callbacks: they cannot capture, so they find this box with
 /// `cpg_context_get`/`quorum_context_get`.
 final class CallbackBox: Sendable {
-    let continuation: AsyncStream<CorosyncEvent>.Continuation
-    init(_ c: AsyncStream<CorosyncEvent>.Continuation) { continuation = c }
+    let continuation: AsyncStream<[CorosyncEvent]>.Continuation
+    /// Filled by the callbacks during a dispatch call, emptied by `flush` (both on the
+    /// dispatch thread; the lock only satisfies Sendable).
+    private let pending = Mutex<[CorosyncEvent]>([])
+    init(_ c: AsyncStream<[CorosyncEvent]>.Continuation) { continuation = c }
+
+    func collect(_ event: CorosyncEvent) { pending.withLock { $0.append(event) } }
+
+    /// Yields what was collected since the last flush as one batch.
+    func flush() {
+        let batch = pending.withLock { p in
+            defer { p = [] }
+            return p
+        }
+        if !batch.isEmpty { continuation.yield(batch) }
+    }
 }
 
 private func box(cpg handle: cpg_handle_t) -> CallbackBox? {
@@ -206,12 +226,12 @@ private func members(_ list: UnsafePointer<cpg_address>?, _ count: Int) -> [CPGM
 private let cpgDeliver: cpg_deliver_fn_t = { handle, _, nodeID, pid, message, length in
     guard let box = box(cpg: handle) else { return }
     let bytes = message.map { Array(UnsafeRawBufferPointer(start: $0, count: length)) } ?? []
-    box.continuation.yield(.delivered(from: nodeID, pid: pid, bytes: bytes))
+    box.collect(.delivered(from: nodeID, pid: pid, bytes: bytes))
 }
 
 private let cpgConfchg: cpg_confchg_fn_t = { handle, _, memberList, memberCount, leftList, leftCount, joinedList, joinedCount in
     guard let box = box(cpg: handle) else { return }
-    box.continuation.yield(
+    box.collect(
         .configurationChanged(
             members: members(memberList, memberCount), left: members(leftList, leftCount),
             joined: members(joinedList, joinedCount)))
@@ -226,5 +246,5 @@ private let quorumNotify: quorum_notification_fn_t = { handle, quorate, _, count
     guard quorum_context_get(handle, &context) == CS_OK, let context else { return }
     let box = Unmanaged<CallbackBox>.fromOpaque(context).takeUnretainedValue()
     let nodes = list.map { l in (0..<Int(count)).map { l[$0] } } ?? []
-    box.continuation.yield(.quorumChanged(quorate: quorate != 0, members: nodes))
+    box.collect(.quorumChanged(quorate: quorate != 0, members: nodes))
 }

@@ -35,6 +35,8 @@ public actor Daemon {
     var nextRequest: UInt64 = 1
     var nextFrame: UInt64 = 1
     var waiting: [UInt64: CheckedContinuation<String?, Never>] = [:]
+    /// Requests of this node the cluster answered, told once the log is synced.
+    var answers: [(UInt64, String?)] = []
     /// The last error writing the state directory (shown in status), nil while it works.
     var storeError: String? = nil
     /// libquorum notifications held back by `debug.quorum_delay`.
@@ -151,7 +153,10 @@ public actor Daemon {
             do { gate.setProbe(try QuorumProbe()) } catch { Log.warning("quorum probe: \(error)") }
             makeReplica(nodeID: s.localNodeID, pid: s.localPID)
             Log.info("joined CPG group '\(configuration.group)' as node \(s.localNodeID), pid \(s.localPID)")
-            for await event in s.events { handle(event) }
+            for await batch in s.events {
+                for event in batch { handle(event) }
+                afterInput()
+            }
             session = nil
             gate.setProbe(nil)
             // Not a member of anything now: no leader, no quorum, state not authoritative.
@@ -226,31 +231,31 @@ public actor Daemon {
 
     // MARK: Inputs
 
+    /// One input from Corosync; `afterInput` follows once per batch. The replica is
+    /// mutated in place (`replica!`), so the state's arrays are not copied per message.
     func handle(_ event: CorosyncEvent) {
-        guard var r = replica else { return }
+        guard replica != nil else { return }
         let now = now()
         var outputs: [Replica.Output] = []
         switch event {
         case .configurationChanged(let members, let left, let joined):
             Log.info("membership: \(members.map(\.nodeID)) left: \(left.map { "\($0.nodeID)/\($0.reason)" }) joined: \(joined.map(\.nodeID))")
             func id(_ m: CPGMember) -> MemberID { MemberID(node: m.nodeID, pid: m.pid) }
-            outputs = r.configurationChanged(
+            outputs = replica!.configurationChanged(
                 members: members.map(id), left: left.map { (id($0), $0.reason == .nodeDown) }, joined: joined.map(id), now: now)
         case .delivered(let from, let pid, let bytes):
-            outputs = r.delivered(from: MemberID(node: from, pid: pid), bytes: bytes, now: now)
+            outputs = replica!.delivered(from: MemberID(node: from, pid: pid), bytes: bytes, now: now)
         case .quorumChanged(let quorate, let members):
             if let delayed = delayedQuorum {
                 delayed.yield((quorate, members, sessionNumber))
                 return
             }
             Log.info("quorum: \(quorate ? "quorate" : "NOT quorate"), corosync members \(members)")
-            outputs = r.localQuorumChanged(quorate, members: members, now: now)
+            outputs = replica!.localQuorumChanged(quorate, members: members, now: now)
         case .disconnected(let error):
             Log.error("corosync: \(error)")
         }
-        replica = r
         perform(outputs)
-        afterInput()
     }
 
     /// `debug.quorum_delay`: handles libquorum notifications that many seconds late, in order.
@@ -268,18 +273,16 @@ public actor Daemon {
     }
 
     func lateQuorum(_ quorate: Bool, _ members: [UInt32], _ session: UInt64) {
-        guard session == sessionNumber, self.session != nil, var r = replica else { return }
+        guard session == sessionNumber, self.session != nil, replica != nil else { return }
         Log.info("quorum (late by debug.quorum_delay): \(quorate ? "quorate" : "NOT quorate"), corosync members \(members)")
-        let outputs = r.localQuorumChanged(quorate, members: members, now: now())
-        replica = r
+        let outputs = replica!.localQuorumChanged(quorate, members: members, now: now())
         perform(outputs)
         afterInput()
     }
 
     func tick() {
-        guard session != nil, var r = replica else { return }
-        let outputs = r.tick(now: now())
-        replica = r
+        guard session != nil, replica != nil else { return }
+        let outputs = replica!.tick(now: now())
         perform(outputs)
         afterInput()
         refreshInventoryIfDue()
@@ -294,7 +297,7 @@ public actor Daemon {
             case .persist(.snapshot): writeSnapshot()
             case .requestDone(let id, let rejected):
                 if !localConductor.requestDone(id, rejected: rejected), !conductor.requestDone(id, rejected: rejected) {
-                    waiting.removeValue(forKey: id)?.resume(returning: rejected)
+                    answers.append((id, rejected))
                 }
             case .log(let line): Log.info(line)
             case .warning(let line): Log.warning(line)
@@ -302,11 +305,14 @@ public actor Daemon {
         }
     }
 
-    /// Durable before anything acts on it: the log is fsynced before the leader's step.
+    /// Durable before anything acts on it or anyone hears of it: the log is fsynced before
+    /// the leader's step and before the writers waiting on this node get their answers.
     func afterInput() {
         if let r = replica { shared.update(r.state, node: r.nodeID) }
         storeAttempt { try store.sync() }
         if store.wantsCompaction { writeSnapshot() }
+        for (id, rejected) in answers { waiting.removeValue(forKey: id)?.resume(returning: rejected) }
+        answers = []
         leaderStep()
         localStep()
     }

@@ -109,7 +109,7 @@ public final class NovaExecutor: ActionExecutor {
         await slots.acquire()
         defer { Task { await slots.release() } }
         var attrs = ["target": to]
-        var s = try await nova.server(id)
+        let s = try await nova.server(id)
         // Idempotent: a new leader re-issuing an evacuation that already happened.
         if s.host == to, Self.settled(s) {
             return ActionReport(.ok, message: "\(id) already runs on \(to) (\(s.status))", attributes: attrs)

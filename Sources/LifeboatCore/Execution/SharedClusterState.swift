@@ -3,6 +3,10 @@ import Synchronization
 /// The replicated state as the daemon last saw it, readable from executors' threads:
 /// executors look up what they need when an attempt starts (a host's fence levels, the
 /// policy) from the same state every member holds.
+///
+/// It holds the state *without its notification records* (`forExecutors`): no executor
+/// reads them, and a second reference to that growing array would make the daemon copy
+/// all of it on the next notification it applies.
 public final class SharedClusterState: Sendable {
     private let value = Mutex<(state: ClusterState?, node: UInt32?)>((nil, nil))
 
@@ -18,7 +22,7 @@ public final class SharedClusterState: Sendable {
 
     public func post(_ event: Event) async { await sink.withLock { $0 }?(event) }
 
-    public func update(_ state: ClusterState, node: UInt32) { value.withLock { $0 = (state, node) } }
+    public func update(_ state: ClusterState, node: UInt32) { value.withLock { $0 = (state.forExecutors, node) } }
 
     public var state: ClusterState? { value.withLock { $0.state } }
     /// This node's Corosync node id.

@@ -13,6 +13,8 @@ public struct ClusterState: Hashable, Sendable {
     public internal(set) var notifications: [NotificationRecord] = []
     /// Serials of the notifications whose status still follows a recovery.
     public internal(set) var openNotifications: [Int] = []
+    /// Notification uuid → its integer id (an index kept in step with `notifications`).
+    public internal(set) var notificationSerials: [String: Int] = [:]
     public internal(set) var prunedNotifications: Int = 0
     /// The next Masakari integer id (segments, hosts, notifications share the sequence).
     public internal(set) var nextSerial: Int = 1
@@ -159,6 +161,12 @@ extension ClusterState {
             throw EventRejected("snapshot: notifications are not in id order")
         }
         s.openNotifications = s.openNotifications.filter { s.notificationIndex(serial: $0) != nil }
+        s.notificationSerials = [:]
+        for n in s.notifications {
+            guard s.notificationSerials.updateValue(n.identity.serial, forKey: n.identity.uuid) == nil else {
+                throw EventRejected("snapshot: notification \(n.identity.uuid) appears twice")
+            }
+        }
         for (name, h) in s.detachedHosts where h.name != name || s.hosts[name] != nil {
             throw EventRejected("snapshot: detached host \(name) is inconsistent")
         }

@@ -67,7 +67,10 @@ public struct NotificationRecord: Hashable, Sendable {
     /// The same, as seconds since the epoch (UTC).
     public var generatedAt: Double
     /// In the order the monitor sent it.
-    public var payload: [Pair]
+    public var payload: [Pair] { didSet { fingerprint = Self.fingerprint(payload) } }
+    /// A hash of the payload that ignores the pairs' order, the same in every process
+    /// (FNV-1a, not Swift's seeded `Hasher`): the duplicate check compares it first.
+    public private(set) var fingerprint: UInt64
     public var status: NotificationStatus = .new
     /// Why it ended as it did (or what it waits for).
     public var message: String? = nil
@@ -96,12 +99,28 @@ public struct NotificationRecord: Hashable, Sendable {
         self.generatedTime = generatedTime
         self.generatedAt = generatedAt
         self.payload = payload
+        self.fingerprint = Self.fingerprint(payload)
+    }
+
+    static func fingerprint(_ payload: [Pair]) -> UInt64 {
+        var sum: UInt64 = 0
+        for p in payload {
+            var h: UInt64 = 0xcbf2_9ce4_8422_2325
+            for b in p.key.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+            h = (h ^ 0xff) &* 0x100_0000_01b3
+            for b in p.value.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+            sum &+= h
+        }
+        return sum
     }
 
     public func payloadValue(_ key: String) -> String? { payload.first { $0.key == key }?.value }
 
-    /// The payload compared for duplicates (Masakari compares type, host and payload).
-    var payloadKey: String { payload.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: "\u{1F}") }
+    /// The payloads are equal as sets of pairs, whatever their order (Masakari compares
+    /// type, host and payload for duplicates). Payloads are a handful of pairs.
+    func samePayload(as other: NotificationRecord) -> Bool {
+        fingerprint == other.fingerprint && payload.count == other.payload.count && payload.allSatisfy { p in other.payload.contains(p) }
+    }
 }
 
 /// Masakari's host create or update: which cluster host, in which segment, with its
