@@ -312,7 +312,9 @@ def start():
     in_bridge(["/usr/lib/rabbitmq/bin/rabbitmq-server"], rd / "rabbitmq.log", {
         "HOME": str(rd), "RABBITMQ_CONFIG_FILE": str(rd / "rabbitmq.conf"), "RABBITMQ_MNESIA_BASE": str(rd / "mnesia"),
         "RABBITMQ_LOG_BASE": str(rd / "log"), "RABBITMQ_NODENAME": "rabbit@localhost",
-        "RABBITMQ_ENABLED_PLUGINS_FILE": str(rd / "enabled_plugins"), "RABBITMQ_PID_FILE": str(rd / "beam.pid")})
+        "RABBITMQ_ENABLED_PLUGINS_FILE": str(rd / "enabled_plugins"), "RABBITMQ_PID_FILE": str(rd / "beam.pid"),
+        # Erlang writes a crash dump into the working directory unless told where.
+        "ERL_CRASH_DUMP": str(rd / "erl_crash.dump")})
     # Keystone.
     kd = d / "keystone"
     kconf = ["--config-file", str(kd / "keystone.conf")]

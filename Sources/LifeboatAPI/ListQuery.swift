@@ -1,8 +1,8 @@
 import LifeboatCore
 
 /// A list request's filters, sort and page (`limit`, `marker` = the integer `id` of the
-/// last item seen), applied to the rendered objects so that what is filtered and sorted
-/// is exactly what the client reads.
+/// last item seen), applied to what the client reads: the rendered objects, or records
+/// through a function that gives the values the client would read.
 struct ListQuery {
     /// Masakari's `osapi_max_limit`.
     static let maxLimit = 1000
@@ -54,10 +54,9 @@ struct ListQuery {
         }
     }
 
-    /// `field`: which object key a filter name reads (Masakari's `generated-since` reads
-    /// `generated_time`).
-    func apply(_ items: [JSONValue], field: @escaping (String) -> String = { $0 }) throws(APIFault) -> [JSONValue] {
-        try apply(items) { item, key in item[field(key)] ?? .null }
+    /// Over rendered objects: a key reads the object's member of that name.
+    func apply(_ items: [JSONValue]) throws(APIFault) -> [JSONValue] {
+        try apply(items) { item, key in item[key] ?? .null }
     }
 
     /// The same over any records, with `value(item, key)` giving what the client would

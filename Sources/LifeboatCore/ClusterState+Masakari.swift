@@ -144,8 +144,6 @@ extension ClusterState {
         }
     }
 
-    /// An earlier notification of the same type, host and payload generated within the
-    /// detection interval before this one.
     /// The newest earlier notification that `n` repeats (same type, host and payload, in
     /// any order, within `policy.duplicateNotificationInterval`). Scans back from the newest
     /// and stops at the first one older than the window; compares in place, without copying
@@ -157,8 +155,8 @@ extension ClusterState {
             defer { i -= 1 }
             let gap = n.generatedAt - notifications[i].generatedAt
             if gap > window { break }
-            guard gap >= -window, notifications[i].fingerprint == n.fingerprint, notifications[i].type == n.type,
-                notifications[i].hostname == n.hostname, notifications[i].samePayload(as: n)
+            guard gap >= -window, notifications[i].samePayload(as: n), notifications[i].type == n.type,
+                notifications[i].hostname == n.hostname
             else { continue }
             return notifications[i]
         }
@@ -378,8 +376,11 @@ extension ClusterState {
     mutating func pruneNotifications() {
         let cut = retentionCut(notifications.count, policy.notificationRetention) { notifications[$0].identity.createdAt }
         guard cut > 0 else { return }
-        let gone = Set(notifications.prefix(cut).map(\.identity.serial))
-        for n in notifications.prefix(cut) { notificationSerials[n.identity.uuid] = nil }
+        var gone: Set<Int> = []
+        for n in notifications.prefix(cut) {
+            gone.insert(n.identity.serial)
+            notificationSerials[n.identity.uuid] = nil
+        }
         notifications.removeFirst(cut)
         openNotifications.removeAll { gone.contains($0) }
         prunedNotifications += cut

@@ -117,7 +117,8 @@ public struct NotificationRecord: Hashable, Sendable {
     public func payloadValue(_ key: String) -> String? { payload.first { $0.key == key }?.value }
 
     /// The payloads are equal as sets of pairs, whatever their order (Masakari compares
-    /// type, host and payload for duplicates). Payloads are a handful of pairs.
+    /// type, host and payload for duplicates). The fingerprint rules most out at the cost of
+    /// one integer comparison; payloads are a handful of pairs.
     func samePayload(as other: NotificationRecord) -> Bool {
         fingerprint == other.fingerprint && payload.count == other.payload.count && payload.allSatisfy { p in other.payload.contains(p) }
     }
