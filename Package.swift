@@ -19,6 +19,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        // The durable history: SQLite (Debian's libsqlite3) with migrations and WAL.
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        // /metrics: swift-metrics' API with the Prometheus text exposition.
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // C shims over the system libraries (Debian: libcpg-dev libquorum-dev libqb-dev,
@@ -59,6 +64,12 @@ let package = Package(
         // Local persistence: the replicated state as a checksummed snapshot plus an event log.
         .target(name: "LifeboatStore", dependencies: ["LifeboatCore", "LifeboatReplication"]),
 
+        // The durable history: every replicated history entry and incident in SQLite on every
+        // node, queries for `lifeboat history`/`incident show`, and the SLA report.
+        .target(
+            name: "LifeboatHistory",
+            dependencies: ["LifeboatCore", "LifeboatReplication", .product(name: "GRDB", package: "GRDB.swift")]),
+
         // The HTTP API: Masakari v1 (segments, hosts, notifications, vmoves) and Lifeboat's
         // own paths, on Hummingbird; Keystone token validation. Pure request handling in
         // `MasakariAPI` (testable without a socket), the server shell in `APIServer`.
@@ -80,7 +91,9 @@ let package = Package(
             name: "LifeboatDaemon",
             dependencies: [
                 "LifeboatCore", "LifeboatReplication", "LifeboatCorosync", "LifeboatStore", "LifeboatFencing", "LifeboatOpenStack",
-                "LifeboatAgents", "LifeboatSystem", "LifeboatAPI",
+                "LifeboatAgents", "LifeboatSystem", "LifeboatAPI", "LifeboatHistory",
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]),
         .executableTarget(
             name: "lifeboatd", dependencies: ["LifeboatDaemon", "LifeboatFencing", "LifeboatOpenStack", "LifeboatAgents", "LifeboatCore", "LifeboatSystem"]),
@@ -89,7 +102,7 @@ let package = Package(
             name: "lifeboat",
             dependencies: [
                 "LifeboatCore", "LifeboatSystem", "LifeboatCorosync", "LifeboatReplication", "LifeboatDaemon", "LifeboatFencing",
-                "LifeboatOpenStack", "LifeboatAgents",
+                "LifeboatOpenStack", "LifeboatAgents", "LifeboatHistory",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -107,6 +120,7 @@ let package = Package(
             name: "LifeboatAPITests",
             dependencies: ["LifeboatAPI", "LifeboatCore", .product(name: "PropertyBased", package: "swift-property-based")]),
         .testTarget(name: "LifeboatOpenStackTests", dependencies: ["LifeboatOpenStack", "LifeboatCore"]),
+        .testTarget(name: "LifeboatHistoryTests", dependencies: ["LifeboatHistory", "LifeboatCore", "LifeboatReplication"]),
         .testTarget(
             name: "LifeboatReplicationTests", dependencies: ["LifeboatReplication", "LifeboatCore", "LifeboatStore"],
             exclude: ["Golden"]),

@@ -2,7 +2,9 @@
 /// same events in the same order give the same state on every member. An event that does
 /// not fit the state is refused with a reason and changes nothing.
 extension ClusterState {
-    public mutating func apply(_ event: Event, at time: Double) throws(EventRejected) {
+    /// Returns the incident the event belongs to and the incidents it changed.
+    @discardableResult
+    public mutating func apply(_ event: Event, at time: Double) throws(EventRejected) -> Applied {
         try validate(event)
         var next = self
         next.now = max(now, time)
@@ -13,9 +15,11 @@ extension ClusterState {
         }
         next.mutate(event)
         next.updateNotifications()
+        let applied = next.trackIncidents(from: self, event)
         if event.isConfigurationChange { next.configVersion += 1 }
         next.applyRetention()
         self = next
+        return applied
     }
 
     // MARK: Validation (no mutation)

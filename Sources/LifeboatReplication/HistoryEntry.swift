@@ -12,6 +12,8 @@ public struct HistoryEntry: Sendable, Equatable {
     /// summarised; a console capture is in the action log, not here).
     public var event: JSONValue
     public var result: Result
+    /// The incident the event belongs to, and the incidents it opened, resolved or closed.
+    public var applied: Applied
 
     public enum Result: Sendable, Equatable {
         case applied
@@ -20,12 +22,13 @@ public struct HistoryEntry: Sendable, Equatable {
         case stale(String)
     }
 
-    public init(epoch: UInt64, at: Double, origin: UInt32, event: JSONValue, result: Result) {
+    public init(epoch: UInt64, at: Double, origin: UInt32, event: JSONValue, result: Result, applied: Applied = Applied()) {
         self.epoch = epoch
         self.at = at
         self.origin = origin
         self.event = event
         self.result = result
+        self.applied = applied
     }
 
     /// The history form of an event.
@@ -47,7 +50,7 @@ public struct HistoryEntry: Sendable, Equatable {
     }
 
     public var json: JSONValue {
-        .object([("epoch", .uint(epoch)), ("at", .number(at)), ("origin", .uint(origin)), ("event", event)] + result.fields)
+        .object([("epoch", .uint(epoch)), ("at", .number(at)), ("origin", .uint(origin)), ("event", event)] + result.fields + applied.fields)
     }
 
     public static func decode(_ v: JSONValue, at path: String) throws(ScenarioError) -> HistoryEntry {
@@ -58,8 +61,9 @@ public struct HistoryEntry: Sendable, Equatable {
         let event = try r.required("event")
         guard case .object = event else { throw ScenarioError(r.sub("event"), "expected an object") }
         let result = try Result.read(&r)
+        let applied = try Applied.read(&r)
         try r.finish()
-        return HistoryEntry(epoch: epoch, at: at, origin: origin, event: event, result: result)
+        return HistoryEntry(epoch: epoch, at: at, origin: origin, event: event, result: result, applied: applied)
     }
 }
 

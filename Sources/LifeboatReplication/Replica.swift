@@ -407,8 +407,9 @@ public struct Replica: Sendable {
         for r in replay {
             let at = s.effectiveTime(stamp: r.stamp, from: r.origin.node)
             let result: HistoryEntry.Result
+            var applied = Applied()
             do {
-                try s.apply(r.event, at: at)
+                applied = try s.apply(r.event, at: at)
                 result = .applied
                 if let id = r.request { answers[id] = .some(nil) }
             } catch {
@@ -416,7 +417,9 @@ public struct Replica: Sendable {
                 if let id = r.request { answers[id] = .some(error.reason) }
             }
             if case .clock = r.event {} else {
-                h.append(HistoryEntry(epoch: s.epoch, at: at, origin: r.origin.node, event: HistoryEntry.summary(r.event), result: result))
+                h.append(
+                    HistoryEntry(
+                        epoch: s.epoch, at: at, origin: r.origin.node, event: HistoryEntry.summary(r.event), result: result, applied: applied))
             }
         }
         // Requests replayed on the adopted state get that state's answer; those applied
@@ -570,7 +573,8 @@ public struct Replica: Sendable {
         let configBefore = state.configVersion
         var result = HistoryEntry.Result.applied
         var rejected: String? = nil
-        do { try state.apply(event, at: at) } catch {
+        var applied = Applied()
+        do { applied = try state.apply(event, at: at) } catch {
             rejected = error.reason
             if error.stale {
                 staleResults += 1
@@ -581,7 +585,8 @@ public struct Replica: Sendable {
             }
         }
         if case .clock = event {} else {
-            history.append(HistoryEntry(epoch: state.epoch, at: at, origin: origin, event: HistoryEntry.summary(event), result: result))
+            history.append(
+                HistoryEntry(epoch: state.epoch, at: at, origin: origin, event: HistoryEntry.summary(event), result: result, applied: applied))
             pruneHistory()
         }
         out.append(.persist(.append(LogRecord(epoch: state.epoch, at: at, origin: origin, event: event, result: result))))

@@ -81,8 +81,9 @@ public final class StateStore {
         let (records, goodBytes, tailProblem) = readLog()
         var replayed = 0
         for r in records {
+            var applied = Applied()
             if r.result == .applied {
-                do { try loaded.state.apply(r.event, at: r.at) } catch {
+                do { applied = try loaded.state.apply(r.event, at: r.at) } catch {
                     notes.append("ERROR: replaying \(logPath) stopped at epoch \(r.epoch): \(error)")
                     break
                 }
@@ -91,7 +92,10 @@ public final class StateStore {
                 notes.append("ERROR: replaying \(logPath) reached epoch \(loaded.state.epoch), the record says \(r.epoch): stopped there")
                 break
             }
-            if let h = r.historyEntry { loaded.history.append(h) }
+            if var h = r.historyEntry {
+                h.applied = applied
+                loaded.history.append(h)
+            }
             replayed += 1
         }
         if let tailProblem {

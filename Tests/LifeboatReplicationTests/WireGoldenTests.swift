@@ -122,6 +122,9 @@ import Testing
             HistoryEntry(epoch: 1, at: 100, origin: 1, event: HistoryEntry.summary(.configure(config)), result: .applied),
             HistoryEntry(epoch: 1, at: 100, origin: 2, event: Event.maintenance(host: "x", on: true).json, result: .rejected("unknown host 'x'")),
             HistoryEntry(epoch: 3, at: 103, origin: 1, event: Event.clock.json, result: .stale("stale result")),
+            HistoryEntry(
+                epoch: 4, at: 104, origin: 2, event: Event.nodeLost(host: "c1").json, result: .applied,
+                applied: Applied(incident: 3, incidents: [try state().incidents.first!])),
         ]
         out.append(
             ("snapshot", WireMessage(.snapshot(.init(round: members, leader: members[0], state: try state(), history: history, prunedHistory: 9)))))

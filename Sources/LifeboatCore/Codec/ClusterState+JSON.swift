@@ -21,6 +21,7 @@ extension ClusterState {
             ("detached_hosts", .array(detachedHosts.keys.sorted().map { detachedHosts[$0]!.configurationJSON })),
             ("notifications", .array(notifications.map(\.json))), ("open_notifications", .array(openNotifications.map { .int($0) })),
             ("pruned_notifications", .int(prunedNotifications)), ("next_serial", .int(nextSerial)),
+            ("incidents", .array(incidents.map(\.json))), ("next_incident", .int(nextIncident)),
         ])
     }
 
@@ -68,6 +69,13 @@ extension ClusterState {
         }
         s.prunedNotifications = try r.int("pruned_notifications", default: 0)
         s.nextSerial = max(s.nextSerial, try r.int("next_serial", default: 1), (s.notifications.last?.identity.serial ?? 0) + 1)
+        // Absent from states written before incidents (wire version 4): none open then.
+        for inc in try r.list("incidents", { v, p throws(ScenarioError) in try Incident.decode(v, at: p) }) {
+            guard s.openIncidents.updateValue(inc, forKey: inc.scope) == nil else {
+                throw ScenarioError(r.sub("incidents"), "two open incidents for \(inc.scope)")
+            }
+        }
+        s.nextIncident = max(try r.int("next_incident", default: 1), (s.openIncidents.values.map(\.id).max() ?? 0) + 1)
         try r.finish()
         do { return try s.checkedAfterDecoding() } catch { throw ScenarioError(path, error.reason) }
     }

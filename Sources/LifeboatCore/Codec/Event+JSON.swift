@@ -213,16 +213,18 @@ extension ActionRecord {
     public var json: JSONValue {
         var f: [(String, JSONValue)] = [("action", action.json), ("attempt", attempt.json), ("started_at", .number(startedAt))]
         if let leader { f.append(("leader", .uint(leader))) }
+        if let incident { f.append(("incident", .int(incident))) }
         return .object(f)
     }
 
     public static func decode(_ v: JSONValue, at path: String) throws(ScenarioError) -> ActionRecord {
         var r = try ObjectReader(v, at: path)
-        let a = ActionRecord(
+        var a = ActionRecord(
             action: try Action.decode(try r.required("action"), at: r.sub("action")),
             attempt: try Attempt.decode(try r.required("attempt"), at: r.sub("attempt")),
             startedAt: try r.number("started_at"),
             leader: try r.optional("leader").map { v throws(ScenarioError) in UInt32(clamping: try ObjectReader.uint64(v, at: r.sub("leader"))) })
+        a.incident = try r.optional("incident").map { v throws(ScenarioError) in try ObjectReader.int(v, at: r.sub("incident")) }
         try r.finish()
         return a
     }

@@ -27,6 +27,8 @@ public struct ActionRecord: Hashable, Sendable {
     public var startedAt: Double
     /// Node id of the leader whose term recorded it (nil before any leader took a term).
     public var leader: UInt32?
+    /// The incident this step belongs to (`Incident.id`), if any.
+    public var incident: Int? = nil
 
     public init(action: Action, attempt: Attempt, startedAt: Double, leader: UInt32?) {
         self.action = action

@@ -52,6 +52,7 @@ extension Policy {
             ("action_log_retention", .number(Double(actionLogRetention))),
             ("history_retention", .number(Double(historyRetention))),
             ("retention_age", .number(retentionAge)),
+            ("archive_retention", .int(archiveRetention)), ("archive_retention_age", .number(archiveRetentionAge)),
             ("notification_retention", .int(notificationRetention)),
             ("duplicate_notification_interval", .number(duplicateNotificationInterval)),
         ])

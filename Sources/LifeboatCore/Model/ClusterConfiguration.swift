@@ -77,7 +77,7 @@ public struct ClusterConfiguration: Hashable, Sendable {
         guard p.processRestartLimit >= 0, p.instanceRestartLimit >= 0, p.maxConcurrentHostRecoveries >= 1,
             p.fenceAttemptLimit >= 1, p.flapLimit >= 1, p.flapWindow >= 0, p.stormWindow >= 0, p.failureTimeout >= 0,
             p.stormThreshold > 0, p.stormThreshold <= 1, p.startupGrace >= 0, p.clockSkewLimit > 0,
-            p.noticeRetention >= 1, p.notificationRetention >= 1, p.duplicateNotificationInterval >= 0, p.actionLogRetention >= 1, p.historyRetention >= 1, p.retentionAge >= 0, p.fenceRetryInterval >= 0,
+            p.noticeRetention >= 1, p.notificationRetention >= 1, p.duplicateNotificationInterval >= 0, p.actionLogRetention >= 1, p.historyRetention >= 1, p.retentionAge >= 0, p.archiveRetention >= 1000, p.archiveRetentionAge >= 0, p.fenceRetryInterval >= 0,
             p.evacuationAttemptLimit >= 1, p.novaRetryInterval >= 0
         else { throw ScenarioError("cluster.policy", "a value is out of range") }
     }

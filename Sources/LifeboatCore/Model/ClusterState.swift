@@ -18,6 +18,10 @@ public struct ClusterState: Hashable, Sendable {
     public internal(set) var prunedNotifications: Int = 0
     /// The next Masakari integer id (segments, hosts, notifications share the sequence).
     public internal(set) var nextSerial: Int = 1
+    /// Incidents not yet closed, by scope (`Incident.scope`); see ClusterState+Incidents.
+    public internal(set) var openIncidents: [String: Incident] = [:]
+    /// The id the next incident gets.
+    public internal(set) var nextIncident: Int = 1
 
     /// The partition this state lives in has quorum.
     public internal(set) var quorate: Bool = true

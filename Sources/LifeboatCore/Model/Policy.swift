@@ -61,6 +61,11 @@ public struct Policy: Hashable, Sendable {
     public var actionLogRetention: Int = 5000
     public var historyRetention: Int = 10000
     public var retentionAge: Double = 90 * 86400
+    /// Retention of the durable history every node keeps on disk (`LifeboatHistory`): its
+    /// records and incidents older than `archiveRetentionAge` seconds, or beyond
+    /// `archiveRetention` records, are pruned, counted, and said so in `lifeboat history`.
+    public var archiveRetention: Int = 5_000_000
+    public var archiveRetentionAge: Double = 400 * 86400
     /// Notifications kept (Masakari's API lists them); pruned like the rest, counted.
     public var notificationRetention: Int = 10000
     /// A notification of the same type, host and payload generated within this many

@@ -166,6 +166,8 @@ extension Scenario {
         p.actionLogRetention = try atLeast("action_log_retention", try r.int("action_log_retention", default: p.actionLogRetention), 1)
         p.historyRetention = try atLeast("history_retention", try r.int("history_retention", default: p.historyRetention), 1)
         p.retentionAge = try r.number("retention_age", default: p.retentionAge)
+        p.archiveRetention = try atLeast("archive_retention", try r.int("archive_retention", default: p.archiveRetention), 1000)
+        p.archiveRetentionAge = try r.number("archive_retention_age", default: p.archiveRetentionAge)
         p.notificationRetention = try atLeast(
             "notification_retention", try r.int("notification_retention", default: p.notificationRetention), 1)
         p.duplicateNotificationInterval = try r.number("duplicate_notification_interval", default: p.duplicateNotificationInterval)
@@ -176,6 +178,7 @@ extension Scenario {
         for (key, v) in [
             ("flap_window", p.flapWindow), ("storm_window", p.stormWindow), ("failure_timeout", p.failureTimeout),
             ("startup_grace", p.startupGrace), ("retention_age", p.retentionAge), ("priority_fencing_delay", p.priorityFencingDelay),
+            ("archive_retention_age", p.archiveRetentionAge),
             ("fence_retry_interval", p.fenceRetryInterval), ("nova_retry_interval", p.novaRetryInterval),
             ("duplicate_notification_interval", p.duplicateNotificationInterval),
         ]

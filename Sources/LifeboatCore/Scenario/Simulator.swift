@@ -19,6 +19,11 @@ public struct Simulator {
         public var final: ClusterState
         /// Safety violations seen while replaying (empty when every invariant held).
         public var violations: [String]
+        /// Every incident opened during the replay, as it ended (or stands), by id.
+        public var incidents: [Incident] = []
+        /// What was linked to each incident, in order: event kinds, `action_started KEY`,
+        /// `action_finished KEY`.
+        public var linked: [Int: [String]] = [:]
     }
 
     /// Bounds planning rounds at one instant: a core that keeps planning at one time has
@@ -28,7 +33,9 @@ public struct Simulator {
     public static func run(_ scenario: Scenario) -> Result {
         var sim = Simulator(scenario: scenario)
         sim.run()
-        return Result(lines: sim.lines, final: sim.state, violations: sim.monitor.violations)
+        return Result(
+            lines: sim.lines, final: sim.state, violations: sim.monitor.violations,
+            incidents: sim.incidents.keys.sorted().map { sim.incidents[$0]! }, linked: sim.linked)
     }
 
     let scenario: Scenario
@@ -38,6 +45,8 @@ public struct Simulator {
     /// Actions in flight with a duration: result due times, in start order.
     var pending: [(due: Double, record: ActionRecord)] = []
     var attempts: [String: Int] = [:]
+    var incidents: [Int: Incident] = [:]
+    var linked: [Int: [String]] = [:]
 
     init(scenario: Scenario) {
         self.scenario = scenario
@@ -61,7 +70,7 @@ public struct Simulator {
                 let e = events[next]
                 next += 1
                 do {
-                    try state.apply(e.event, at: now)
+                    note(try state.apply(e.event, at: now), e.event)
                     monitor.applied(e.event, state)
                     // An old leader's executors still finish: their results come back stale.
                 } catch {
@@ -82,7 +91,7 @@ public struct Simulator {
                 monitor.willStart(a, state)
                 let start = Event.actionStarted(a, term: state.term)
                 do {
-                    try state.apply(start, at: now)
+                    note(try state.apply(start, at: now), start)
                 } catch {
                     monitor.violation("the scheduler planned \(a.key), which apply refused: \(error.reason)")
                     continue
@@ -99,6 +108,16 @@ public struct Simulator {
         monitor.violation("planning did not settle at t=\(now) after \(Self.maxRoundsPerInstant) rounds")
     }
 
+    mutating func note(_ applied: Applied, _ event: Event) {
+        for inc in applied.incidents { incidents[inc.id] = inc }
+        guard let id = applied.incident else { return }
+        switch event {
+        case .actionStarted(let a, _): linked[id, default: []].append("action_started \(a.key)")
+        case .actionFinished(let key, _, _): linked[id, default: []].append("action_finished \(key)")
+        default: linked[id, default: []].append(event.kind)
+        }
+    }
+
     mutating func finish(_ record: ActionRecord, at now: Double) {
         let action = record.action
         let n = attempts[action.key, default: 0] + 1
@@ -113,7 +132,7 @@ public struct Simulator {
             }
         let result = Event.actionFinished(key: action.key, attempt: record.attempt, report: ActionReport(outcome))
         do {
-            try state.apply(result, at: now)
+            note(try state.apply(result, at: now), result)
             monitor.applied(result, state)
             lines.append(.result(at: now, action, outcome))
         } catch where error.stale {
