@@ -84,10 +84,11 @@ extension ClusterState {
             }
             let id = nextIncident - 1
             openIncidents["host:\(h)"]!.instances = (instancesByHost[h] ?? []).sorted().filter { protects(instances[$0]!) }
-            // What was open on the host is handed on to the host's recovery.
+            // Its processes' failures are handed on to the host's recovery (a failed VM's
+            // incident stays open: it ends with the VM's own state).
             for scope in openIncidents.keys.sorted() where openIncidents[scope]!.host == h {
                 let inc = openIncidents[scope]!
-                guard ["process:", "instance:", "restart:"].contains(where: { scope.hasPrefix($0) }) else { continue }
+                guard ["process:", "restart:"].contains(where: { scope.hasPrefix($0) }) else { continue }
                 if r.cause == .processFailure && inc.scope.hasPrefix("process:") { openIncidents["host:\(h)"]!.related = inc.id }
                 openIncidents[scope]!.related = id
                 resolve(scope, .escalated, "handed on to the recovery of \(h) (incident \(id))", close: true, &changed)

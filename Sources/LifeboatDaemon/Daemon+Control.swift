@@ -1,5 +1,6 @@
 import Foundation
 import LifeboatCore
+import LifeboatHistory
 import LifeboatSystem
 import LifeboatReplication
 
@@ -19,7 +20,32 @@ extension Daemon {
         case "history":
             var limit = 50
             if case .number(let n) = request["limit"] ?? .null { limit = Int(max(0, min(n, 1_000_000))) }
-            return .object([("ok", .bool(true))] + historyFields(r, limit: limit))
+            var fields = historyFields(r, limit: limit)
+            guard let db = history else { return .object([("ok", .bool(true))] + fields + [("durable", await historyStatus())]) }
+            switch await Self.offActor({ try HistoryService.records(db, request) }) {
+            case .success(let more): fields += more
+            case .failure(let e): return ControlServer.error("\(e)")
+            }
+            return .object([("ok", .bool(true))] + fields)
+        case "incident", "incidents", "report":
+            guard let db = history else { return ControlServer.error("the durable history is not available on this node: \(historyError ?? "not opened")") }
+            let protected = Self.protectedInstances(r.state, segment: request["segment"].flatMap { if case .string(let s) = $0 { s } else { nil } })
+            let now = now()
+            let result = await Self.offActor { () throws -> [(String, JSONValue)] in
+                switch cmd {
+                case "incident":
+                    guard case .number(let id) = request["id"] ?? .null, id >= 1, id == id.rounded(), id < 1e15 else {
+                        throw HistoryError("'id' must be an incident number")
+                    }
+                    return try HistoryService.incident(db, id: Int(id))
+                case "incidents": return try HistoryService.incidents(db, request)
+                default: return try HistoryService.report(db, request, now: now, protectedInstances: protected)
+                }
+            }
+            switch result {
+            case .success(let fields): return .object([("ok", .bool(true))] + fields)
+            case .failure(let e): return ControlServer.error("\(e)")
+            }
         case "event":
             let event: Event
             do { event = try Scenario.parseCommandEvent(request["event"] ?? .null, state: r.state) } catch {
@@ -44,8 +70,21 @@ extension Daemon {
             }
             return answer(await submit(.configure(c)))
         default:
-            return ControlServer.error("unknown command '\(cmd)' (status, config, history, event, configure, bmc, resources)")
+            return ControlServer.error(
+                "unknown command '\(cmd)' (status, config, history, incident, incidents, report, event, configure, bmc, resources)")
         }
+    }
+
+    /// Runs a blocking query on a thread of the global pool, not on this actor.
+    static func offActor<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async -> Result<T, any Error> {
+        await Task.detached { Result { try body() } }.value
+    }
+
+    /// HA instances in a segment (or everywhere): the report's denominator.
+    static func protectedInstances(_ s: ClusterState, segment: String?) -> Int {
+        s.instances.values.filter { i in
+            (i.ha || s.policy.evacuateAll) && (segment == nil || s.hosts[i.host]?.segment == segment)
+        }.count
     }
 
     /// `status` with the VM monitor's part (the control socket's and the API's).
@@ -53,6 +92,7 @@ extension Daemon {
         var s = status(r)
         if case .object(var f) = s {
             f.append(("vm_monitor", await vmMonitorStatus()))
+            f.append(("history", await historyStatus()))
             s = .object(f)
         }
         return s
@@ -218,6 +258,7 @@ extension Daemon {
             ("history_entries", .int(r.history.count)), ("pruned_history", .int(r.prunedHistory)),
             ("pruned_notices", .int(s.prunedNotices)), ("pruned_actions", .int(s.prunedActions)),
             ("store_error", .optional(storeError)),
+            ("incidents", .array(s.incidents.map(HistoryService.json))),
             ("nova", novaStatus()),
             ("recoveries", .array(recoveryProgress(s))),
         ])

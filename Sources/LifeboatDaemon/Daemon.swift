@@ -3,6 +3,7 @@ import LifeboatAgents
 import LifeboatCore
 import LifeboatSystem
 import LifeboatCorosync
+import LifeboatHistory
 import LifeboatOpenStack
 import LifeboatReplication
 import LifeboatStore
@@ -57,6 +58,14 @@ public actor Daemon {
     /// The replicated state for executors' threads (updated after every input).
     public nonisolated let shared: SharedClusterState
 
+    /// The durable history (`STATE_DIR/history.sqlite`), and how far it is written.
+    let history: HistoryDatabase?
+    var historyError: String? = nil
+    var historyReconcile = true
+    var historyStoredThrough: Int? = nil
+    var historyInsertedSincePrune = 0
+    var historyRequestedAt: Double? = nil
+
     /// The OpenStack cloud, when configured (inventory, `lifeboat ha` writes).
     let cloud: CloudConnection?
     var inventory = InventoryStatus()
@@ -100,6 +109,7 @@ public actor Daemon {
             vmMonitor = nil
         }
         store = StateStore(directory: configuration.stateDirectory)
+        (history, historyError) = Self.openHistory(directory: configuration.stateDirectory)
         if let loaded = try store.load() {
             for n in loaded.notes { n.hasPrefix("ERROR") ? Log.error(n) : Log.info(n) }
             seed = .saved(loaded)
@@ -286,6 +296,7 @@ public actor Daemon {
         perform(outputs)
         afterInput()
         refreshInventoryIfDue()
+        requestMissingHistoryIfDue()
     }
 
     func perform(_ outputs: [Replica.Output]) {
@@ -294,7 +305,11 @@ public actor Daemon {
             case .send(let m): send(m)
             case .persist(.append(let record)):
                 storeAttempt { try store.append(record) }
-            case .persist(.snapshot): writeSnapshot()
+            case .persist(.snapshot):
+                writeSnapshot()
+                historyReconcile = true  // an adopted state brings its own history window
+            case .historyRequested(let member, let range): answerHistory(to: member, range)
+            case .historyReceived(let part): receivedHistory(part)
             case .requestDone(let id, let rejected):
                 if !localConductor.requestDone(id, rejected: rejected), !conductor.requestDone(id, rejected: rejected) {
                     answers.append((id, rejected))
@@ -311,6 +326,7 @@ public actor Daemon {
         if let r = replica { shared.update(r.state, node: r.nodeID) }
         storeAttempt { try store.sync() }
         if store.wantsCompaction { writeSnapshot() }
+        historyStep()
         for (id, rejected) in answers { waiting.removeValue(forKey: id)?.resume(returning: rejected) }
         answers = []
         leaderStep()

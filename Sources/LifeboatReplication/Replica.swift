@@ -107,6 +107,11 @@ public struct Replica: Sendable {
         case requestDone(UInt64, rejected: String?)
         case log(String)
         case warning(String)
+        /// A member misses these positions of the durable history: answer from ours (the
+        /// leader of record does).
+        case historyRequested(by: MemberID, ClosedRange<Int>)
+        /// A peer's answer to this node's request for missing history.
+        case historyReceived(WireMessage.HistoryPart)
     }
 
     public enum Persist: Sendable, Equatable {
@@ -310,6 +315,10 @@ public struct Replica: Sendable {
 
     mutating func handle(_ message: WireMessage, from origin: MemberID, now: Double, _ out: inout [Output]) {
         switch message.body {
+        case .historyRequest(let first, let last):
+            if isLeaderOfRecord, origin != me { out.append(.historyRequested(by: origin, first...last)) }
+        case .historyPart(let p):
+            if p.to == me { out.append(.historyReceived(p)) }
         case .event(let event, let stamp, let request):
             let holderNode = state.termHolder?.node
             let result = applyLocal(event, stamp: stamp, origin: origin.node, &out)

@@ -50,6 +50,29 @@ public struct WireMessage: Sendable, Equatable {
         case roundAbort(round: [MemberID], winner: MemberID?)
         /// A member that is not synced and sees no round asks for one.
         case syncRequest(round: [MemberID])
+        /// A member's durable history misses these positions (it was away longer than the
+        /// replicated window reaches): the leader of record answers from its own.
+        case historyRequest(first: Int, last: Int)
+        /// The answer to `historyRequest`, for one member: entries from position
+        /// `firstSeq`, as many as fit; none when the answering node holds none of them.
+        case historyPart(HistoryPart)
+    }
+
+    public struct HistoryPart: Sendable, Equatable {
+        public var to: MemberID
+        /// What was asked for.
+        public var first: Int
+        public var last: Int
+        /// Where `entries` start (after `first` when the older ones are pruned everywhere).
+        public var firstSeq: Int
+        public var entries: [HistoryEntry]
+        public init(to: MemberID, first: Int, last: Int, firstSeq: Int, entries: [HistoryEntry]) {
+            self.to = to
+            self.first = first
+            self.last = last
+            self.firstSeq = firstSeq
+            self.entries = entries
+        }
     }
 
     public struct Offer: Sendable, Equatable {
@@ -96,6 +119,12 @@ public struct WireMessage: Sendable, Equatable {
         case .roundAbort(let round, let winner):
             f += [("type", .string("round_abort")), ("round", Self.json(round)), ("winner", winner.map(Self.json) ?? .null)]
         case .syncRequest(let round): f += [("type", .string("sync_request")), ("round", Self.json(round))]
+        case .historyRequest(let first, let last): f += [("type", .string("history_request")), ("first", .int(first)), ("last", .int(last))]
+        case .historyPart(let p):
+            f += [
+                ("type", .string("history_part")), ("to", Self.json(p.to)), ("first", .int(p.first)), ("last", .int(p.last)),
+                ("first_seq", .int(p.firstSeq)), ("entries", .array(p.entries.map(\.json))),
+            ]
         }
         return .object(f)
     }
@@ -212,6 +241,21 @@ public struct WireMessage: Sendable, Equatable {
                 round: try members(&r, "round"),
                 winner: try r.optional("winner").map { v throws(ScenarioError) in try member(v, at: "winner") })
         case "sync_request": body = .syncRequest(round: try members(&r, "round"))
+        case "history_request":
+            let first = try r.int("first")
+            let last = try r.int("last")
+            guard first >= 0, last >= first else { throw ScenarioError("last", "a range from \(first) to \(last) is empty") }
+            body = .historyRequest(first: first, last: last)
+        case "history_part":
+            let to = try member(try r.required("to"), at: "to")
+            let first = try r.int("first")
+            let last = try r.int("last")
+            let firstSeq = try r.int("first_seq")
+            let entries = try r.list("entries") { v, p throws(ScenarioError) in try HistoryEntry.decode(v, at: p) }
+            guard first >= 0, last >= first, firstSeq >= first, firstSeq + entries.count - 1 <= last else {
+                throw ScenarioError("first_seq", "entries \(firstSeq)… (\(entries.count)) are outside the range \(first)…\(last)")
+            }
+            body = .historyPart(HistoryPart(to: to, first: first, last: last, firstSeq: firstSeq, entries: entries))
         case let t: throw ScenarioError("type", "unknown message type '\(t)'")
         }
         try r.finish()

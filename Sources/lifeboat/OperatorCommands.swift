@@ -161,68 +161,7 @@ struct Config: ParsableCommand {
     }
 }
 
-struct History: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "What happened, when and where: applied events, notices, and the records of fences and other actions.")
-    enum Format: String, ExpressibleByArgument { case text, json }
-    @OptionGroup var socket: SocketOption
-    @Option(help: "How many recent events and action records.") var limit = 50
-    @Option(help: "text or json.") var format: Format = .text
-    @Flag(help: "Print the raw JSON of lifeboatd's answer.") var json = false
-    @Option(help: "Only what concerns this host.") var host: String?
-    @Flag(help: "Print the serial console captured when the host was fenced.") var console = false
-
-    func run() throws {
-        let r = try ControlClient.call(.object([("cmd", .string("history")), ("limit", .number(Double(limit)))]), socketPath: socket.path)
-        if json { print(JSONWriter.write(r, timeKeys: [])); return }
-        var actions: [JSONValue] = []
-        if case .array(let a) = r["actions"] ?? .null { actions = a.map(Self.record).filter { host == nil || $0["host"] == .string(host!) } }
-        if console {
-            let fences = actions.filter { $0["kind"] == .string("fence") }
-            guard let last = fences.last else { throw fail("no fence record\(host.map { " for \($0)" } ?? "")", code: 1) }
-            if case .string(let text) = last["console"] ?? .null { print(text, terminator: text.hasSuffix("\n") ? "" : "\n") }
-            else { throw fail("no console was captured: \(BMC.text(last["console_unavailable"]))", code: 1) }
-            return
-        }
-        if format == .json {
-            print(JSONWriter.write(.object([("actions", .array(actions)), ("history", r["history"] ?? .array([])), ("notices", r["notices"] ?? .array([]))]), timeKeys: []))
-            return
-        }
-        if case .array(let entries) = r["history"] ?? .null {
-            for e in entries {
-                guard case .number(let at) = e["at"] ?? .null, let event = e["event"] else { continue }
-                if let host, !JSONWriter.write(event, timeKeys: []).contains("\"\(host)\"") { continue }
-                let ev = JSONWriter.write(event, timeKeys: [])
-                let date = Date(timeIntervalSince1970: at)
-                var line = "\(date) epoch \(JSONWriter.write(e["epoch"] ?? .null)) from node \(JSONWriter.write(e["origin"] ?? .null)): \(ev)"
-                if case .string(let why) = e["rejected"] ?? .null { line += "  REJECTED: \(why)" }
-                if case .string(let why) = e["stale"] ?? .null { line += "  STALE: \(why)" }
-                print(line)
-            }
-        }
-        if !actions.isEmpty {
-            print("\nActions:")
-            for a in actions {
-                var line = "  \(BMC.text(a["started"])) \(BMC.text(a["kind"])) \(BMC.text(a["subject"])): \(BMC.text(a["outcome"]))"
-                line += " in \(BMC.text(a["duration_ms"])) ms"
-                if case .number = a["level"] ?? .null { line += " (level \(BMC.text(a["level"])): \(BMC.text(a["device"])))" }
-                if case .string(let m) = a["message"] ?? .null { line += ": \(m)" }
-                print(line)
-                if case .array(let steps) = a["levels"] ?? .null, steps.count > 1 || a["outcome"] != .string("off") {
-                    for st in steps {
-                        print("      \(BMC.text(st["name"])): \(BMC.text(st["outcome"])) \(BMC.text(st["duration_ms"])) ms\(st["error"].map { _ in ": " + BMC.text(st["error"]) } ?? "")")
-                    }
-                }
-            }
-        }
-        if case .array(let notices) = r["notices"] ?? .null, !notices.isEmpty {
-            print("\nNotices:")
-            for n in notices where host == nil || n["host"] == .string(host!) {
-                if case .string(let reason) = n["reason"] ?? .null { print("  \(reason)") }
-            }
-        }
-    }
-
+extension History {
     /// A finished action as operators read it: kind, subject, start and end in UTC, outcome,
     /// the fence level that worked, every level tried, and the console tail.
     static func record(_ c: JSONValue) -> JSONValue {

@@ -1,5 +1,7 @@
 import ArgumentParser
 import LifeboatCore
+import LifeboatHistory
+import LifeboatReplication
 
 import Foundation
 
@@ -21,12 +23,16 @@ struct Simulate: ParsableCommand {
     @Option(help: "Output format: json (JSON lines) or text (a table for people).")
     var format: Format = .json
 
+    @Option(help: "Also write the replay as a durable history into this new file (for lifeboat history/incident/report --database).")
+    var history: String?
+
     func run() throws {
         let text: String
         do { text = try readFile(file) } catch { throw fail("\(error)", code: 2) }
         let scenario: Scenario
         do { scenario = try Scenario.parse(text) } catch { throw fail("\(file): \(error)", code: 2) }
         let result = Simulator.run(scenario)
+        if let history { try writeHistory(result, scenario: scenario, to: history) }
         switch format {
         case .json: for line in SimulationOutput.jsonLines(result) { print(line) }
         case .text: print(SimulationOutput.text(result), terminator: "")
@@ -36,6 +42,22 @@ struct Simulate: ParsableCommand {
                 "\(file): \(result.violations.count) safety invariant(s) broken:\n" + result.violations.joined(separator: "\n"),
                 code: 3)
         }
+    }
+}
+
+extension Simulate {
+    /// The replay as a node would have recorded it (node 1 records everything).
+    func writeHistory(_ result: Simulator.Result, scenario: Scenario, to path: String) throws {
+        guard !FileManager.default.fileExists(atPath: path) else { throw fail("\(path) exists: give a new file for --history", code: 2) }
+        let entries = result.log.compactMap { l -> HistoryEntry? in
+            if case .clock = l.event { return nil }
+            let outcome: HistoryEntry.Result = l.rejected.map { l.stale ? .stale($0) : .rejected($0) } ?? .applied
+            return HistoryEntry(epoch: l.epoch, at: l.at, origin: 1, event: HistoryEntry.summary(l.event), result: outcome, applied: l.applied)
+        }
+        do {
+            let db = try HistoryDatabase(path: path)
+            try db.sync(window: entries, firstSeq: 0, context: .of(result.final), reconcile: false, now: result.final.now)
+        } catch { throw fail("\(path): \(error)", code: 1) }
     }
 }
 

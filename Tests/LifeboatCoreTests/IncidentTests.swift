@@ -157,4 +157,12 @@ import Testing
             }
         }
     }
+
+    /// Seed found by the property test: a VM failed, then its host's nova-compute escalated
+    /// to a host recovery that was called off; the VM's notice must still find its incident.
+    @Test func test_vmIncident_outlivesACalledOffHostRecovery() {
+        let r = Simulator.run(PropertyTests.randomScenario(seed: 1_045_145_221))
+        let linked = Set(r.linked.values.flatMap { $0 })
+        #expect(linked.contains("action_started notify:instance_not_ha:vm3#1"))
+    }
 }

@@ -58,6 +58,8 @@ struct FakeCPG {
                 }
             case .log(let l), .warning(let l): logs.append("\(id): \(l)")
             case .requestDone(let r, let rejected): answers[r] = rejected
+            case .historyRequested(let by, let range): logs.append("\(id): history \(range) requested by \(by)")
+            case .historyReceived(let p): logs.append("\(id): history part \(p.firstSeq)+\(p.entries.count)")
             }
         }
     }

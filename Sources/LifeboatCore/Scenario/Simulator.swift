@@ -24,6 +24,19 @@ public struct Simulator {
         /// What was linked to each incident, in order: event kinds, `action_started KEY`,
         /// `action_finished KEY`.
         public var linked: [Int: [String]] = [:]
+        /// Every event the replay applied or refused, in order, as a node's history has it.
+        public var log: [Logged] = []
+    }
+
+    /// One event of the replay: when, what, and what `apply` said.
+    public struct Logged: Sendable {
+        public var at: Double
+        public var event: Event
+        /// Nil when applied; else why not (and whether as a stale result).
+        public var rejected: String?
+        public var stale: Bool
+        public var epoch: UInt64
+        public var applied: Applied
     }
 
     /// Bounds planning rounds at one instant: a core that keeps planning at one time has
@@ -35,7 +48,7 @@ public struct Simulator {
         sim.run()
         return Result(
             lines: sim.lines, final: sim.state, violations: sim.monitor.violations,
-            incidents: sim.incidents.keys.sorted().map { sim.incidents[$0]! }, linked: sim.linked)
+            incidents: sim.incidents.keys.sorted().map { sim.incidents[$0]! }, linked: sim.linked, log: sim.log)
     }
 
     let scenario: Scenario
@@ -47,6 +60,7 @@ public struct Simulator {
     var attempts: [String: Int] = [:]
     var incidents: [Int: Incident] = [:]
     var linked: [Int: [String]] = [:]
+    var log: [Logged] = []
 
     init(scenario: Scenario) {
         self.scenario = scenario
@@ -75,6 +89,7 @@ public struct Simulator {
                     // An old leader's executors still finish: their results come back stale.
                 } catch {
                     lines.append(.rejected(at: now, kind: e.event.kind, reason: error.reason))
+                    log.append(Logged(at: now, event: e.event, rejected: error.reason, stale: false, epoch: state.epoch, applied: Applied()))
                 }
             }
             planAndExecute(at: now)
@@ -109,6 +124,7 @@ public struct Simulator {
     }
 
     mutating func note(_ applied: Applied, _ event: Event) {
+        log.append(Logged(at: state.now, event: event, rejected: nil, stale: false, epoch: state.epoch, applied: applied))
         for inc in applied.incidents { incidents[inc.id] = inc }
         guard let id = applied.incident else { return }
         switch event {
@@ -137,6 +153,7 @@ public struct Simulator {
             lines.append(.result(at: now, action, outcome))
         } catch where error.stale {
             lines.append(.stale(at: now, action, outcome))
+            log.append(Logged(at: now, event: result, rejected: error.reason, stale: true, epoch: state.epoch, applied: Applied()))
         } catch {
             monitor.violation("the result of \(action.key) attempt \(record.attempt) was refused: \(error.reason)")
         }
