@@ -76,7 +76,7 @@ let package = Package(
         .target(
             name: "LifeboatAPI",
             dependencies: [
-                "LifeboatCore", "LifeboatOpenStack",
+                "LifeboatCore", "LifeboatOpenStack", "LifeboatHistory",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),

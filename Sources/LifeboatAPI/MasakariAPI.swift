@@ -14,8 +14,11 @@ public protocol APIBackend: Sendable {
     func computeExists(_ host: String) async -> Result<Bool, APIFault>?
     /// `lifeboat status --format json`'s document.
     func status() async -> JSONValue
-    /// `lifeboat history --format json`'s document.
-    func history(limit: Int) async -> JSONValue
+    /// Answers a history request as the control socket does (`cmd`: `history`,
+    /// `incidents`, `incident`, `report`): `{"ok": true, …}` or `{"ok": false, "error"}`.
+    func historyRequest(_ request: JSONValue) async -> JSONValue
+    /// The Prometheus exposition of this node's metrics.
+    func metrics() async -> String
 }
 
 /// Who called, as Keystone says.
@@ -72,6 +75,12 @@ public struct MasakariAPI: Sendable {
         if parts.isEmpty {
             try allow(r, ["GET"])
             return .json(200, .object([("versions", .array([versionDocument(r, detailed: false)]))]))
+        }
+        if parts == ["metrics"] {
+            // Prometheus scrapes without a Keystone token, as it does every exporter.
+            try allow(r, ["GET"])
+            return APIResponse(
+                status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")], body: Array(await backend.metrics().utf8))
         }
         if parts == ["openapi.json"] {
             try allow(r, ["GET"])

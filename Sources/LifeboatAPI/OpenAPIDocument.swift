@@ -51,6 +51,17 @@ enum OpenAPIDocument {
         obj([("name", str(n)), ("in", str("path")), ("required", .bool(true)), ("schema", obj([("type", str("string"))])), ("description", str(text))])
     }
 
+    /// The history paths' filters.
+    static let historyQuery: [J] = [
+        query("host", obj([("type", str("string")), ("minLength", .int(1))]), "only what concerns this host"),
+        query("instance", obj([("type", str("string")), ("minLength", .int(1))]), "only what concerns this instance"),
+        query("segment", obj([("type", str("string")), ("minLength", .int(1))]), "only this segment"),
+        query("kind", obj([("type", str("string"))]), "event, action or incident kinds, comma-separated"),
+        query("since", obj([("type", str("string"))]), "30d, 12h, 2026-11-24, 2026-11-24T10:00:00Z, or seconds since 1970"),
+        query("until", obj([("type", str("string"))]), "same forms as since"),
+        query("limit", obj([("type", str("integer")), ("minimum", .int(0))]), "how many (the newest that match)"),
+    ]
+
     static func listParameters(filters: [String: String], sorts: Set<String>) -> J {
         var p: [J] = [
             query("limit", obj([("type", str("integer")), ("minimum", .int(0))]), "page size (at most \(ListQuery.maxLimit))"),
@@ -117,9 +128,31 @@ enum OpenAPIDocument {
         let native: [(String, J)] = [
             ("/lifeboat/v1/status", obj([("get", obj([("summary", str("cluster status: members, quorum, leader, hosts, recoveries")), ("responses", responses([(200, response("status", obj([("type", str("object"))])))], auth + [503]))]))])),
             ("/lifeboat/v1/history", obj([("get", obj([
-                ("summary", str("history: events, notices, actions")),
-                ("parameters", .array([query("limit", obj([("type", str("integer")), ("minimum", .int(0))]), "entries")])),
+                ("summary", str("the durable history: records (oldest first, the newest `limit` that match) with their incidents")),
+                ("parameters", .array(historyQuery + [query("incident", obj([("type", str("integer")), ("minimum", .int(1))]), "only this incident's records")])),
                 ("responses", responses([(200, response("history", obj([("type", str("object"))])))], auth + [400, 503])),
+            ]))])),
+            ("/lifeboat/v1/incidents", obj([("get", obj([
+                ("summary", str("incidents that overlap the period, newest `limit`")), ("parameters", .array(historyQuery)),
+                ("responses", responses([(200, response("incidents", obj([("type", str("object"))])))], auth + [400, 503])),
+            ]))])),
+            ("/lifeboat/v1/incidents/{incident_id}", obj([("get", obj([
+                ("summary", str("one incident: its timeline of stages and its records")),
+                ("parameters", .array([obj([("name", str("incident_id")), ("in", str("path")), ("required", .bool(true)), ("schema", obj([("type", str("string"))])), ("description", str("incident number"))])])),
+                ("responses", responses([(200, response("the incident", obj([("type", str("object"))])))], auth + [400, 404, 503])),
+            ]))])),
+            ("/lifeboat/v1/report", obj([("get", obj([
+                ("summary", str("the SLA report (default: the last 30 days)")),
+                ("parameters", .array(historyQuery.filter { $0["name"] != str("limit") && $0["name"] != str("kind") } + [query("format", obj([("type", str("string")), ("enum", strings(["json", "html", "text"]))]), "json, html or text")])),
+                ("responses", responses([(200, obj([("description", str("the report")), ("content", obj([
+                    ("application/json", obj([("schema", obj([("type", str("object"))]))])),
+                    ("text/html", obj([("schema", obj([("type", str("string"))]))])),
+                    ("text/plain", obj([("schema", obj([("type", str("string"))]))])),
+                ]))]))], auth + [400, 503])),
+            ]))])),
+            ("/metrics", obj([("get", obj([
+                ("summary", str("Prometheus metrics of this node (no token needed)")), ("security", .array([])),
+                ("responses", obj([("200", obj([("description", str("the text exposition")), ("content", obj([("text/plain", obj([("schema", obj([("type", str("string"))]))]))]))]))])),
             ]))])),
             ("/lifeboat/v1/hosts/{host_name}/fence", obj([("post", obj([
                 ("summary", str("fence the host (it is recovered as a lost host)")), ("parameters", .array([path("host_name", "host name")])),

@@ -26,10 +26,14 @@ extension Daemon: APIBackend {
         return await fullStatus(r)
     }
 
-    public func history(limit: Int) async -> JSONValue {
-        guard let r = replica else { return .object([("connected", .bool(false))]) }
-        return .object(historyFields(r, limit: limit))
+    public func historyRequest(_ request: JSONValue) async -> JSONValue {
+        guard case .string(let cmd) = request["cmd"] ?? .null, ["history", "incidents", "incident", "report"].contains(cmd) else {
+            return ControlServer.error("not a history request")
+        }
+        return await handleRequest(request)
     }
+
+    public func metrics() async -> String { metricsText() }
 
     /// Starts the API when configured; its failure to start is logged, never fatal to the
     /// cluster work of this node.

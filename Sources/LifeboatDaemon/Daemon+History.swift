@@ -99,6 +99,23 @@ extension Daemon {
         } catch { Log.error("history: cannot store the missed entries: \(error)") }
     }
 
+    /// Feeds the metrics with the entries applied since the last batch (not those of a
+    /// state loaded or adopted wholesale: counters count from this process's start).
+    func metricsStep() {
+        guard let r = replica else { return }
+        let end = r.prunedHistory + r.history.count - 1
+        let seen = metricsSeenThrough ?? end
+        metricsSeenThrough = end
+        guard seen < end, !historyReconcile || seen >= r.prunedHistory else { return }
+        for seq in max(seen + 1, r.prunedHistory)...end { metrics.observe(r.history[seq - r.prunedHistory]) }
+    }
+
+    /// `/metrics`: the gauges from this node's view, then the whole exposition.
+    public func metricsText() -> String {
+        guard let r = replica else { return metrics.exposition(DaemonMetrics.View()) }
+        return metrics.exposition(DaemonMetrics.View(r))
+    }
+
     /// The durable history's part of `status`.
     func historyStatus() async -> JSONValue {
         guard let db = history else { return .object([("durable", .bool(false)), ("error", .optional(historyError))]) }

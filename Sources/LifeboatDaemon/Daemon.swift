@@ -66,6 +66,10 @@ public actor Daemon {
     var historyInsertedSincePrune = 0
     var historyRequestedAt: Double? = nil
 
+    /// Prometheus metrics, fed from the history entries as they are applied.
+    let metrics = DaemonMetrics()
+    var metricsSeenThrough: Int? = nil
+
     /// The OpenStack cloud, when configured (inventory, `lifeboat ha` writes).
     let cloud: CloudConnection?
     var inventory = InventoryStatus()
@@ -327,6 +331,7 @@ public actor Daemon {
         storeAttempt { try store.sync() }
         if store.wantsCompaction { writeSnapshot() }
         historyStep()
+        metricsStep()
         for (id, rejected) in answers { waiting.removeValue(forKey: id)?.resume(returning: rejected) }
         answers = []
         leaderStep()

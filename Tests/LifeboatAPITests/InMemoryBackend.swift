@@ -24,7 +24,10 @@ actor InMemoryBackend: APIBackend {
 
     func computeExists(_ host: String) async -> Result<Bool, APIFault>? { computes.map { .success($0.contains(host)) } }
     func status() async -> JSONValue { .object([("quorate", .bool(current.quorate))]) }
-    func history(limit: Int) async -> JSONValue { .object([("history", .array([]))]) }
+    func historyRequest(_ request: JSONValue) async -> JSONValue {
+        .object([("ok", .bool(true)), ("records", .array([])), ("matched", .int(0)), ("request", request)])
+    }
+    func metrics() async -> String { "# in-memory backend\nlifeboat_members 0\n" }
 
     func set(_ s: ClusterState) { current = s }
     func setComputes(_ c: Set<String>?) { computes = c }
