@@ -61,6 +61,10 @@ extension ClusterState {
             if host.fence.isOff { throw EventRejected("host \(h) is already fenced off") }
         case .instanceFailed(let i), .haTag(let i, _):
             try requireInstance(i)
+        case .haRuleSaved(let rule):
+            guard !rule.name.isEmpty, rule.hasCriteria else { throw EventRejected("an HA rule needs a name and at least one criterion") }
+        case .haRuleRemoved(let name):
+            guard haRules.contains(where: { $0.name == name }) else { throw EventRejected("no HA rule named '\(name)'") }
         case .segmentEnabled(let s, _), .stormReset(let s):
             guard segments[s] != nil else { throw EventRejected("unknown segment '\(s)'") }
         case .quorum, .leaderChanged, .clock:
@@ -175,7 +179,15 @@ extension ClusterState {
         case .fenceRequested(let h): startRecovery(h, cause: .operatorRequest)
         case .segmentEnabled(let s, let on): segments[s]!.enabled = on
         case .reserved(let h, let on): hosts[h]!.reserved = on
-        case .haTag(let i, let on): instances[i]!.ha = on
+        case .haTag(let i, let tag):
+            instances[i]!.tag = tag
+            refreshProtection([i])
+        case .haRuleSaved(let rule):
+            if let n = haRules.firstIndex(where: { $0.name == rule.name }) { haRules[n] = rule } else { haRules.append(rule) }
+            refreshProtection()
+        case .haRuleRemoved(let name):
+            haRules.removeAll { $0.name == name }
+            refreshProtection()
         case .stormReset(let s):
             segments[s]!.stormHalted = false
             segments[s]!.recentLosses = [:]

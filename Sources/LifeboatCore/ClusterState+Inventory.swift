@@ -24,12 +24,16 @@ extension ClusterState {
             case .hostCapacity(let h, let cap):
                 try requireHost(h)
                 guard flavorOK(cap) else { throw EventRejected("inventory: impossible capacity for \(h)") }
+            case .hostFacts(let h, let aggregates, _):
+                try requireHost(h)
+                guard !aggregates.contains("") else { throw EventRejected("inventory: an empty aggregate name for \(h)") }
             }
         }
     }
 
     mutating func applyInventory(_ changes: [InventoryChange]) {
         var touched = Set<String>()
+        var protection = Set<String>()
         for c in changes {
             switch c {
             case .instanceAdded(let i):
@@ -41,6 +45,7 @@ extension ClusterState {
                 hosts[i.host]!.used += i.flavor
                 // An instance found on a host that is already fenced is its recovery's too.
                 touched.insert(i.host)
+                protection.insert(i.id)
             case .instanceRemoved(let id):
                 let i = instances.removeValue(forKey: id)!
                 instancesByHost[i.host]?.remove(id)
@@ -58,16 +63,23 @@ extension ClusterState {
                 if i.state == .stopped { instances[id]!.state = .active }  // it runs elsewhere
                 failedInstances.remove(id)
                 if instances[id]!.state == .failed { instances[id]!.state = .active }
+                protection.insert(id)
             case .instanceResized(let id, let flavor):
                 let i = instances[id]!
                 hosts[i.host]!.used = hosts[i.host]!.used - i.flavor + flavor
                 instances[id]!.flavor = flavor
-            case .instanceTagged(let id, let ha):
-                instances[id]!.ha = ha
+            case .instanceTagged(let id, let tag):
+                instances[id]!.tag = tag
+                protection.insert(id)
             case .hostCapacity(let h, let cap):
                 hosts[h]!.capacity = cap
+            case .hostFacts(let h, let aggregates, let zone):
+                hosts[h]!.aggregates = aggregates
+                hosts[h]!.availabilityZone = zone
+                protection.formUnion(instancesByHost[h] ?? [])
             }
         }
+        refreshProtection(protection.sorted())
         for h in touched.sorted() {
             if let r = hosts[h]?.recovery, r.finished, hosts[h]!.fence.isOff, r.forceDown == .done, !hosts[h]!.member {
                 hosts[h]!.recovery!.finished = false  // something new to move

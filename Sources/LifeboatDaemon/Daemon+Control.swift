@@ -57,10 +57,12 @@ extension Daemon {
                 return ControlServer.error(
                     "'\(event.kind)' is not an operator command (one of: \(Self.operatorEventKinds.sorted().joined(separator: ", ")))")
             }
-            if case .haTag(let i, let on) = event, let why = await writeHATag(i, on) { return ControlServer.error(why) }
+            if case .haTag(let i, let tag) = event, let why = await writeHATag(i, tag) { return ControlServer.error(why) }
             return answer(await submit(event))
         case "bmc":
             return await bmc(request)
+        case "ha":
+            return Self.haAnswer(request, r.state)
         case "resources":
             return await resources(request)
         case "configure":
@@ -73,6 +75,30 @@ extension Daemon {
             return ControlServer.error(
                 "unknown command '\(cmd)' (status, config, history, incident, incidents, report, event, configure, bmc, resources)")
         }
+    }
+
+    /// `lifeboat ha explain|policy list`: why an instance is (not) protected; the rules in
+    /// the order they are tried, with how many instances each decides.
+    static func haAnswer(_ request: JSONValue, _ s: ClusterState) -> JSONValue {
+        if case .string(let id) = request["explain"] ?? .null {
+            guard let i = s.instances[id] else { return ControlServer.error("unknown instance '\(id)'") }
+            let p = s.protection(of: i)
+            return .object([
+                ("ok", .bool(true)),
+                ("protection", .object([
+                    ("instance", .string(id)), ("host", .string(i.host)), ("protected", .bool(p.protected)), ("source", .string(p.source)),
+                    ("rule", .optional(p.rule)), ("reason", .string(p.reason)), ("tag", .string(i.tag.rawValue)), ("project", .optional(i.project)),
+                    ("aggregates", .strings(s.hosts[i.host]?.aggregates ?? [])), ("availability_zone", .optional(s.hosts[i.host]?.availabilityZone)),
+                ])),
+            ])
+        }
+        var decided: [String: Int] = [:]
+        for i in s.instances.values { if let rule = s.protection(of: i).rule { decided[rule, default: 0] += 1 } }
+        let rules: [JSONValue] = s.haRules.sorted { ($1.priority, $0.name) < ($0.priority, $1.name) }.map { rule in
+            guard case .object(let f) = rule.json else { return rule.json }
+            return .object(f + [("criteria", .string(rule.criteria)), ("instances", .int(decided[rule.name] ?? 0))])
+        }
+        return .object([("ok", .bool(true)), ("rules", .array(rules)), ("evacuate_all", .bool(s.policy.evacuateAll))])
     }
 
     /// Runs a blocking query on a thread of the global pool, not on this actor.
@@ -181,7 +207,7 @@ extension Daemon {
 
     static let operatorEventKinds: Set<String> = [
         "maintenance", "fence_confirmed_by_operator", "fence_requested", "segment_enabled", "reserved", "ha", "storm_reset",
-        "resource_cleanup", "resource_restart",
+        "resource_cleanup", "resource_restart", "ha_rule_saved", "ha_rule_removed",
     ]
 
     func answer(_ rejected: String?) -> JSONValue {

@@ -456,12 +456,18 @@ extension Daemon {
         }
     }
 
-    /// `lifeboat ha INSTANCE on|off` writes the tag in Nova (where users set it) first.
-    func writeHATag(_ instance: String, _ on: Bool) async -> String? {
+    /// `lifeboat ha INSTANCE on|off|default` writes the tag in Nova (where users set it)
+    /// first: `HA_Enabled=True`, `HA_Enabled=False` (an explicit opt-out), or no key.
+    func writeHATag(_ instance: String, _ tag: HATag) async -> String? {
         guard let cloud else { return nil }
+        let value: String? = switch tag {
+            case .on: "True"
+            case .off: "False"
+            case .none: nil
+            }
         do throws(OpenStackError) {
             let nova = try await cloud.nova()
-            try await nova.setMetadata(instance, key: "HA_Enabled", value: on ? "True" : nil)
+            try await nova.setMetadata(instance, key: "HA_Enabled", value: value)
             return nil
         } catch { return "could not write HA_Enabled of \(instance) in Nova: \(error)" }
     }

@@ -41,8 +41,8 @@ public struct HostEvacuation: Sendable {
                 call: "evacuate \(host)", status: 409,
                 message: "nova-compute on \(host) is \(svc.state) and not forced down: fence the host and force it down first (its servers may still run there)")
         }
-        let (servers, _) = try await NovaInventory(nova: nova).read(host: host, evacuateAll: all)
-        let ha = Set(servers.filter(\.ha).map(\.id))
+        let servers = try await NovaInventory(nova: nova).read(host: host).servers
+        let ha = Set(servers.filter { all ? $0.tag != .off : $0.tag == .on }.map(\.id))
         return try await nova.servers(host: host).filter { ha.contains($0.id) && $0.status != "DELETED" }
     }
 

@@ -51,9 +51,14 @@ public actor NovaClient {
         public var flavor: Flavor?
         public var imageID: String?
         public var fault: String?
+        /// The owning project, and the availability zone Nova placed it in.
+        public var projectID: String?
+        public var availabilityZone: String?
 
         enum CodingKeys: String, CodingKey {
             case id, name, status, metadata, flavor, image, fault
+            case projectID = "tenant_id"
+            case availabilityZone = "OS-EXT-AZ:availability_zone"
             case host = "OS-EXT-SRV-ATTR:host"
             case taskState = "OS-EXT-STS:task_state"
             case vmState = "OS-EXT-STS:vm_state"
@@ -75,6 +80,8 @@ public actor NovaClient {
             // A server booted from a volume has "image": "" instead of an object.
             imageID = (try? c.decodeIfPresent(ImageRef.self, forKey: .image))?.id
             fault = try c.decodeIfPresent(Fault.self, forKey: .fault)?.message
+            projectID = try c.decodeIfPresent(String.self, forKey: .projectID)
+            availabilityZone = try c.decodeIfPresent(String.self, forKey: .availabilityZone)
         }
     }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LifeboatCore
+import LifeboatHistory
 import LifeboatReplication
 
 /// Sends one operator event to lifeboatd and reports the epoch it was applied at.
@@ -34,12 +35,103 @@ struct Reserved: ParsableCommand {
 }
 
 struct HA: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "ha", abstract: "Set or clear an instance's HA tag.")
-    @OptionGroup var socket: SocketOption
-    @Argument(help: "The instance.") var instance: String
-    @Argument(help: "on or off.") var state: OnOff
-    func run() throws {
-        try submitEvent([("kind", .string("ha")), ("instance", .string(instance)), ("on", .bool(state == .on))], socket: socket.path)
+    static let configuration = CommandConfiguration(
+        commandName: "ha", abstract: "Which instances are protected: an instance's own tag, HA rules, and why.",
+        discussion: """
+            An instance is protected (restarted, evacuated) by, in order: its own tag (HA_Enabled=True or an
+            evacuable flavor or image protects it, HA_Enabled=False opts it out), the matching HA rule of
+            highest priority (by project, aggregate, availability zone, host or segment), policy evacuate_all.
+              lifeboat ha vm-1 on|off|default       set its tag in Nova (default: remove it, rules decide)
+              lifeboat ha policy add gold --project 3f2a… --priority 10
+              lifeboat ha policy add no-batch --aggregate batch --exclude --priority 20
+              lifeboat ha explain vm-1
+            """,
+        subcommands: [Tag.self, Policy.self, Explain.self], defaultSubcommand: Tag.self)
+
+    enum TagState: String, ExpressibleByArgument { case on, off, `default` }
+
+    struct Tag: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "tag", abstract: "Set an instance's own tag (written as HA_Enabled in Nova).")
+        @OptionGroup var socket: SocketOption
+        @Argument(help: "The instance.") var instance: String
+        @Argument(help: "on (HA_Enabled=True), off (HA_Enabled=False: opted out whatever the rules say), default (no tag: rules decide).")
+        var state: TagState
+        func run() throws {
+            let tag = switch state {
+                case .on: "on"
+                case .off: "off"
+                case .default: "none"
+                }
+            try submitEvent([("kind", .string("ha")), ("instance", .string(instance)), ("tag", .string(tag))], socket: socket.path)
+        }
+    }
+
+    struct Policy: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "HA rules: protect (or exclude) instances by project, aggregate, availability zone, host or segment.",
+            subcommands: [List.self, Add.self, Remove.self], defaultSubcommand: List.self)
+
+        struct List: ParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "The rules in the order they are tried, with the instances each decides.")
+            @OptionGroup var socket: SocketOption
+            @Option(help: "text or json.") var format: History.Format = .text
+            func run() throws {
+                let r = try ControlClient.call(.object([("cmd", .string("ha")), ("rules", .bool(true))]), socketPath: socket.path)
+                if format == .json { print(JSONWriter.write(.object([("rules", r["rules"] ?? .array([]))]), timeKeys: [])); return }
+                guard case .array(let rules) = r["rules"] ?? .null, !rules.isEmpty else {
+                    print("no HA rule: instances are protected by their own tag\(r["evacuate_all"] == .bool(true) ? ", and every other one by evacuate_all" : "")")
+                    return
+                }
+                let rows = rules.map { rule in
+                    [BMC.text(rule["name"]), BMC.text(rule["priority"]), rule["protect"] == .bool(false) ? "exclude" : "protect", BMC.text(rule["criteria"]), BMC.text(rule["instances"])]
+                }
+                print(TextTable(["rule", "priority", "does", "matches", "instances it decides"], rows).render().trimmingCharacters(in: .newlines))
+            }
+        }
+
+        struct Add: ParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Add a rule, or replace the rule of that name.")
+            @OptionGroup var socket: SocketOption
+            @Argument(help: "The rule's name.") var name: String
+            @Option(help: "Instances of this project (id).") var project: String?
+            @Option(help: "Instances on hosts of this host aggregate.") var aggregate: String?
+            @Option(help: "Instances on hosts of this availability zone.") var availabilityZone: String?
+            @Option(help: "Instances on this host.") var host: String?
+            @Option(help: "Instances in this failover segment.") var segment: String?
+            @Option(help: "Among matching rules, the highest priority decides.") var priority = 0
+            @Flag(help: "Exclude what matches instead of protecting it.") var exclude = false
+            func run() throws {
+                var rule: [(String, JSONValue)] = [("name", .string(name))]
+                for (key, v) in [("project", project), ("aggregate", aggregate), ("availability_zone", availabilityZone), ("host", host), ("segment", segment)] {
+                    if let v { rule.append((key, .string(v))) }
+                }
+                guard rule.count > 1 else { throw fail("a rule needs at least one of --project, --aggregate, --availability-zone, --host, --segment", code: 2) }
+                rule += [("protect", .bool(!exclude)), ("priority", .int(priority))]
+                try submitEvent([("kind", .string("ha_rule_saved")), ("rule", .object(rule))], socket: socket.path)
+            }
+        }
+
+        struct Remove: ParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Remove a rule.")
+            @OptionGroup var socket: SocketOption
+            @Argument(help: "The rule's name.") var name: String
+            func run() throws {
+                try submitEvent([("kind", .string("ha_rule_removed")), ("name", .string(name))], socket: socket.path)
+            }
+        }
+    }
+
+    struct Explain: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Whether an instance is protected, and by what.")
+        @OptionGroup var socket: SocketOption
+        @Argument(help: "The instance.") var instance: String
+        @Option(help: "text or json.") var format: History.Format = .text
+        func run() throws {
+            let r = try ControlClient.call(.object([("cmd", .string("ha")), ("explain", .string(instance))]), socketPath: socket.path)
+            if format == .json { print(JSONWriter.write(r["protection"] ?? .null, timeKeys: [])); return }
+            let p = r["protection"] ?? .null
+            print("\(instance) on \(BMC.text(p["host"])): \(p["protected"] == .bool(true) ? "PROTECTED" : "not protected") — \(BMC.text(p["reason"]))")
+        }
     }
 }
 

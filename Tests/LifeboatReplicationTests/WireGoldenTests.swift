@@ -64,10 +64,17 @@ import Testing
         .fenceRequested(host: "c2"),
         .segmentEnabled(segment: "rack-a", on: false), .reserved(host: "c2", on: false), .haTag(instance: "vm-1", on: true),
         .stormReset(segment: "rack-a"), .configure(config),
+        .haRuleSaved({
+            var r = HARule(name: "gold", protect: true, priority: 10)
+            r.project = "3f2a"
+            r.aggregate = "ssd"
+            return r
+        }()), .haRuleRemoved(name: "gold"),
         .inventory([
             .instanceAdded(Instance(id: "vm-9", host: "c1", ha: true, priority: 1, flavor: Capacity(vcpus: 1, ramMB: 512, diskGB: 1))),
             .instanceRemoved(id: "vm-8"), .instanceMoved(id: "vm-1", host: "c2"),
-            .instanceResized(id: "vm-1", flavor: Capacity(vcpus: 4, ramMB: 4096, diskGB: 40)), .instanceTagged(id: "vm-1", ha: false),
+            .instanceResized(id: "vm-1", flavor: Capacity(vcpus: 4, ramMB: 4096, diskGB: 40)), .instanceTagged(id: "vm-1", tag: .off),
+            .hostFacts(host: "c2", aggregates: ["ssd"], availabilityZone: "az1"),
             .hostCapacity(host: "c2", capacity: Capacity(vcpus: 32, ramMB: 65536, diskGB: 1000)),
         ]), .leaderChanged(holder: TermHolder(node: 2, incarnation: 123_456_789)),
         .clock, .actionStarted(.fence(host: "c1"), term: 4),
@@ -118,6 +125,12 @@ import Testing
         out.append(("round_abort", WireMessage(.roundAbort(round: members, winner: nil))))
         out.append(("round_abort winner", WireMessage(.roundAbort(round: members, winner: members[1]))))
         out.append(("sync_request", WireMessage(.syncRequest(round: members))))
+        out.append(("history_request", WireMessage(.historyRequest(first: 10, last: 2009))))
+        out.append(
+            ("history_part",
+             WireMessage(.historyPart(.init(to: members[1], first: 10, last: 2009, firstSeq: 12, entries: [
+                HistoryEntry(epoch: 12, at: 99, origin: 1, event: Event.nodeLost(host: "c1").json, result: .applied, applied: Applied(incident: 1)),
+             ])))))
         let history = [
             HistoryEntry(epoch: 1, at: 100, origin: 1, event: HistoryEntry.summary(.configure(config)), result: .applied),
             HistoryEntry(epoch: 1, at: 100, origin: 2, event: Event.maintenance(host: "x", on: true).json, result: .rejected("unknown host 'x'")),

@@ -22,6 +22,7 @@ extension ClusterState {
             ("notifications", .array(notifications.map(\.json))), ("open_notifications", .array(openNotifications.map { .int($0) })),
             ("pruned_notifications", .int(prunedNotifications)), ("next_serial", .int(nextSerial)),
             ("incidents", .array(incidents.map(\.json))), ("next_incident", .int(nextIncident)),
+            ("ha_rules", .array(haRules.map(\.json))),
         ])
     }
 
@@ -76,6 +77,7 @@ extension ClusterState {
             }
         }
         s.nextIncident = max(try r.int("next_incident", default: 1), (s.openIncidents.values.map(\.id).max() ?? 0) + 1)
+        s.haRules = try Scenario.parseHARules(try r.array("ha_rules"), path: r.sub("ha_rules"))
         try r.finish()
         do { return try s.checkedAfterDecoding() } catch { throw ScenarioError(path, error.reason) }
     }
@@ -115,6 +117,7 @@ extension Host {
             ("fenced_at", .array(fencedAt.map { .number($0) })), ("readmission_failed", .bool(readmissionFailed)),
             ("readmission_failed_at", .optional(readmissionFailedAt)),
             ("failure_count", .int(failureCount)),
+            ("aggregates", .strings(aggregates)), ("availability_zone", .optional(availabilityZone)),
         ] + masakariFields)
     }
 
@@ -136,6 +139,8 @@ extension Host {
         h.readmissionFailed = try r.bool("readmission_failed")
         h.readmissionFailedAt = try r.optionalNumber("readmission_failed_at")
         h.failureCount = Int(try r.uint64("failure_count"))
+        h.aggregates = try r.stringList("aggregates")
+        h.availabilityZone = try r.optionalText("availability_zone")
         try h.readMasakariFields(&r)
         try r.finish()
         return h
@@ -196,7 +201,8 @@ extension HostRecovery {
 extension Instance {
     var stateJSON: JSONValue {
         .object([
-            ("id", .string(id)), ("host", .string(host)), ("ha", .bool(ha)), ("priority", .int(priority)), ("flavor", flavor.json),
+            ("id", .string(id)), ("host", .string(host)), ("ha", .bool(ha)), ("tag", .string(tag.rawValue)),
+            ("project", .optional(project)), ("priority", .int(priority)), ("flavor", flavor.json),
             ("state", .string(state.rawValue)), ("failures", .int(failures)), ("last_failure_at", .optional(lastFailureAt)),
             ("evacuating_to", .optional(evacuatingTo)), ("evacuation_failures", .int(evacuationFailures)),
             ("failed_targets", .strings(failedTargets)),
@@ -208,6 +214,8 @@ extension Instance {
         var i = Instance(
             id: try r.string("id"), host: try r.string("host"), ha: try r.bool("ha"), priority: try r.int("priority"),
             flavor: try Scenario.parseCapacity(try r.required("flavor"), at: r.sub("flavor")))
+        i.tag = try r.optional("tag").map { v throws(ScenarioError) in try ObjectReader.choice(v, at: r.sub("tag"), HATag.self) } ?? (i.ha ? .on : .none)
+        i.project = try r.optionalText("project")
         i.state = try r.choice("state", InstanceState.self)
         i.failures = Int(try r.uint64("failures"))
         i.lastFailureAt = try r.optionalNumber("last_failure_at")

@@ -29,7 +29,9 @@ extension Event {
         case .resourceBlocked(let h, let p, let why): f += [("host", .string(h)), ("process", .string(p)), ("reason", .string(why))]
         case .resourceCleanup(let h, let p), .resourceRestart(let h, let p): f += [("host", .string(h)), ("process", .string(p))]
         case .maintenance(let h, let on), .reserved(let h, let on): f += [("host", .string(h)), ("on", .bool(on))]
-        case .haTag(let i, let on): f += [("instance", .string(i)), ("on", .bool(on))]
+        case .haTag(let i, let tag): f += [("instance", .string(i)), ("tag", .string(tag.rawValue))]
+        case .haRuleSaved(let rule): f.append(("rule", rule.json))
+        case .haRuleRemoved(let name): f.append(("name", .string(name)))
         case .segmentEnabled(let s, let on): f += [("segment", .string(s)), ("on", .bool(on))]
         case .stormReset(let s): f.append(("segment", .string(s)))
         case .configure(let c): f.append(("cluster", c.json))
@@ -89,7 +91,16 @@ extension Event {
         case "fence_requested": return .fenceRequested(host: try host())
         case "segment_enabled": return .segmentEnabled(segment: try segment(), on: try r.bool("on"))
         case "reserved": return .reserved(host: try host(), on: try r.bool("on"))
-        case "ha": return .haTag(instance: try instance(), on: try r.bool("on"))
+        case "ha":
+            // `on` (true/false) as people write it; `tag` (on/off/none) as the wire does.
+            let i = try instance()
+            if let on = r.optional("on") {
+                guard case .bool(let b) = on else { throw ScenarioError(r.sub("on"), "expected true or false, found \(on.typeName)") }
+                return .haTag(instance: i, on: b)
+            }
+            return .haTag(instance: i, tag: try r.choice("tag", HATag.self))
+        case "ha_rule_saved": return .haRuleSaved(try Scenario.parseHARule(try r.required("rule"), at: r.sub("rule")))
+        case "ha_rule_removed": return .haRuleRemoved(name: try r.string("name"))
         case "storm_reset": return .stormReset(segment: try segment())
         case "leader_changed":
             let node = try r.optional("node").map { v throws(ScenarioError) in try ObjectReader.uint64(v, at: r.sub("node")) } ?? 0
@@ -317,12 +328,16 @@ extension InventoryChange {
         var f: [(String, JSONValue)] = [("kind", .string(kind))]
         switch self {
         case .instanceAdded(let i):
-            f += [("id", .string(i.id)), ("host", .string(i.host)), ("ha", .bool(i.ha)), ("priority", .int(i.priority)), ("flavor", i.flavor.json)]
+            f += [("id", .string(i.id)), ("host", .string(i.host)), ("tag", .string(i.tag.rawValue))]
+            if let p = i.project { f.append(("project", .string(p))) }
+            f += [("priority", .int(i.priority)), ("flavor", i.flavor.json)]
         case .instanceRemoved(let id): f.append(("id", .string(id)))
         case .instanceMoved(let id, let host): f += [("id", .string(id)), ("host", .string(host))]
         case .instanceResized(let id, let flavor): f += [("id", .string(id)), ("flavor", flavor.json)]
-        case .instanceTagged(let id, let ha): f += [("id", .string(id)), ("ha", .bool(ha))]
+        case .instanceTagged(let id, let tag): f += [("id", .string(id)), ("tag", .string(tag.rawValue))]
         case .hostCapacity(let host, let c): f += [("host", .string(host)), ("capacity", c.json)]
+        case .hostFacts(let host, let aggregates, let zone):
+            f += [("host", .string(host)), ("aggregates", .strings(aggregates)), ("availability_zone", .optional(zone))]
         }
         return .object(f)
     }
@@ -332,15 +347,21 @@ extension InventoryChange {
         let c: InventoryChange
         switch try r.string("kind") {
         case "instance_added":
-            c = .instanceAdded(
-                Instance(
-                    id: try r.string("id"), host: try r.string("host"), ha: try r.bool("ha"), priority: try r.int("priority"),
-                    flavor: try Scenario.parseCapacity(try r.required("flavor"), at: r.sub("flavor"))))
+            let id = try r.string("id"), host = try r.string("host")
+            let tag = try r.choice("tag", HATag.self)
+            var i = Instance(
+                id: id, host: host, ha: tag == .on, priority: try r.int("priority"),
+                flavor: try Scenario.parseCapacity(try r.required("flavor"), at: r.sub("flavor")))
+            i.tag = tag
+            i.project = try r.optionalText("project")
+            c = .instanceAdded(i)
         case "instance_removed": c = .instanceRemoved(id: try r.string("id"))
         case "instance_moved": c = .instanceMoved(id: try r.string("id"), host: try r.string("host"))
         case "instance_resized":
             c = .instanceResized(id: try r.string("id"), flavor: try Scenario.parseCapacity(try r.required("flavor"), at: r.sub("flavor")))
-        case "instance_tagged": c = .instanceTagged(id: try r.string("id"), ha: try r.bool("ha"))
+        case "instance_tagged": c = .instanceTagged(id: try r.string("id"), tag: try r.choice("tag", HATag.self))
+        case "host_facts":
+            c = .hostFacts(host: try r.string("host"), aggregates: try r.stringList("aggregates"), availabilityZone: try r.optionalText("availability_zone"))
         case "host_capacity":
             c = .hostCapacity(host: try r.string("host"), capacity: try Scenario.parseCapacity(try r.required("capacity"), at: r.sub("capacity")))
         case let k: throw ScenarioError(r.sub("kind"), "unknown inventory change '\(k)'")

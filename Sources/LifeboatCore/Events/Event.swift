@@ -34,7 +34,12 @@ public enum Event: Hashable, Sendable {
     case fenceRequested(host: String)
     case segmentEnabled(segment: String, on: Bool)
     case reserved(host: String, on: Bool)
-    case haTag(instance: String, on: Bool)
+    /// The instance's own tag (Nova's `HA_Enabled`): on, off (an explicit opt-out), or
+    /// none (HA rules and the policy decide).
+    case haTag(instance: String, tag: HATag)
+    /// Adds or replaces an HA rule (by name).
+    case haRuleSaved(HARule)
+    case haRuleRemoved(name: String)
     /// Lift the storm guard's halt on a segment.
     case stormReset(segment: String)
     /// Replace the configuration (segments, hosts, instances, policy).
@@ -92,6 +97,8 @@ public enum Event: Hashable, Sendable {
         case .segmentEnabled: "segment_enabled"
         case .reserved: "reserved"
         case .haTag: "ha"
+        case .haRuleSaved: "ha_rule_saved"
+        case .haRuleRemoved: "ha_rule_removed"
         case .stormReset: "storm_reset"
         case .configure: "configure"
         case .inventory: "inventory"
@@ -114,14 +121,17 @@ public enum Event: Hashable, Sendable {
         "maintenance", "fence_confirmed_by_operator", "fence_requested", "segment_enabled", "reserved", "ha", "storm_reset", "configure", "inventory",
         "leader_changed", "clock", "action_started", "action_finished", "console_captured",
         "resource_blocked", "resource_cleanup", "resource_restart",
-        "segment_saved", "segment_removed", "host_saved", "host_removed", "notification",
+        "segment_saved", "segment_removed", "host_saved", "host_removed", "notification", "ha_rule_saved", "ha_rule_removed",
     ]
+
+    /// `lifeboat ha INSTANCE on|off`: the tag set on or off.
+    public static func haTag(instance: String, on: Bool) -> Event { .haTag(instance: instance, tag: on ? .on : .off) }
 
     /// Configuration changes are refused without quorum.
     public var isConfigurationChange: Bool {
         switch self {
         case .maintenance, .segmentEnabled, .reserved, .haTag, .stormReset, .configure, .segmentSaved, .segmentRemoved, .hostSaved,
-            .hostRemoved:
+            .hostRemoved, .haRuleSaved, .haRuleRemoved:
             true
         default: false
         }

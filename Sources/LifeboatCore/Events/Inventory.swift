@@ -8,10 +8,12 @@ public enum InventoryChange: Hashable, Sendable {
     /// Moved by someone else (a live migration, an evacuation not ours).
     case instanceMoved(id: String, host: String)
     case instanceResized(id: String, flavor: Capacity)
-    /// The HA tag as Nova has it (metadata `HA_Enabled`, the `evacuable` flavor extra spec or
-    /// image property, or the `evacuate_all` policy).
-    case instanceTagged(id: String, ha: Bool)
+    /// The instance's own tag as Nova has it (metadata `HA_Enabled=True|False`, or the
+    /// `evacuable` flavor extra spec or image property).
+    case instanceTagged(id: String, tag: HATag)
     case hostCapacity(host: String, capacity: Capacity)
+    /// The host's aggregates and availability zone (what HA rules match on).
+    case hostFacts(host: String, aggregates: [String], availabilityZone: String?)
 
     public var kind: String {
         switch self {
@@ -21,6 +23,7 @@ public enum InventoryChange: Hashable, Sendable {
         case .instanceResized: "instance_resized"
         case .instanceTagged: "instance_tagged"
         case .hostCapacity: "host_capacity"
+        case .hostFacts: "host_facts"
         }
     }
 }
@@ -29,16 +32,33 @@ public enum InventoryChange: Hashable, Sendable {
 public struct InventoryServer: Hashable, Sendable {
     public var id: String
     public var host: String
-    public var ha: Bool
+    public var tag: HATag
     public var flavor: Capacity
     public var priority: Int
+    public var project: String?
 
-    public init(id: String, host: String, ha: Bool, flavor: Capacity, priority: Int = 0) {
+    public init(id: String, host: String, tag: HATag, flavor: Capacity, priority: Int = 0, project: String? = nil) {
         self.id = id
         self.host = host
-        self.ha = ha
+        self.tag = tag
         self.flavor = flavor
         self.priority = priority
+        self.project = project
+    }
+
+    /// Tagged HA or not tagged at all.
+    public init(id: String, host: String, ha: Bool, flavor: Capacity, priority: Int = 0) {
+        self.init(id: id, host: host, tag: ha ? .on : .none, flavor: flavor, priority: priority)
+    }
+}
+
+/// A host's aggregates and availability zone as Nova has them.
+public struct HostFacts: Hashable, Sendable {
+    public var aggregates: [String]
+    public var availabilityZone: String?
+    public init(aggregates: [String], availabilityZone: String?) {
+        self.aggregates = aggregates.sorted()
+        self.availabilityZone = availabilityZone
     }
 }
 
@@ -47,9 +67,9 @@ extension ClusterState {
     /// hosts (servers elsewhere are not Lifeboat's). Instances with a recovery step in
     /// flight (being evacuated or restarted) are left to that step. `hosts` limits the
     /// servers and capacities considered (a refresh of one host).
-    public func inventoryChanges(servers: [InventoryServer], capacities: [String: Capacity], hosts only: Set<String>? = nil)
-        -> [InventoryChange]
-    {
+    public func inventoryChanges(
+        servers: [InventoryServer], capacities: [String: Capacity], facts: [String: HostFacts]? = nil, hosts only: Set<String>? = nil
+    ) -> [InventoryChange] {
         var out: [InventoryChange] = []
         let busy = Set(inFlight.values.compactMap(\.action.instance))
         func inScope(_ h: String) -> Bool { hosts[h] != nil && (only == nil || only!.contains(h)) }
@@ -57,13 +77,16 @@ extension ClusterState {
         for s in servers.sorted(by: { $0.id < $1.id }) where inScope(s.host) {
             seen.insert(s.id)
             guard let i = instances[s.id] else {
-                out.append(.instanceAdded(Instance(id: s.id, host: s.host, ha: s.ha, priority: s.priority, flavor: s.flavor)))
+                var n = Instance(id: s.id, host: s.host, ha: s.tag == .on, priority: s.priority, flavor: s.flavor)
+                n.tag = s.tag
+                n.project = s.project
+                out.append(.instanceAdded(n))
                 continue
             }
             guard !busy.contains(s.id), i.state != .evacuating else { continue }
             if i.host != s.host { out.append(.instanceMoved(id: s.id, host: s.host)) }
             if i.flavor != s.flavor { out.append(.instanceResized(id: s.id, flavor: s.flavor)) }
-            if i.ha != s.ha { out.append(.instanceTagged(id: s.id, ha: s.ha)) }
+            if i.tag != s.tag { out.append(.instanceTagged(id: s.id, tag: s.tag)) }
         }
         for id in instances.keys.sorted() where !seen.contains(id) {
             let i = instances[id]!
@@ -72,6 +95,15 @@ extension ClusterState {
         }
         for (h, c) in capacities.sorted(by: { $0.key < $1.key }) where inScope(h) && hosts[h]!.capacity != c {
             out.append(.hostCapacity(host: h, capacity: c))
+        }
+        if let facts {
+            for name in hostOrder where inScope(name) {
+                let f = facts[name] ?? HostFacts(aggregates: [], availabilityZone: nil)
+                let h = hosts[name]!
+                if h.aggregates != f.aggregates || h.availabilityZone != f.availabilityZone {
+                    out.append(.hostFacts(host: name, aggregates: f.aggregates, availabilityZone: f.availabilityZone))
+                }
+            }
         }
         return out
     }

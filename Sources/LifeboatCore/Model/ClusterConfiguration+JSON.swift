@@ -8,13 +8,14 @@ extension ClusterConfiguration {
             })),
             ("hosts", .array(hosts.map(\.configurationJSON))),
             ("instances", .array(instances.map { i in
-                .object([
-                    ("id", .string(i.id)), ("host", .string(i.host)), ("ha", .bool(i.ha)),
-                    ("priority", .number(Double(i.priority))), ("flavor", i.flavor.json),
-                ])
+                var f: [(String, JSONValue)] = [("id", .string(i.id)), ("host", .string(i.host)), ("ha", .bool(i.tag == .on))]
+                if i.tag == .off { f.append(("ha_opt_out", .bool(true))) }
+                if let p = i.project { f.append(("project", .string(p))) }
+                return .object(f + [("priority", .number(Double(i.priority))), ("flavor", i.flavor.json)])
             })),
             ("policy", policy.json),
         ] + (resources.isEmpty ? [] : [("resources", .array(resources.map(\.json)))])
+            + (haRules.isEmpty ? [] : [("ha_rules", .array(haRules.map(\.json)))])
             + (detachedHosts.isEmpty ? [] : [("detached_hosts", .array(detachedHosts.map(\.configurationJSON)))]))
     }
 }
@@ -28,6 +29,8 @@ extension Host {
                     ("reserved", .bool(h.reserved)), ("maintenance", .bool(h.maintenance)), ("capacity", h.capacity.json),
                 ]
                 if h.fencing != FenceTopology() { f.append(("fencing", h.fencing.json)) }
+                if !h.aggregates.isEmpty { f.append(("aggregates", .strings(h.aggregates))) }
+                if let z = h.availabilityZone { f.append(("availability_zone", .string(z))) }
                 return .object(f + h.masakariFields)
     }
 }
@@ -62,5 +65,17 @@ extension Policy {
 extension Capacity {
     public var json: JSONValue {
         .object([("vcpus", .number(Double(vcpus))), ("ram_mb", .number(Double(ramMB))), ("disk_gb", .number(Double(diskGB)))])
+    }
+}
+
+extension HARule {
+    public var json: JSONValue {
+        var f: [(String, JSONValue)] = [("name", .string(name))]
+        if let project { f.append(("project", .string(project))) }
+        if let aggregate { f.append(("aggregate", .string(aggregate))) }
+        if let availabilityZone { f.append(("availability_zone", .string(availabilityZone))) }
+        if let host { f.append(("host", .string(host))) }
+        if let segment { f.append(("segment", .string(segment))) }
+        return .object(f + [("protect", .bool(protect)), ("priority", .int(priority))])
     }
 }

@@ -11,11 +11,14 @@ public struct ClusterConfiguration: Hashable, Sendable {
     /// protected, not targets; kept with their node id and fence topology so that they can
     /// be added to a segment again.
     public var detachedHosts: [Host]
+    /// Rules that make instances HA by project, aggregate, zone, host or segment.
+    public var haRules: [HARule]
 
     public init(
         segments: [Segment] = [], hosts: [Host] = [], instances: [Instance] = [], policy: Policy = Policy(),
-        resources: [Resource] = [], detachedHosts: [Host] = []
+        resources: [Resource] = [], detachedHosts: [Host] = [], haRules: [HARule] = []
     ) {
+        self.haRules = haRules
         self.detachedHosts = detachedHosts
         self.segments = segments
         self.hosts = hosts
@@ -33,9 +36,11 @@ public struct ClusterConfiguration: Hashable, Sendable {
         let policy = try Scenario.parsePolicy(r.optional("policy"))
         let resources = try Scenario.parseResources(r.optional("resources"), hosts: hosts, segments: segments)
         let detached = try Scenario.parseHosts(try r.array("detached_hosts"), segments: segments, detached: true)
+        let rules = try Scenario.parseHARules(try r.array("ha_rules"))
         try r.finish()
         let c = ClusterConfiguration(
-            segments: segments, hosts: hosts, instances: instances, policy: policy, resources: resources, detachedHosts: detached)
+            segments: segments, hosts: hosts, instances: instances, policy: policy, resources: resources, detachedHosts: detached,
+            haRules: rules)
         try c.validateMasakariFields()
         return c
     }
@@ -72,6 +77,13 @@ public struct ClusterConfiguration: Hashable, Sendable {
             guard cap.holds(used[i.host]!) else { throw ScenarioError(path, "instance \(i.id) does not fit on \(i.host)") }
         }
         try Resource.validate(resources, hosts: Set(hostCapacity.keys), segments: segmentNames)
+        var ruleNames = Set<String>()
+        for (n, rule) in haRules.enumerated() {
+            guard !rule.name.isEmpty, ruleNames.insert(rule.name).inserted else {
+                throw ScenarioError("cluster.ha_rules[\(n)].name", "duplicate or empty rule name '\(rule.name)'")
+            }
+            guard rule.hasCriteria else { throw ScenarioError("cluster.ha_rules[\(n)]", "a rule needs at least one criterion") }
+        }
         try validateMasakariFields()
         let p = policy
         guard p.processRestartLimit >= 0, p.instanceRestartLimit >= 0, p.maxConcurrentHostRecoveries >= 1,
@@ -90,8 +102,10 @@ extension ClusterState {
     public init(configuration c: ClusterConfiguration, membersKnown: Bool = true) {
         self.init(segments: c.segments, hosts: c.hosts, instances: c.instances, policy: c.policy)
         resources = c.resources
+        haRules = c.haRules
         for h in c.detachedHosts where hosts[h.name] == nil { detachedHosts[h.name] = h }
         fillIdentities()
+        refreshProtection()
         if !membersKnown {
             for name in hosts.keys { hosts[name]!.member = false }
             quorate = false
@@ -127,12 +141,9 @@ extension ClusterState {
                 return c
             },
             hosts: hostOrder.map { hosts[$0]!.configured },
-            instances: instances.keys.sorted().map { id in
-                let i = instances[id]!
-                return Instance(id: i.id, host: i.host, ha: i.ha, priority: i.priority, flavor: i.flavor)
-            },
+            instances: instances.keys.sorted().map { instances[$0]!.configured },
             policy: policy, resources: resources,
-            detachedHosts: detachedHosts.keys.sorted().map { detachedHosts[$0]!.configured })
+            detachedHosts: detachedHosts.keys.sorted().map { detachedHosts[$0]!.configured }, haRules: haRules)
     }
 
     /// Host name for a Corosync node id.
@@ -159,6 +170,11 @@ extension ClusterState {
                 n.readmissionFailed = old.readmissionFailed
                 n.readmissionFailedAt = old.readmissionFailedAt
                 n.keepMasakariFields(of: old)
+                // Nova's facts stay unless the configuration names them.
+                if n.aggregates.isEmpty && n.availabilityZone == nil {
+                    n.aggregates = old.aggregates
+                    n.availabilityZone = old.availabilityZone
+                }
             } else {
                 if let old = detachedHosts[h.name] { n.keepMasakariFields(of: old) }
                 n.member = false  // not seen yet; a membership change will say
@@ -193,6 +209,7 @@ extension ClusterState {
         instances = newInstances
         policy = c.policy
         resources = c.resources
+        haRules = c.haRules
         instancesByHost = [:]
         for i in instances.values {
             instancesByHost[i.host, default: []].insert(i.id)
@@ -204,6 +221,7 @@ extension ClusterState {
         for h in c.detachedHosts where hosts[h.name] == nil { detachedHosts[h.name] = h }
         rebuildHostIndexes()
         fillIdentities()
+        refreshProtection()
     }
 
     func validateConfigure(_ c: ClusterConfiguration) throws(EventRejected) {
@@ -234,6 +252,8 @@ extension Host {
         c.identity = identity
         c.type = type
         c.controlAttributes = controlAttributes
+        c.aggregates = aggregates
+        c.availabilityZone = availabilityZone
         return c
     }
 }
@@ -273,4 +293,14 @@ extension ClusterState {
     /// Sets the configuration version kept on disk when a node starts from its saved
     /// configuration.
     public mutating func restoreConfigVersion(_ v: UInt64) { configVersion = v }
+}
+
+extension Instance {
+    /// Only what an operator configures of the instance: its tag, project, priority, flavor.
+    var configured: Instance {
+        var c = Instance(id: id, host: host, ha: tag == .on, priority: priority, flavor: flavor)
+        c.tag = tag
+        c.project = project
+        return c
+    }
 }

@@ -5,6 +5,8 @@ public struct ClusterState: Hashable, Sendable {
     public internal(set) var hosts: [String: Host] = [:]
     public internal(set) var instances: [String: Instance] = [:]
     public internal(set) var policy: Policy
+    /// Rules that make instances HA by project, aggregate, zone, host or segment.
+    public internal(set) var haRules: [HARule] = []
     /// Resources kept running on the hosts (configuration), in name order.
     public internal(set) var resources: [Resource] = []
     /// Hosts of the cluster outside every segment (configuration; see `ClusterConfiguration`).
@@ -161,6 +163,7 @@ extension ClusterState {
         }
         for name in s.hosts.keys { s.hosts[name]!.used = used[name] ?? .zero }
         s.failedInstances = s.failedInstances.filter { s.instances[$0]?.state == .failed }
+        s.refreshProtection()
         for (a, b) in zip(s.notifications, s.notifications.dropFirst()) where a.identity.serial >= b.identity.serial {
             throw EventRejected("snapshot: notifications are not in id order")
         }

@@ -15,6 +15,10 @@ public struct Host: Hashable, Sendable {
     /// the host's configured fence topology, never through these).
     public var type: String = ""
     public var controlAttributes: String? = nil
+    /// Nova's host aggregates it belongs to, and its availability zone (from the
+    /// inventory, or the configuration): what HA rules match on.
+    public var aggregates: [String] = []
+    public var availabilityZone: String? = nil
 
     /// In the agreed Corosync membership.
     public var member: Bool = true

@@ -2,8 +2,13 @@
 public struct Instance: Hashable, Sendable {
     public var id: String
     public var host: String
-    /// Only HA-tagged instances are restarted or evacuated.
+    /// Protected: restarted and evacuated. Derived by `apply` from `tag`, the HA rules and
+    /// the policy (`ClusterState.protection(of:)`).
     public var ha: Bool
+    /// Its own tag, as users set it in Nova.
+    public var tag: HATag
+    /// The project (tenant) that owns it, when the inventory knows it.
+    public var project: String? = nil
     /// Higher is evacuated first.
     public var priority: Int
     public var flavor: Capacity
@@ -22,6 +27,7 @@ public struct Instance: Hashable, Sendable {
         self.id = id
         self.host = host
         self.ha = ha
+        self.tag = ha ? .on : .none
         self.priority = priority
         self.flavor = flavor
     }

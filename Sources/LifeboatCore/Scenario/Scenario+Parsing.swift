@@ -15,6 +15,7 @@ extension Scenario {
         let instances = try parseInstances(try cluster.array("instances"), hosts: hosts)
         let policy = try parsePolicy(cluster.optional("policy"))
         let resources = try parseResources(cluster.optional("resources"), hosts: hosts, segments: segments)
+        let haRules = try parseHARules(try cluster.array("ha_rules"))
         try cluster.finish()
         let hostNames = Set(hosts.map(\.name))
         let instanceIDs = Set(instances.map(\.id))
@@ -27,6 +28,7 @@ extension Scenario {
             description: description, segments: segments, hosts: hosts, instances: instances, policy: policy,
             faults: faults, durations: durations, events: events)
         scenario.resources = resources
+        scenario.haRules = haRules
         return scenario
     }
 
@@ -92,6 +94,8 @@ extension Scenario {
             let fencing = try r.optional("fencing").map { v throws(ScenarioError) in try FenceTopology.parse(v, at: r.sub("fencing")) }
             var host = Host(
                 name: name, segment: segment, nodeID: UInt32(id), reserved: reserved, maintenance: maintenance, capacity: capacity)
+            host.aggregates = try r.stringList("aggregates")
+            host.availabilityZone = try r.optional("availability_zone").map { v throws(ScenarioError) in try ObjectReader.string(v, at: r.sub("availability_zone")) }
             try host.readMasakariFields(&r)
             try r.finish()
             if let fencing { host.fencing = fencing }
@@ -115,6 +119,9 @@ extension Scenario {
                 throw ScenarioError(r.sub("host"), "unknown host '\(host)' for instance \(id)")
             }
             let ha = try r.bool("ha", default: false)
+            let optOut = try r.bool("ha_opt_out", default: false)
+            guard !(ha && optOut) else { throw ScenarioError(r.sub("ha_opt_out"), "an instance cannot be both tagged HA and opted out") }
+            let project = try r.optional("project").map { v throws(ScenarioError) in try ObjectReader.string(v, at: r.sub("project")) }
             let priority = try r.int("priority", default: 0)
             let flavor = try parseCapacity(try r.required("flavor"), at: r.sub("flavor"))
             try r.finish()
@@ -123,9 +130,43 @@ extension Scenario {
                 throw ScenarioError(
                     r.path, "instance \(id) does not fit on \(host): instances there need \(used[host]!.summary), capacity is \(cap.summary)")
             }
-            out.append(Instance(id: id, host: host, ha: ha, priority: priority, flavor: flavor))
+            var instance = Instance(id: id, host: host, ha: ha, priority: priority, flavor: flavor)
+            if optOut { instance.tag = .off }
+            instance.project = project
+            out.append(instance)
         }
         return out
+    }
+
+    /// `cluster.ha_rules`: `{name, project?, aggregate?, availability_zone?, host?, segment?,
+    /// protect (default true), priority (default 0)}`, at least one criterion each.
+    static func parseHARules(_ items: [JSONValue], path: String = "cluster.ha_rules") throws(ScenarioError) -> [HARule] {
+        var out: [HARule] = []
+        var names = Set<String>()
+        for (n, item) in items.enumerated() {
+            let rule = try parseHARule(item, at: "\(path)[\(n)]")
+            guard names.insert(rule.name).inserted else { throw ScenarioError("\(path)[\(n)].name", "duplicate rule name '\(rule.name)'") }
+            out.append(rule)
+        }
+        return out
+    }
+
+    public static func parseHARule(_ item: JSONValue, at path: String) throws(ScenarioError) -> HARule {
+        var r = try ObjectReader(item, at: path)
+        var rule = HARule(name: try r.string("name"), protect: try r.bool("protect", default: true), priority: try r.int("priority", default: 0))
+        func text(_ key: String) throws(ScenarioError) -> String? {
+            try r.optional(key).map { v throws(ScenarioError) in try ObjectReader.string(v, at: r.sub(key)) }
+        }
+        rule.project = try text("project")
+        rule.aggregate = try text("aggregate")
+        rule.availabilityZone = try text("availability_zone")
+        rule.host = try text("host")
+        rule.segment = try text("segment")
+        try r.finish()
+        guard rule.hasCriteria else {
+            throw ScenarioError(path, "a rule needs at least one of project, aggregate, availability_zone, host, segment")
+        }
+        return rule
     }
 
     static func parsePolicy(_ value: JSONValue?) throws(ScenarioError) -> Policy {
@@ -268,6 +309,6 @@ extension Scenario {
     public static let eventKinds = [
         "node_lost", "node_joined", "quorum", "process_failed", "process_recovered", "instance_failed",
         "maintenance", "fence_confirmed_by_operator", "fence_requested", "segment_enabled", "reserved", "ha", "storm_reset",
-        "leader_changed", "resource_blocked", "resource_cleanup", "resource_restart",
+        "leader_changed", "resource_blocked", "resource_cleanup", "resource_restart", "ha_rule_saved", "ha_rule_removed",
     ]
 }

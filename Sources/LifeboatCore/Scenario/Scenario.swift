@@ -13,6 +13,8 @@ public struct Scenario: Sendable {
     public var events: [TimedEvent]
     /// Extension: `cluster.resources` (restart limits and `on_fail` per resource).
     public var resources: [Resource] = []
+    /// Extension: `cluster.ha_rules` (HA by project, aggregate, zone, host or segment).
+    public var haRules: [HARule] = []
 
     public init(
         description: String? = nil, segments: [Segment], hosts: [Host], instances: [Instance],
@@ -32,6 +34,8 @@ public struct Scenario: Sendable {
     public var initialState: ClusterState {
         var s = ClusterState(segments: segments, hosts: hosts, instances: instances, policy: policy)
         s.resources = resources
+        s.haRules = haRules
+        s.refreshProtection()
         return s
     }
 }
