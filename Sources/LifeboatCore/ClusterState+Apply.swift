@@ -61,6 +61,10 @@ extension ClusterState {
             if host.fence.isOff { throw EventRejected("host \(h) is already fenced off") }
         case .instanceFailed(let i), .haTag(let i, _):
             try requireInstance(i)
+        case .drain(let h, let on):
+            try validateDrain(h, on: on)
+        case .segmentMaintenance(let s, _):
+            guard segments[s] != nil else { throw EventRejected("unknown segment '\(s)'") }
         case .haRuleSaved(let rule):
             guard !rule.name.isEmpty, rule.hasCriteria else { throw EventRejected("an HA rule needs a name and at least one criterion") }
         case .haRuleRemoved(let name):
@@ -111,6 +115,7 @@ extension ClusterState {
             guard instances[i]!.host == from else {
                 throw EventRejected("instance \(i) is on \(instances[i]!.host), not \(from)")
             }
+            guard inFlight["migrate:\(i)"] == nil else { throw EventRejected("instance \(i) is being live-migrated: its result comes first") }
             guard hosts[from]!.fence.isOff else {
                 throw EventRejected("host \(from) is not confirmed off: \(i) cannot be evacuated")
             }
@@ -120,6 +125,8 @@ extension ClusterState {
             guard hosts[to]!.segment == hosts[from]!.segment else {
                 throw EventRejected("target \(to) is outside segment \(hosts[from]!.segment)")
             }
+        case .migrate(let i, let from, let to):
+            try validateMigration(i, from: from, to: to)
         default:
             break
         }
@@ -170,6 +177,8 @@ extension ClusterState {
             }
         case .instanceFailed(let i): instanceFailed(i)
         case .maintenance(let h, let on): setMaintenance(h, on)
+        case .drain(let h, let on): drain(h, on: on)
+        case .segmentMaintenance(let s, let on): segmentMaintenance(s, on: on)
         case .fenceConfirmedByOperator(let h):
             hosts[h]!.fence = .confirmedByOperator
             if hosts[h]!.recovery == nil || hosts[h]!.recovery!.finished {
@@ -230,6 +239,17 @@ extension ClusterState {
     /// host that is running again, or whose recovery is over (it came back and left again
     /// meanwhile). Its outcome is unknown, so the booking is released and the operator told.
     mutating func requeue(_ r: ActionRecord, why: String) {
+        // A migration keeps its target and booking while its host is still drained: planned
+        // again, and its executor finds the instance where it is. Otherwise it is let go:
+        // the booking released, the instance running where the inventory will find it.
+        if case .migrate(let i, let from, let to) = r.action {
+            guard instances[i]?.state == .migrating, hosts[from]?.drain?.finishedAt != nil || hosts[from]?.drain == nil else { return }
+            hosts[to]?.used -= instances[i]!.flavor
+            instances[i]!.evacuatingTo = nil
+            instances[i]!.state = .active
+            refreshRecovery(from)
+            return
+        }
         guard case .evacuate(let i, let from, let to) = r.action else { return }
         let source = hosts[from]!
         guard source.member || !(source.recovery.map { !$0.finished } ?? false) else { return }

@@ -189,6 +189,7 @@ extension ClusterState {
 
     mutating func setMaintenance(_ h: String, _ on: Bool) {
         hosts[h]!.maintenance = on
+        if !on { stopDrain(h, why: "\(h) left maintenance") }
         // Leaving maintenance while lost: the loss is a failure from now on.
         if !on, !hosts[h]!.member, !recovering(h), !hosts[h]!.fence.isOff {
             startRecovery(h, cause: .nodeLost)
@@ -215,7 +216,7 @@ extension ClusterState {
         else { return }
         let open = (instancesByHost[h] ?? []).contains { id in
             let inst = instances[id]!
-            return inst.ha && (inst.state == .active || inst.state == .failed || inst.state == .evacuating)
+            return inst.ha && (inst.state == .active || inst.state == .failed || inst.state == .evacuating || inst.state == .migrating)
         }
         if !open { hosts[h]!.recovery!.finished = true }
     }

@@ -47,13 +47,11 @@ extension ClusterState {
         case .notificationReceived(let n): hs = [n.hostname]
         case .hostSaved(let reg): hs = [reg.name]
         case .actionStarted(let a, _):
-            hs = [a.host].compactMap { $0 }
-            if case .evacuate(_, _, let to) = a { hs.append(to) }
+            hs = [a.host, a.target].compactMap { $0 }
         case .actionFinished(let key, _, _):
-            if let a = before.inFlight[key]?.action {
-                hs = [a.host].compactMap { $0 }
-                if case .evacuate(_, _, let to) = a { hs.append(to) }
-            }
+            if let a = before.inFlight[key]?.action { hs = [a.host, a.target].compactMap { $0 } }
+        case .drain(let h, _): hs = [h]
+        case .segmentMaintenance(let s, _): hs = hostsBySegment[s] ?? []
         default:
             break
         }
@@ -184,7 +182,7 @@ extension ClusterState {
             return first(["process:\(h):\(p)", "restart:\(h):\(p)", "host:\(h)"])
         case .instanceFailed(let i):
             return first(["instance:\(i)"] + (instances[i].map { ["host:\($0.host)"] } ?? []))
-        case .maintenance(let h, _):
+        case .maintenance(let h, _), .drain(let h, _):
             return first(["maintenance:\(h)"]) ?? before.openIncidents["maintenance:\(h)"]?.scope
         case .stormReset(let s), .segmentEnabled(let s, _):
             return first(["segment:\(s)"]) ?? before.openIncidents["segment:\(s)"]?.scope
@@ -207,6 +205,7 @@ extension ClusterState {
         switch a {
         case .fence(let h), .forceDown(let h), .disableService(let h), .enableService(let h): ["host:\(h)"]
         case .evacuate(_, let from, _): ["host:\(from)"]
+        case .migrate(_, let from, _): ["maintenance:\(from)"]
         case .restartProcess(let h, let p): ["process:\(h):\(p)", "restart:\(h):\(p)", "host:\(h)"]
         case .restartInstance(let i, let h): ["instance:\(i)", "host:\(h)"]
         case .notify(let n):
@@ -291,7 +290,7 @@ extension ClusterState {
         case .error: resolve(inc.scope, .failed, "instance \(i) left in error: an operator must look at it", close: true, &changed)
         case .stopped, .evacuating:
             resolve(inc.scope, .escalated, "handed on to the recovery of \(inst.host)", close: true, &changed)
-        case .failed: break
+        case .failed, .migrating: break
         }
     }
 

@@ -16,7 +16,7 @@ extension ClusterState {
             case .instanceRemoved(let id), .instanceMoved(let id, _), .instanceResized(let id, _), .instanceTagged(let id, _):
                 guard let i = instances[id] else { throw EventRejected("inventory: unknown instance '\(id)'") }
                 if case .instanceTagged = c { continue }
-                guard !busy.contains(id), i.state != .evacuating else {
+                guard !busy.contains(id), i.state != .evacuating, i.state != .migrating else {
                     throw EventRejected("inventory: instance \(id) has a recovery step in flight")
                 }
                 if case .instanceMoved(_, let h) = c { try requireHost(h) }
@@ -80,6 +80,7 @@ extension ClusterState {
             }
         }
         refreshProtection(protection.sorted())
+        for h in touched.sorted() { refreshDrain(h) }
         for h in touched.sorted() {
             if let r = hosts[h]?.recovery, r.finished, hosts[h]!.fence.isOff, r.forceDown == .done, !hosts[h]!.member {
                 hosts[h]!.recovery!.finished = false  // something new to move

@@ -136,7 +136,7 @@ extension ClusterState {
     func validateHostRemoval(_ h: String) throws(EventRejected) {
         if recovering(h) { throw EventRejected("conflict: host \(h) is being recovered: it cannot be removed now") }
         for a in inFlight.values.map(\.action) {
-            let names = [a.host, { if case .evacuate(_, _, let to) = a { to } else { nil } }()].compactMap { $0 }
+            let names = [a.host, a.target].compactMap { $0 }
             if names.contains(h) { throw EventRejected("conflict: \(a.key) is in flight on host \(h): it cannot be removed now") }
         }
         for id in instancesByHost[h] ?? [] where instances[id]!.state == .evacuating {
@@ -350,7 +350,7 @@ extension ClusterState {
                 return (.failed, "instance \(id) is no longer tracked")
             }
             switch inst.state {
-            case .active: return (.finished, "instance \(inst.id) runs again")
+            case .active, .migrating: return (.finished, "instance \(inst.id) runs again")
             case .error: return (.failed, "instance \(inst.id) failed more than \(policy.instanceRestartLimit) times: left in error")
             case .stopped: return (.failed, "instance \(inst.id) is stopped with its host")
             case .failed, .evacuating: return (.running, n.message)

@@ -27,6 +27,8 @@ extension ClusterState {
             // marked it reserved again while this evacuation waited for a new leader).
             hosts[to]!.reserved = false
             failedInstances.remove(i)
+        case .migrate(let i, _, let to):
+            migrationStarted(i, to: to)
         default:
             break
         }
@@ -44,6 +46,18 @@ extension ClusterState {
             }
         case .flapping:
             if let h = n.host { hosts[h]!.fence = .failed }
+        case .drainBlocked:
+            if let i = n.instance, let h = n.host, hosts[h]?.drain != nil {
+                hosts[h]!.drain!.blocked[i] = n.reason
+                // A move re-planned after a leader change that finds no room now: its old
+                // booking is released; the instance runs where it is.
+                if instances[i]?.state == .migrating, inFlight["migrate:\(i)"] == nil {
+                    if let to = instances[i]!.evacuatingTo { hosts[to]?.used -= instances[i]!.flavor }
+                    instances[i]!.evacuatingTo = nil
+                    instances[i]!.state = .active
+                }
+                refreshDrain(h)
+            }
         default:
             break
         }
@@ -161,6 +175,9 @@ extension ClusterState {
                     reason: "evacuation of \(i) from \(from) failed \(n) times (last to \(to): \(outcome.rawValue)); it stays on \(from)")
             }
             refreshRecovery(from)
+        case .migrate(let i, let from, let to):
+            guard instances[i] != nil, hosts[from] != nil, hosts[to] != nil else { return }
+            migrationFinished(i, from: from, to: to, outcome)
         case .notify:
             break
         }

@@ -207,7 +207,7 @@ extension Daemon {
 
     static let operatorEventKinds: Set<String> = [
         "maintenance", "fence_confirmed_by_operator", "fence_requested", "segment_enabled", "reserved", "ha", "storm_reset",
-        "resource_cleanup", "resource_restart", "ha_rule_saved", "ha_rule_removed",
+        "resource_cleanup", "resource_restart", "ha_rule_saved", "ha_rule_removed", "drain", "segment_maintenance",
     ]
 
     func answer(_ rejected: String?) -> JSONValue {

@@ -6,7 +6,9 @@ import Testing
 @Suite struct PropertyTests {
     /// A random scenario: 1–3 segments of 2–7 hosts, random methods, reserves, maintenance,
     /// instances, policies, faults, durations and a random sequence of inputs.
-    static func randomScenario(seed: UInt64) -> Scenario {
+    /// With `drains`, some hosts are also taken into maintenance and drained (random draws
+    /// made after all the others, so that a seed's scenario without drains never changes).
+    static func randomScenario(seed: UInt64, drains: Bool = false) -> Scenario {
         var rng = SplitMix64(seed: seed)
         func int(_ r: ClosedRange<Int>) -> Int { Int.random(in: r, using: &rng) }
         func chance(_ p: Double) -> Bool { Double.random(in: 0..<1, using: &rng) < p }
@@ -57,7 +59,10 @@ import Testing
         }
         var durations: [String: Double] = [:]
         if chance(0.5) {
-            for kind in Action.allKinds where kind != "notify" { durations[kind] = Double(int(0...4)) }
+            // The kinds before migrations existed: the same seed draws the same numbers.
+            for kind in ["fence", "force_down", "disable_service", "enable_service", "restart_process", "restart_instance", "evacuate"] {
+                durations[kind] = Double(int(0...4))
+            }
         }
         var events: [TimedEvent] = []
         var t = 0.0
@@ -81,6 +86,20 @@ import Testing
             default: e = .reserved(host: h, on: chance(0.5))
             }
             events.append(TimedEvent(at: t, e))
+        }
+        if drains {
+            durations["migrate"] = Double(int(0...4))
+            policy.maxParallelMigrations = int(1...4)
+            policy.drainToReserved = chance(0.5)
+            for i in instances where chance(0.1) { faults.migrate[i.id] = modes.randomElement(using: &rng)! }
+            for _ in 0..<int(1...3) {
+                let h = hosts.randomElement(using: &rng)!.name
+                let at = Double(int(0...Int(max(t, 1))))
+                events.append(TimedEvent(at: at, .maintenance(host: h, on: true)))
+                events.append(TimedEvent(at: at, .drain(host: h, on: true)))
+                if chance(0.3) { events.append(TimedEvent(at: at + Double(int(1...20)), .maintenance(host: h, on: false))) }
+            }
+            events.sort { $0.at < $1.at }
         }
         return Scenario(segments: segments, hosts: hosts, instances: instances, policy: policy, faults: faults,
                         durations: durations, events: events)
@@ -113,6 +132,24 @@ import Testing
                 if case .notify = a { continue }
                 if let h = a.host { #expect(result.final.hosts[h]?.maintenance == false, "seed \(seed): \(a.key)") }
             }
+        }
+    }
+
+    @Test func test_randomDrains_keepEveryInvariant_andEveryDrainEnds() async {
+        await propertyCheck(count: 600, input: Gen.int(in: 0...Int(Int32.max))) { seed in
+            let r = Simulator.run(Self.randomScenario(seed: UInt64(seed), drains: true))
+            #expect(r.violations.isEmpty, "seed \(seed): \(r.violations)")
+            for h in r.final.hosts.values {
+                #expect(h.used == Self.recomputedUse(r.final)[h.name] ?? .zero, "seed \(seed): \(h.name) books \(h.used)")
+            }
+            // A drain of a running member with quorum ends: moved, or told why not.
+            for h in r.final.hosts.values where h.member && r.final.quorate {
+                guard let d = h.drain else { continue }
+                #expect(d.finishedAt != nil || r.final.instances(on: h.name).contains { $0.state == .migrating } == false || !r.final.inFlight.isEmpty,
+                        "seed \(seed): the drain of \(h.name) never ended")
+            }
+            #expect(r.final.instances.values.allSatisfy { $0.state != .migrating || r.final.inFlight["migrate:\($0.id)"] != nil || r.final.hosts[$0.host]?.drain != nil },
+                    "seed \(seed): a migration was left half-done")
         }
     }
 

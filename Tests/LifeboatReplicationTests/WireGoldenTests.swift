@@ -69,7 +69,8 @@ import Testing
             r.project = "3f2a"
             r.aggregate = "ssd"
             return r
-        }()), .haRuleRemoved(name: "gold"),
+        }()), .haRuleRemoved(name: "gold"), .drain(host: "c1", on: true), .segmentMaintenance(segment: "rack-a", on: false),
+        .actionStarted(.migrate(instance: "vm-1", from: "c1", to: "c2"), term: 4),
         .inventory([
             .instanceAdded(Instance(id: "vm-9", host: "c1", ha: true, priority: 1, flavor: Capacity(vcpus: 1, ramMB: 512, diskGB: 1))),
             .instanceRemoved(id: "vm-8"), .instanceMoved(id: "vm-1", host: "c2"),

@@ -118,6 +118,7 @@ extension Host {
             ("readmission_failed_at", .optional(readmissionFailedAt)),
             ("failure_count", .int(failureCount)),
             ("aggregates", .strings(aggregates)), ("availability_zone", .optional(availabilityZone)),
+            ("drain", drain?.json ?? .null),
         ] + masakariFields)
     }
 
@@ -141,6 +142,7 @@ extension Host {
         h.failureCount = Int(try r.uint64("failure_count"))
         h.aggregates = try r.stringList("aggregates")
         h.availabilityZone = try r.optionalText("availability_zone")
+        h.drain = try r.optional("drain").map { v throws(ScenarioError) in try Drain.decode(v, at: r.sub("drain")) }
         try h.readMasakariFields(&r)
         try r.finish()
         return h
@@ -224,5 +226,25 @@ extension Instance {
         i.failedTargets = try r.stringList("failed_targets")
         try r.finish()
         return i
+    }
+}
+
+extension Drain {
+    public var json: JSONValue {
+        .object([
+            ("requested_at", .number(requestedAt)), ("finished_at", .optional(finishedAt)), ("total", .int(total)), ("moved", .int(moved)),
+            ("blocked", .object(blocked.keys.sorted().map { ($0, .string(blocked[$0]!)) })),
+        ])
+    }
+
+    static func decode(_ v: JSONValue, at path: String) throws(ScenarioError) -> Drain {
+        var r = try ObjectReader(v, at: path)
+        var d = Drain(requestedAt: try r.number("requested_at"), total: try r.int("total"))
+        d.finishedAt = try r.optionalNumber("finished_at")
+        d.moved = try r.int("moved")
+        let blocked = try r.object("blocked")
+        for (id, why) in blocked.members { d.blocked[id] = try ObjectReader.string(why, at: blocked.sub(id)) }
+        try r.finish()
+        return d
     }
 }

@@ -28,7 +28,8 @@ extension Event {
         case .instanceFailed(let i): f.append(("instance", .string(i)))
         case .resourceBlocked(let h, let p, let why): f += [("host", .string(h)), ("process", .string(p)), ("reason", .string(why))]
         case .resourceCleanup(let h, let p), .resourceRestart(let h, let p): f += [("host", .string(h)), ("process", .string(p))]
-        case .maintenance(let h, let on), .reserved(let h, let on): f += [("host", .string(h)), ("on", .bool(on))]
+        case .maintenance(let h, let on), .reserved(let h, let on), .drain(let h, let on): f += [("host", .string(h)), ("on", .bool(on))]
+        case .segmentMaintenance(let s, let on): f += [("segment", .string(s)), ("on", .bool(on))]
         case .haTag(let i, let tag): f += [("instance", .string(i)), ("tag", .string(tag.rawValue))]
         case .haRuleSaved(let rule): f.append(("rule", rule.json))
         case .haRuleRemoved(let name): f.append(("name", .string(name)))
@@ -87,6 +88,8 @@ extension Event {
         case "resource_cleanup": return .resourceCleanup(host: try host(), process: try r.string("process"))
         case "resource_restart": return .resourceRestart(host: try host(), process: try r.string("process"))
         case "maintenance": return .maintenance(host: try host(), on: try r.bool("on"))
+        case "drain": return .drain(host: try host(), on: try r.bool("on"))
+        case "segment_maintenance": return .segmentMaintenance(segment: try segment(), on: try r.bool("on"))
         case "fence_confirmed_by_operator": return .fenceConfirmedByOperator(host: try host())
         case "fence_requested": return .fenceRequested(host: try host())
         case "segment_enabled": return .segmentEnabled(segment: try segment(), on: try r.bool("on"))
@@ -143,7 +146,8 @@ extension Action {
         case .fence(let h), .forceDown(let h), .disableService(let h), .enableService(let h): f.append(("host", .string(h)))
         case .restartProcess(let h, let p): f += [("host", .string(h)), ("process", .string(p))]
         case .restartInstance(let i, let h): f += [("instance", .string(i)), ("host", .string(h))]
-        case .evacuate(let i, let from, let to): f += [("instance", .string(i)), ("from", .string(from)), ("to", .string(to))]
+        case .evacuate(let i, let from, let to), .migrate(let i, let from, let to):
+            f += [("instance", .string(i)), ("from", .string(from)), ("to", .string(to))]
         case .notify(let n): f.append(("notice", n.json))
         }
         return .object(f)
@@ -160,6 +164,7 @@ extension Action {
         case "restart_process": a = .restartProcess(host: try r.string("host"), process: try r.string("process"))
         case "restart_instance": a = .restartInstance(instance: try r.string("instance"), host: try r.string("host"))
         case "evacuate": a = .evacuate(instance: try r.string("instance"), from: try r.string("from"), to: try r.string("to"))
+        case "migrate": a = .migrate(instance: try r.string("instance"), from: try r.string("from"), to: try r.string("to"))
         case "notify": a = .notify(try Notice.decode(try r.required("notice"), at: r.sub("notice")))
         case let k: throw ScenarioError(r.sub("kind"), "unknown action kind '\(k)' (one of: \(allKinds.joined(separator: ", ")))")
         }

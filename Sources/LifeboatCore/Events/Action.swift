@@ -16,6 +16,9 @@ public enum Action: Hashable, Sendable {
     case restartInstance(instance: String, host: String)
     /// Rebuild an instance of a fenced host on a target of the same segment.
     case evacuate(instance: String, from: String, to: String)
+    /// Live-migrate a running instance off a host in maintenance that is being drained, to
+    /// a target of the same segment.
+    case migrate(instance: String, from: String, to: String)
     /// Ask for operator attention. Recorded, never retried.
     case notify(Notice)
 
@@ -30,6 +33,7 @@ public enum Action: Hashable, Sendable {
         case .restartProcess(let h, let p): "restart_process:\(h):\(p)"
         case .restartInstance(let i, _): "restart_instance:\(i)"
         case .evacuate(let i, _, _): "evacuate:\(i)"
+        case .migrate(let i, _, _): "migrate:\(i)"
         case .notify(let n): "notify:\(n.key)"
         }
     }
@@ -44,13 +48,14 @@ public enum Action: Hashable, Sendable {
         case .restartProcess: "restart_process"
         case .restartInstance: "restart_instance"
         case .evacuate: "evacuate"
+        case .migrate: "migrate"
         case .notify: "notify"
         }
     }
 
     public static let allKinds = [
         "fence", "force_down", "disable_service", "enable_service", "restart_process",
-        "restart_instance", "evacuate", "notify",
+        "restart_instance", "evacuate", "migrate", "notify",
     ]
 
     /// The host the action works on (for evacuations: the failed source host).
@@ -59,14 +64,22 @@ public enum Action: Hashable, Sendable {
         case .fence(let h), .forceDown(let h), .disableService(let h), .enableService(let h),
             .restartProcess(let h, _), .restartInstance(_, let h):
             h
-        case .evacuate(_, let from, _): from
+        case .evacuate(_, let from, _), .migrate(_, let from, _): from
         case .notify(let n): n.host
+        }
+    }
+
+    /// Where an evacuation or a migration takes its instance.
+    public var target: String? {
+        switch self {
+        case .evacuate(_, _, let to), .migrate(_, _, let to): to
+        default: nil
         }
     }
 
     public var instance: String? {
         switch self {
-        case .restartInstance(let i, _), .evacuate(let i, _, _): i
+        case .restartInstance(let i, _), .evacuate(let i, _, _), .migrate(let i, _, _): i
         case .notify(let n): n.instance
         default: nil
         }

@@ -27,6 +27,11 @@ public enum Event: Hashable, Sendable {
 
     // Operator commands (configuration changes and confirmations need quorum).
     case maintenance(host: String, on: Bool)
+    /// Drain a host in maintenance: live-migrate its instances to other hosts of its
+    /// segment (on), or stop starting new moves (off).
+    case drain(host: String, on: Bool)
+    /// Every host of the segment into maintenance, or out of it.
+    case segmentMaintenance(segment: String, on: Bool)
     /// The operator confirms by hand that the host is powered off.
     case fenceConfirmedByOperator(host: String)
     /// The operator asks for the host to be fenced (like `stonith_admin --fence`): it is
@@ -92,6 +97,8 @@ public enum Event: Hashable, Sendable {
         case .resourceCleanup: "resource_cleanup"
         case .resourceRestart: "resource_restart"
         case .maintenance: "maintenance"
+        case .drain: "drain"
+        case .segmentMaintenance: "segment_maintenance"
         case .fenceConfirmedByOperator: "fence_confirmed_by_operator"
         case .fenceRequested: "fence_requested"
         case .segmentEnabled: "segment_enabled"
@@ -121,7 +128,7 @@ public enum Event: Hashable, Sendable {
         "maintenance", "fence_confirmed_by_operator", "fence_requested", "segment_enabled", "reserved", "ha", "storm_reset", "configure", "inventory",
         "leader_changed", "clock", "action_started", "action_finished", "console_captured",
         "resource_blocked", "resource_cleanup", "resource_restart",
-        "segment_saved", "segment_removed", "host_saved", "host_removed", "notification", "ha_rule_saved", "ha_rule_removed",
+        "segment_saved", "segment_removed", "host_saved", "host_removed", "notification", "ha_rule_saved", "ha_rule_removed", "drain", "segment_maintenance",
     ]
 
     /// `lifeboat ha INSTANCE on|off`: the tag set on or off.
@@ -131,7 +138,7 @@ public enum Event: Hashable, Sendable {
     public var isConfigurationChange: Bool {
         switch self {
         case .maintenance, .segmentEnabled, .reserved, .haTag, .stormReset, .configure, .segmentSaved, .segmentRemoved, .hostSaved,
-            .hostRemoved, .haRuleSaved, .haRuleRemoved:
+            .hostRemoved, .haRuleSaved, .haRuleRemoved, .drain, .segmentMaintenance:
             true
         default: false
         }

@@ -83,14 +83,14 @@ extension ClusterState {
                 out.append(.instanceAdded(n))
                 continue
             }
-            guard !busy.contains(s.id), i.state != .evacuating else { continue }
+            guard !busy.contains(s.id), i.state != .evacuating, i.state != .migrating else { continue }
             if i.host != s.host { out.append(.instanceMoved(id: s.id, host: s.host)) }
             if i.flavor != s.flavor { out.append(.instanceResized(id: s.id, flavor: s.flavor)) }
             if i.tag != s.tag { out.append(.instanceTagged(id: s.id, tag: s.tag)) }
         }
         for id in instances.keys.sorted() where !seen.contains(id) {
             let i = instances[id]!
-            guard inScope(i.host), !busy.contains(id), i.state != .evacuating else { continue }
+            guard inScope(i.host), !busy.contains(id), i.state != .evacuating, i.state != .migrating else { continue }
             out.append(.instanceRemoved(id: id))
         }
         for (h, c) in capacities.sorted(by: { $0.key < $1.key }) where inScope(h) && hosts[h]!.capacity != c {

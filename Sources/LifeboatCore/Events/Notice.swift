@@ -46,6 +46,10 @@ public struct Notice: Hashable, Sendable {
         case instanceNotHA = "instance_not_ha"
         case hostUnseen = "host_unseen"
         case resourceBlocked = "resource_blocked"
+        /// A drain could not move an instance: it keeps running where it is.
+        case drainBlocked = "drain_blocked"
+        /// A drain ended: the host is empty and safe to work on, or what is left and why.
+        case drainFinished = "drain_finished"
     }
 }
 

@@ -51,6 +51,8 @@ extension Policy {
             ("clock_skew_limit", .number(clockSkewLimit)), ("priority_fencing_delay", .number(priorityFencingDelay)),
             ("evacuation_attempt_limit", .int(evacuationAttemptLimit)), ("nova_retry_interval", .number(novaRetryInterval)),
             ("evacuate_all", .bool(evacuateAll)),
+            ("max_parallel_migrations", .int(maxParallelMigrations)), ("drain_to_reserved", .bool(drainToReserved)),
+            ("migration_attempt_limit", .int(migrationAttemptLimit)),
             ("notice_retention", .number(Double(noticeRetention))),
             ("action_log_retention", .number(Double(actionLogRetention))),
             ("history_retention", .number(Double(historyRetention))),

@@ -145,7 +145,7 @@ extension ClusterState {
             guard key == a.key else { throw EventRejected("snapshot: in-flight record \(key) is inconsistent") }
             if let h = a.host, s.hosts[h] == nil { throw EventRejected("snapshot: \(key) names unknown host \(h)") }
             if let i = a.instance, s.instances[i] == nil { throw EventRejected("snapshot: \(key) names unknown instance \(i)") }
-            if case .evacuate(_, _, let to) = a, s.hosts[to] == nil { throw EventRejected("snapshot: \(key) names unknown host \(to)") }
+            if let to = a.target, s.hosts[to] == nil { throw EventRejected("snapshot: \(key) names unknown host \(to)") }
             if case .fence(let h) = a, s.hosts[h]!.recovery == nil { throw EventRejected("snapshot: \(key) fences a host not being recovered") }
         }
         do { try s.configuration.validate() } catch { throw EventRejected("snapshot: \(error)") }

@@ -45,6 +45,8 @@ public struct Host: Hashable, Sendable {
     public var readmissionFailedAt: Double? = nil
     /// Counts failures of this host; part of notification keys so each failure is told once.
     public var failureCount: Int = 0
+    /// Its instances being moved away for maintenance (`lifeboat maintenance HOST on --drain`).
+    public var drain: Drain? = nil
 
     public init(
         name: String, segment: String, nodeID: UInt32, reserved: Bool = false,

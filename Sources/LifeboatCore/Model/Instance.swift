@@ -39,6 +39,8 @@ public enum InstanceState: String, Sendable, CaseIterable {
     case failed
     /// Being evacuated.
     case evacuating
+    /// Being live-migrated off a host that is drained for maintenance (running all along).
+    case migrating
     /// Powered off with its host and not moved (not HA-tagged).
     case stopped
     /// Could not be recovered automatically; an operator was notified.

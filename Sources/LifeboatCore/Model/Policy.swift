@@ -40,6 +40,11 @@ public struct Policy: Hashable, Sendable {
     /// A Nova step that failed (Nova down, an error) is tried again after this many seconds:
     /// force-down and disable keep the recovery waiting rather than giving up.
     public var novaRetryInterval: Double = 15
+    /// Drains (maintenance with `--drain`): live migrations at once, cluster-wide; whether
+    /// reserved hosts may receive them; tries per instance before it is left where it is.
+    public var maxParallelMigrations: Int = 4
+    public var drainToReserved: Bool = false
+    public var migrationAttemptLimit: Int = 2
     /// Every instance counts as HA-tagged, whatever its metadata says.
     public var evacuateAll: Bool = false
 

@@ -24,7 +24,9 @@ public struct InvariantMonitor: Sendable {
         if case .notify = a { return }
         if s.inFlight[a.key] != nil { violation("\(a.key) started while an attempt of it is in flight") }
         if !s.quorate { violation("\(a.key) started without quorum") }
-        if let h = a.host, s.hosts[h]?.maintenance == true { violation("\(a.key) acts on \(h), which is in maintenance") }
+        if case .migrate = a {} else if let h = a.host, s.hosts[h]?.maintenance == true {
+            violation("\(a.key) acts on \(h), which is in maintenance")
+        }
         switch a {
         case .fence(let h):
             if s.hosts[h]?.recovery?.startedAt == nil, s.recoveriesInFlight >= maxRecoveries {
@@ -50,6 +52,18 @@ public struct InvariantMonitor: Sendable {
             let once = "\(i)|\(from)|\(src.failureCount)"
             if evacuated.contains(once) { violation("\(i) evacuated twice for one failure of \(from)") }
             evacuating[i] = once
+        case .migrate(let i, let from, let to):
+            guard let inst = s.instances[i], let src = s.hosts[from], let dst = s.hosts[to] else {
+                violation("\(a.key) names an unknown host or instance")
+                return
+            }
+            if !src.maintenance || src.drain == nil { violation("\(i) migrated off \(from), which is not being drained") }
+            if dst.segment != src.segment { violation("\(i) migrated to \(to) outside segment \(src.segment)") }
+            if dst.maintenance { violation("\(i) migrated to \(to), which is in maintenance") }
+            if inst.evacuatingTo != to {
+                if !dst.free.holds(inst.flavor) { violation("\(i) migrated to \(to) without room") }
+                if dst.reserved && !s.policy.drainToReserved { violation("\(i) migrated to reserved host \(to)") }
+            }
         default:
             break
         }

@@ -203,6 +203,9 @@ extension Scenario {
             "evacuation_attempt_limit", try r.int("evacuation_attempt_limit", default: p.evacuationAttemptLimit), 1)
         p.novaRetryInterval = try r.number("nova_retry_interval", default: p.novaRetryInterval)
         p.evacuateAll = try r.bool("evacuate_all", default: p.evacuateAll)
+        p.maxParallelMigrations = try atLeast("max_parallel_migrations", try r.int("max_parallel_migrations", default: p.maxParallelMigrations), 1)
+        p.drainToReserved = try r.bool("drain_to_reserved", default: p.drainToReserved)
+        p.migrationAttemptLimit = try atLeast("migration_attempt_limit", try r.int("migration_attempt_limit", default: p.migrationAttemptLimit), 1)
         p.noticeRetention = try atLeast("notice_retention", try r.int("notice_retention", default: p.noticeRetention), 1)
         p.actionLogRetention = try atLeast("action_log_retention", try r.int("action_log_retention", default: p.actionLogRetention), 1)
         p.historyRetention = try atLeast("history_retention", try r.int("history_retention", default: p.historyRetention), 1)
@@ -255,6 +258,7 @@ extension Scenario {
         f.fence = try table("fence", hosts, "host")
         f.processRestart = try table("process_restart", hosts, "host")
         f.evacuate = try table("evacuate", instances, "instance")
+        f.migrate = try table("migrate", instances, "instance")
         f.instanceRestart = try table("instance_restart", instances, "instance")
         f.forceDown = try table("force_down", hosts, "host")
         f.disableService = try table("disable_service", hosts, "host")
@@ -309,6 +313,6 @@ extension Scenario {
     public static let eventKinds = [
         "node_lost", "node_joined", "quorum", "process_failed", "process_recovered", "instance_failed",
         "maintenance", "fence_confirmed_by_operator", "fence_requested", "segment_enabled", "reserved", "ha", "storm_reset",
-        "leader_changed", "resource_blocked", "resource_cleanup", "resource_restart", "ha_rule_saved", "ha_rule_removed",
+        "leader_changed", "resource_blocked", "resource_cleanup", "resource_restart", "ha_rule_saved", "ha_rule_removed", "drain", "segment_maintenance",
     ]
 }

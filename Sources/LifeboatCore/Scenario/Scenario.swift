@@ -68,6 +68,7 @@ public struct Faults: Hashable, Sendable {
     public var forceDown: [String: FaultMode] = [:]
     public var disableService: [String: FaultMode] = [:]
     public var enableService: [String: FaultMode] = [:]
+    public var migrate: [String: FaultMode] = [:]
     public init() {}
 
     /// The fault configured for an action, if any.
@@ -76,6 +77,7 @@ public struct Faults: Hashable, Sendable {
         case .fence(let h): fence[h]
         case .restartProcess(let h, _): processRestart[h]
         case .evacuate(let i, _, _): evacuate[i]
+        case .migrate(let i, _, _): migrate[i]
         case .restartInstance(let i, _): instanceRestart[i]
         case .forceDown(let h): forceDown[h]
         case .disableService(let h): disableService[h]

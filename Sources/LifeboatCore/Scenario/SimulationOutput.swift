@@ -27,7 +27,7 @@ public enum SimulationOutput {
             [("host", .string(h))]
         case .restartProcess(let h, let p): [("host", .string(h)), ("process", .string(p))]
         case .restartInstance(let i, let h): [("instance", .string(i)), ("host", .string(h))]
-        case .evacuate(let i, let from, let to): [("instance", .string(i)), ("from", .string(from)), ("to", .string(to))]
+        case .evacuate(let i, let from, let to), .migrate(let i, let from, let to): [("instance", .string(i)), ("from", .string(from)), ("to", .string(to))]
         case .notify(let n): noticeFields(n)
         }
     }
@@ -106,7 +106,7 @@ public enum SimulationOutput {
 
     static func describe(_ a: Action) -> String {
         switch a {
-        case .evacuate(let i, let from, let to): "\(i) \(from) -> \(to)"
+        case .evacuate(let i, let from, let to), .migrate(let i, let from, let to): "\(i) \(from) -> \(to)"
         case .restartInstance(let i, let h): "\(i) on \(h)"
         case .restartProcess(let h, let p): "\(p) on \(h)"
         case .notify(let n): n.instance ?? n.host ?? n.segment ?? "cluster"

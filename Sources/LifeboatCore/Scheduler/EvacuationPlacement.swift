@@ -35,8 +35,12 @@ public enum EvacuationPlacement {
     /// spreads load on ordinary hosts. Capacity booked by one placement is seen by the
     /// next, so two recoveries never double-book a host.
     ///
+    /// `planned`: capacity that moves planned in the same round take on hosts (not yet
+    /// recorded, so not in `used`).
     /// - Returns: for each instance, its target, or nil when nothing has room.
-    static func place(_ requests: [(instance: Instance, tiers: [[String]])], in state: ClusterState) -> [String?] {
+    static func place(
+        _ requests: [(instance: Instance, tiers: [[String]])], in state: ClusterState, planned: [String: Capacity] = [:]
+    ) -> [String?] {
         // Dense arrays instead of dictionary look-ups in the inner loop: planning 500
         // evacuations over 1,000 candidates stays well under a millisecond per instance.
         var slot: [String: Int] = [:]
@@ -53,7 +57,7 @@ public enum EvacuationPlacement {
                     slot[name] = names.count
                     ids.append(names.count)
                     names.append(name)
-                    free.append(h.free)
+                    free.append(h.free - (planned[name] ?? .zero))
                 }
                 tiers.append(ids)
             }

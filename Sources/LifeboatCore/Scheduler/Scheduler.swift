@@ -8,7 +8,8 @@
 ///   storm guard, concurrency slots, flap guard, fence attempt limit);
 /// - where instances go: `EvacuationPlacement`;
 /// - restarts in place: `planProcessRestarts`, `planInstanceRestarts`;
-/// - re-admission of a host that came back: `planReadmissions`.
+/// - re-admission of a host that came back: `planReadmissions`;
+/// - moving instances off a host drained for maintenance: `planDrains`.
 public enum Scheduler {
     public static func plan(_ state: ClusterState) -> [Action] {
         var actions: [Action] = state.pendingNotices.map { .notify($0) }
@@ -49,6 +50,13 @@ public enum Scheduler {
         planProcessRestarts(state, &actions)
         planInstanceRestarts(state, &actions)
         planReadmissions(state, &actions)
+        // Evacuations planned above take room that the drains' placement must not give away.
+        var planned: [String: Capacity] = [:]
+        for a in actions {
+            guard case .evacuate(let i, _, let to) = a, state.instances[i]?.evacuatingTo != to else { continue }
+            planned[to, default: .zero] += state.instances[i]!.flavor
+        }
+        planDrains(state, &actions, planned: planned)
         return actions.filter { a in
             if case .notify(let n) = a { return !state.noticeKeys.contains(n.key) }
             return state.inFlight[a.key] == nil
@@ -88,7 +96,10 @@ public enum Scheduler {
             // is placed (or re-placed) while hosts of the segment are unseen within the grace.
             if state.segmentIsSettling(host.segment) { return }
             for inst in state.instances(on: name) {
-                if inst.ha && (inst.state == .active || inst.state == .failed) {
+                // A live migration that was under way when the host failed: its result
+                // comes first (it fails with its source, and the instance is evacuated then).
+                if inst.state == .migrating, state.inFlight["migrate:\(inst.id)"] != nil { continue }
+                if inst.ha && (inst.state == .active || inst.state == .failed || inst.state == .migrating) {
                     evacuations.append((inst, tiers(recovery.targets, excluding: inst.failedTargets)))
                 } else if inst.state == .evacuating, let to = inst.evacuatingTo, state.inFlight["evacuate:\(inst.id)"] == nil {
                     if let target = state.hosts[to], EvacuationPlacement.isEligibleTarget(target) {
@@ -187,5 +198,72 @@ public enum Scheduler {
             else { continue }
             actions.append(.enableService(host: name))
         }
+    }
+
+    /// Hosts in maintenance being drained: their running instances are live-migrated to
+    /// other hosts of the segment, highest priority first, at most `max_parallel_migrations`
+    /// at once in the whole cluster; one that fits nowhere (or cannot be migrated) is told
+    /// and left running where it is.
+    static func planDrains(_ state: ClusterState, _ actions: inout [Action], planned: [String: Capacity] = [:]) {
+        var busy = state.inFlight.values.filter { if case .migrate = $0.action { true } else { false } }.count
+        var requests: [(instance: Instance, tiers: [[String]])] = []
+        for name in state.hostOrder {
+            let h = state.hosts[name]!
+            guard h.maintenance, h.member, let d = h.drain, d.finishedAt == nil else { continue }
+            let targets = drainTargets(name, state)
+            for inst in state.instances(on: name) where d.blocked[inst.id] == nil && state.inFlight["migrate:\(inst.id)"] == nil {
+                switch inst.state {
+                case .migrating:
+                    if let to = inst.evacuatingTo, let t = state.hosts[to], EvacuationPlacement.isEligibleTarget(t), !t.maintenance {
+                        // Re-issued after a leader change: same target, capacity already booked.
+                        actions.append(.migrate(instance: inst.id, from: name, to: to))
+                        busy += 1
+                    } else {
+                        requests.append((inst, tiers(targets, excluding: inst.failedTargets)))
+                    }
+                case .active:
+                    requests.append((inst, tiers(targets, excluding: inst.failedTargets)))
+                case .failed, .error, .stopped, .evacuating:
+                    actions.append(
+                        .notify(
+                            Notice(
+                                kind: .drainBlocked, key: "\(inst.id)@drain\(d.requestedAt)",
+                                reason: "\(inst.id) is \(inst.state.rawValue) on \(name): only running instances are live-migrated; it stays there",
+                                host: name, instance: inst.id, segment: h.segment)))
+                }
+            }
+        }
+        let room = max(0, state.policy.maxParallelMigrations - busy)
+        guard room > 0, !requests.isEmpty else { return }
+        requests.sort { a, b in (b.instance.priority, a.instance.id) < (a.instance.priority, b.instance.id) }
+        let batch = Array(requests.prefix(room))
+        for (request, target) in zip(batch, EvacuationPlacement.place(batch, in: state, planned: planned)) {
+            let inst = request.instance
+            if let to = target {
+                actions.append(.migrate(instance: inst.id, from: inst.host, to: to))
+            } else {
+                let h = state.hosts[inst.host]!
+                let tried = inst.failedTargets.isEmpty ? "" : " (its migrations to \(inst.failedTargets.joined(separator: ", ")) failed)"
+                actions.append(
+                    .notify(
+                        Notice(
+                            kind: .drainBlocked, key: "\(inst.id)@drain\(h.drain!.requestedAt)",
+                            reason: "no other host of segment \(h.segment) has room for \(inst.id) (\(inst.flavor.summary))\(tried)\(state.policy.drainToReserved ? "" : "; reserved hosts are kept free (drain_to_reserved is off)"): it keeps running on \(inst.host)",
+                            host: inst.host, instance: inst.id, segment: h.segment)))
+            }
+        }
+    }
+
+    /// Where a drained host's instances may go: the healthy hosts of its segment that are
+    /// not in maintenance; reserved hosts only when the policy allows, and last.
+    static func drainTargets(_ name: String, _ state: ClusterState) -> [[String]] {
+        var ordinary: [String] = []
+        var reserved: [String] = []
+        for other in state.hostsBySegment[state.hosts[name]!.segment] ?? [] where other != name {
+            let h = state.hosts[other]!
+            guard EvacuationPlacement.isEligibleTarget(h) else { continue }
+            if h.reserved { reserved.append(other) } else { ordinary.append(other) }
+        }
+        return ([ordinary] + (state.policy.drainToReserved ? [reserved] : [])).filter { !$0.isEmpty }
     }
 }
