@@ -42,7 +42,9 @@ let package = Package(
 
         // Thin wrappers over the system: the C libraries link; child processes in their own
         // process group (fence and OCF agents); blocking calls on threads of their own.
-        .target(name: "LifeboatSystem", dependencies: ["CCorosync", "CFreeIPMI", "LifeboatCore"]),
+        .target(
+            name: "LifeboatSystem",
+            dependencies: ["CCorosync", "CFreeIPMI", "LifeboatCore", .product(name: "Logging", package: "swift-log")]),
 
         // Corosync CPG + quorum bindings: a dispatch thread feeding an AsyncStream.
         .target(name: "LifeboatCorosync", dependencies: ["CCorosync"]),

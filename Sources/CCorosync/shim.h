@@ -8,6 +8,7 @@
 #include <corosync/corotypes.h>
 #include <corosync/cpg.h>
 #include <corosync/quorum.h>
+#include <corosync/cmap.h>
 
 /// CS_OK as a plain int: the enum constant does not always import with the right type.
 static inline int lifeboat_cs_ok(void) { return CS_OK; }

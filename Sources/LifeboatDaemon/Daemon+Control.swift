@@ -220,7 +220,7 @@ extension Daemon {
 
     func status(_ r: Replica) -> JSONValue {
         let s = r.state
-        func name(_ id: UInt32) -> String { s.hostName(nodeID: id) ?? "node-\(id)" }
+        func name(_ id: UInt32) -> String { nodeName(id) }
         let leader = r.effectiveLeader
         let memberNodes = Set(r.members.map(\.node))
         let hosts: [JSONValue] = s.hostOrder.map { hn in
@@ -287,6 +287,24 @@ extension Daemon {
             ("incidents", .array(s.incidents.map(HistoryService.json))),
             ("nova", novaStatus()),
             ("recoveries", .array(recoveryProgress(s))),
+            ("drains", .array(drainProgress(s))),
         ])
+    }
+
+    /// Each drain: moved of total, in flight, waiting, what stays and why, and when it ended.
+    func drainProgress(_ s: ClusterState) -> [JSONValue] {
+        s.hostOrder.compactMap { name -> JSONValue? in
+            guard let d = s.hosts[name]!.drain else { return nil }
+            let mine = s.instances(on: name)
+            let moving = mine.filter { $0.state == .migrating }
+            return .object([
+                ("host", .string(name)), ("requested_at", .number(d.requestedAt)), ("finished_at", .optional(d.finishedAt)),
+                ("total", .int(d.total)), ("moved", .int(d.moved)), ("in_flight", .int(moving.count)),
+                ("waiting", .int(mine.count - moving.count - d.blocked.count)),
+                ("empty", .bool(mine.isEmpty)),
+                ("blocked", .object(d.blocked.keys.sorted().map { ($0, .string(d.blocked[$0]!)) })),
+                ("moving", .array(moving.map { .object([("id", .string($0.id)), ("to", .optional($0.evacuatingTo))]) })),
+            ])
+        }
     }
 }

@@ -33,7 +33,7 @@ extension Daemon {
         let end = r.prunedHistory + r.history.count - 1
         if !historyReconcile, let stored = historyStoredThrough, stored >= end { return }
         do {
-            let out = try db.sync(window: r.history, firstSeq: r.prunedHistory, context: .of(r.state), reconcile: historyReconcile)
+            let out = try db.sync(window: r.history, firstSeq: r.prunedHistory, context: recordContext(r.state), reconcile: historyReconcile)
             historyReconcile = false
             historyStoredThrough = end
             if out.superseded > 0 {
@@ -93,7 +93,7 @@ extension Daemon {
         guard let db = history, let r = replica else { return }
         do {
             if p.firstSeq > p.first { try db.dropGap(p.first...min(p.last, p.firstSeq - 1)) }
-            let filled = try db.fill(p.entries, firstSeq: p.firstSeq, context: .of(r.state))
+            let filled = try db.fill(p.entries, firstSeq: p.firstSeq, context: recordContext(r.state))
             Log.info("history: received \(p.entries.count) missed entries from position \(p.firstSeq) (\(filled) stored)")
             historyRequestedAt = nil  // ask for the rest at once
         } catch { Log.error("history: cannot store the missed entries: \(error)") }

@@ -43,6 +43,14 @@ public actor Daemon {
     /// libquorum notifications held back by `debug.quorum_delay`.
     var delayedQuorum: AsyncStream<(Bool, [UInt32], UInt64)>.Continuation? = nil
     var sessionNumber: UInt64 = 0
+    /// systemd: READY sent once, the last STATUS sent, the last watchdog ping.
+    var notifiedReady = false
+    var notifiedStatus = ""
+    var lastWatchdog: Double = 0
+    let watchdogInterval = SystemdNotify.watchdogInterval
+
+    /// Node names from corosync's nodelist (cmap), read at each connection.
+    var corosyncNames: [UInt32: String] = [:]
 
     enum Seed {
         case saved(StateStore.Loaded)
@@ -164,9 +172,14 @@ public actor Daemon {
             guard let s = await connect() else { return stopping ? 0 : 1 }
             session = s
             sessionNumber += 1
+            do { corosyncNames = try CorosyncNodeNames.read() } catch { Log.warning("cannot read corosync's node names: \(error)") }
             do { gate.setProbe(try QuorumProbe()) } catch { Log.warning("quorum probe: \(error)") }
             makeReplica(nodeID: s.localNodeID, pid: s.localPID)
             Log.info("joined CPG group '\(configuration.group)' as node \(s.localNodeID), pid \(s.localPID)")
+            if !notifiedReady {
+                notifiedReady = true
+                SystemdNotify.send("READY=1\nSTATUS=joined the cluster as \(nodeName(s.localNodeID))")
+            }
             for await batch in s.events {
                 for event in batch { handle(event) }
                 afterInput()
@@ -204,12 +217,25 @@ public actor Daemon {
             }
             seed = .fresh(ClusterConfiguration(), 0)  // the loaded state now lives in the replica
         }
-        Log.setPrefix("lifeboatd[\(nodeID)]")
+        Log.setNode(nodeName(nodeID))
+    }
+
+    /// A node by its host name: the configuration's, else corosync's nodelist, else "node N".
+    func nodeName(_ id: UInt32) -> String {
+        replica?.state.hostName(nodeID: id) ?? corosyncNames[id] ?? "node \(id)"
+    }
+
+    /// What the durable history writes next to each entry (node names, segments).
+    func recordContext(_ s: ClusterState) -> RecordContext {
+        let base = RecordContext.of(s)
+        let names = corosyncNames
+        return RecordContext(nodeName: { base.nodeName($0) ?? names[$0] }, segmentOf: base.segmentOf)
     }
 
     public func shutdown() {
         guard !stopping else { return }
         stopping = true
+        SystemdNotify.send("STOPPING=1")
         Log.info("shutting down: leaving the CPG group")
         for (_, run) in tasks { run.task.cancel() }
         for (_, run) in localTasks { run.task.cancel() }
@@ -294,7 +320,30 @@ public actor Daemon {
         afterInput()
     }
 
+    /// The service manager's view: a watchdog ping from this actor's own loop (a stuck
+    /// actor stops them, and systemd restarts the daemon), and a one-line status.
+    func notifySystemd() {
+        let t = now()
+        if let interval = watchdogInterval, t - lastWatchdog >= interval {
+            lastWatchdog = t
+            SystemdNotify.send("WATCHDOG=1")
+        }
+        guard notifiedReady else { return }
+        let line: String
+        if let r = replica {
+            let role = r.mayAct ? "leader, acting" : r.leader == r.me ? "leader, \(r.notActingBecause ?? "not acting")" : "member"
+            line = "\(role); \(r.localQuorate ? "quorate" : "NOT quorate"); \(r.members.count) members; \(r.state.openIncidents.count) open incidents"
+        } else {
+            line = "connecting to corosync"
+        }
+        if line != notifiedStatus {
+            notifiedStatus = line
+            SystemdNotify.send("STATUS=\(line)")
+        }
+    }
+
     func tick() {
+        notifySystemd()
         guard session != nil, replica != nil else { return }
         let outputs = replica!.tick(now: now())
         perform(outputs)

@@ -1,4 +1,5 @@
 import LifeboatCore
+import LifeboatSystem
 
 /// `lifeboatd`'s own settings (`--config FILE`, JSON). Documented in Docs/LIFEBOATD.md;
 /// an example ships as Cluster/examples/lifeboatd.conf.
@@ -25,6 +26,11 @@ public struct DaemonConfiguration: Sendable, Equatable {
     /// VM monitor on this host.
     public var vmMonitorURI: String? = nil
 
+    /// `log_level`: trace, debug, info, notice, warning, error, critical. `log_format`:
+    /// `text` or `journald` (nil: journald under systemd, which sets JOURNAL_STREAM).
+    public var logLevel = "info"
+    public var logFormat: String? = nil
+
     /// Test-only knobs (`"debug": {...}`), for the lab: they widen races on purpose.
     /// `quorum_delay`: libquorum notifications are handled this many seconds late (the
     /// window between a CPG change and the quorum report, made wide enough to hit).
@@ -45,6 +51,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var maxParallelEvacuations = 50
         /// Seconds one evacuation may take to reach ACTIVE on its target.
         public var evacuationTimeout = 300.0
+        /// Seconds one live migration (a drain's move) may take.
+        public var migrationTimeout = 600.0
     }
 
     /// The HTTP API (`"api": {...}`): Masakari v1 and Lifeboat's own paths; nil: off.
@@ -89,6 +97,14 @@ public struct DaemonConfiguration: Sendable, Equatable {
         if let b = r.optional("bootstrap_cluster") { c.bootstrapCluster = try ObjectReader.string(b, at: "bootstrap_cluster") }
         c.actionTimeout = try r.number("action_timeout", default: c.actionTimeout)
         guard c.actionTimeout > 0 else { throw ScenarioError("action_timeout", "must be above 0") }
+        c.logLevel = try r.string("log_level", default: c.logLevel)
+        guard Log.levelNames.contains(c.logLevel) else {
+            throw ScenarioError("log_level", "unknown level '\(c.logLevel)' (one of: \(Log.levelNames.joined(separator: ", ")))")
+        }
+        c.logFormat = try r.optionalText("log_format")
+        if let f = c.logFormat, !["text", "journald"].contains(f) {
+            throw ScenarioError("log_format", "expected 'text' or 'journald', found '\(f)'")
+        }
         c.ocfRoot = try r.string("ocf_root", default: c.ocfRoot)
         guard c.ocfRoot.hasPrefix("/") else { throw ScenarioError("ocf_root", "must be an absolute path") }
         if let v = r.optional("vm_monitor") {
@@ -106,6 +122,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
             s.inventoryInterval = try or.number("inventory_interval", default: s.inventoryInterval)
             s.maxParallelEvacuations = try or.int("max_parallel_evacuations", default: s.maxParallelEvacuations)
             s.evacuationTimeout = try or.number("evacuation_timeout", default: s.evacuationTimeout)
+            s.migrationTimeout = try or.number("migration_timeout", default: s.migrationTimeout)
+            guard s.migrationTimeout > 0 else { throw ScenarioError("openstack.migration_timeout", "must be above 0") }
             guard s.inventoryInterval >= 1 else { throw ScenarioError("openstack.inventory_interval", "must be at least 1 second") }
             guard s.maxParallelEvacuations >= 1 else { throw ScenarioError("openstack.max_parallel_evacuations", "must be at least 1") }
             guard s.evacuationTimeout > 0 else { throw ScenarioError("openstack.evacuation_timeout", "must be above 0") }

@@ -249,6 +249,13 @@ public actor NovaClient {
         return r.requestID
     }
 
+    /// Live migration to a named host, through Nova's scheduler checks (2.68: no `force`),
+    /// block migration when there is no shared storage (`auto`).
+    public func liveMigrate(_ id: String, to host: String) async throws(OpenStackError) -> String? {
+        let args: JSONValue = .object([("host", .string(host)), ("block_migration", .string("auto"))])
+        return try await call("POST", "/servers/\(id)/action", body: .object([("os-migrateLive", args)])).requestID
+    }
+
     public func stop(_ id: String) async throws(OpenStackError) -> String? {
         try await call("POST", "/servers/\(id)/action", body: .object([("os-stop", .null)])).requestID
     }
@@ -281,9 +288,14 @@ public actor NovaClient {
     }
 
     public func evacuations(of instance: String) async throws(OpenStackError) -> [Migration] {
+        try await migrations(of: instance, type: "evacuation")
+    }
+
+    /// Nova's migration records of one server and type (`evacuation`, `live-migration`), oldest first.
+    public func migrations(of instance: String, type: String) async throws(OpenStackError) -> [Migration] {
         struct L: Decodable { var migrations: [Migration] }
-        let r = try await call("GET", "/os-migrations?migration_type=evacuation&instance_uuid=\(instance)")
-        return try decode(L.self, r, "nova: GET /os-migrations").migrations
+        let r = try await call("GET", "/os-migrations?migration_type=\(type)&instance_uuid=\(instance)")
+        return try decode(L.self, r, "nova: GET /os-migrations").migrations.sorted { $0.id < $1.id }
     }
 
     /// An image's properties (for the `evacuable` tag), from the image service.

@@ -7,12 +7,14 @@ import LifeboatCore
 /// there, restart an instance in place, and re-enable a host that came back. Every report
 /// carries the detail (target, Nova request id, error, duration).
 public final class NovaExecutor: ActionExecutor {
-    public let kinds: Set<String> = ["force_down", "disable_service", "enable_service", "evacuate", "restart_instance"]
+    public let kinds: Set<String> = ["force_down", "disable_service", "enable_service", "evacuate", "restart_instance", "migrate"]
     let cloud: CloudConnection
     let shared: SharedClusterState
     let slots: Slots
     let tracker = EvacuationTracker()
     public let evacuationTimeout: Double
+    /// How long one live migration may take before it is reported as timed out.
+    public let migrationTimeout: Double
     public let pollInterval: Double
     /// Un-forcing down answers 400 while finished evacuation records remain, until the
     /// returning nova-compute has cleaned them up (seconds after it starts): retried so long.
@@ -20,8 +22,9 @@ public final class NovaExecutor: ActionExecutor {
 
     public init(
         cloud: CloudConnection, shared: SharedClusterState, maxParallelEvacuations: Int = 50, evacuationTimeout: Double = 300,
-        pollInterval: Double = 0.5, enableRetry: Double = 120
+        pollInterval: Double = 0.5, enableRetry: Double = 120, migrationTimeout: Double = 600
     ) {
+        self.migrationTimeout = migrationTimeout
         self.cloud = cloud
         self.shared = shared
         slots = Slots(max(1, maxParallelEvacuations))
@@ -41,6 +44,7 @@ public final class NovaExecutor: ActionExecutor {
             case .enableService(let h): report = try await enable(h, nova)
             case .evacuate(let i, let from, let to): report = try await evacuate(i, from: from, to: to, context: context, nova)
             case .restartInstance(let i, _): report = try await restart(i, context: context, nova)
+            case .migrate(let i, let from, let to): report = try await migrate(i, from: from, to: to, context: context, nova)
             default: report = ActionReport(.failed, message: "not a Nova action: \(action.kind)")
             }
         } catch {
@@ -142,6 +146,48 @@ public final class NovaExecutor: ActionExecutor {
         }
         attrs["status"] = s.status
         return ActionReport(.ok, message: "\(id) \(s.status) on \(to)", attributes: attrs)
+    }
+
+    /// Live-migrates a server off a host drained for maintenance and follows it until it
+    /// runs on the target, or Nova gives up (back on its source with a failed migration
+    /// record, or ERROR). Idempotent: a re-issue finds the server where it is.
+    func migrate(_ id: String, from: String, to: String, context: ExecutionContext, _ nova: NovaClient) async throws(OpenStackError) -> ActionReport {
+        var attrs = ["target": to]
+        var s = try await nova.server(id)
+        if s.host == to, Self.settled(s) { return ActionReport(.ok, message: "\(id) already runs on \(to)", attributes: attrs) }
+        guard s.host == from || s.host == to else {
+            return ActionReport(.failed, message: "\(id) is on \(s.host ?? "no host"), not on \(from): not migrated", attributes: attrs)
+        }
+        let known = Set((try? await nova.migrations(of: id, type: "live-migration"))?.map(\.id) ?? [])
+        if s.host == from, s.taskState == nil {
+            guard s.status == "ACTIVE" else {
+                return ActionReport(.failed, message: "\(id) is \(s.status): only a running server is live-migrated", attributes: attrs)
+            }
+            if let why = context.whyNotLeading() { return ActionReport(.cancelled, message: "not migrated: \(why)", attributes: attrs) }
+            if let r = try await nova.liveMigrate(id, to: to) { attrs["request_id"] = r }
+        }
+        let deadline = ContinuousClock.now + .milliseconds(Int(migrationTimeout * 1000))
+        while ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(Int(pollInterval * 1000)))
+            if Task.isCancelled { return ActionReport(.cancelled, message: "stopped following \(id)", attributes: attrs) }
+            s = try await nova.server(id)
+            if s.status == "ERROR" { return ActionReport(.failed, message: "\(id) went to ERROR: \(s.fault ?? "no fault given")", attributes: attrs) }
+            let record = (try? await nova.migrations(of: id, type: "live-migration"))?.last { !known.contains($0.id) }
+            if let m = record {
+                attrs["migration_id"] = String(m.id)
+                attrs["migration_status"] = m.status
+            }
+            if s.host == to, Self.settled(s) {
+                attrs["status"] = s.status
+                return ActionReport(.ok, message: "\(id) \(s.status) on \(to)", attributes: attrs)
+            }
+            if s.host == from, s.taskState == nil, let m = record, ["error", "failed", "cancelled"].contains(m.status) {
+                return ActionReport(.failed, message: "live migration of \(id) to \(to) \(m.status): it runs on \(from)", attributes: attrs)
+            }
+        }
+        return ActionReport(
+            .timeout, message: "\(id) not on \(to) within \(migrationTimeout) s (host \(s.host ?? "-"), \(s.status), task \(s.taskState ?? "-"))",
+            attributes: attrs)
     }
 
     func restart(_ id: String, context: ExecutionContext, _ nova: NovaClient) async throws(OpenStackError) -> ActionReport {

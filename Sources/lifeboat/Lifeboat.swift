@@ -11,6 +11,6 @@ struct Lifeboat: AsyncParsableCommand {
         abstract: "Operate and simulate a Lifeboat cluster (HA for OpenStack compute hosts).",
         subcommands: [
             Status.self, Config.self, Maintenance.self, Reserved.self, HA.self, SegmentCommand.self, Fence.self, BMC.self,
-            History.self, IncidentCommand.self, Report.self, ResourceCommand.self, NovaCommand.self, Simulate.self, Bench.self, Debug.self, Version.self,
+            History.self, IncidentCommand.self, Report.self, ResourceCommand.self, Manual.self, NovaCommand.self, Simulate.self, Bench.self, Debug.self, Version.self,
         ])
 }

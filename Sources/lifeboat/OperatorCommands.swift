@@ -15,12 +15,61 @@ enum OnOff: String, ExpressibleByArgument { case on, off }
 
 struct Maintenance: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Put a host into maintenance (alerts ignored, no recovery, never a target) or take it out.")
+        abstract: "Put a host into maintenance (alerts ignored, no recovery, never a target, out of the reserve) or take it out; drain it.",
+        discussion: """
+              lifeboat maintenance compute-3 on --drain --wait   live-migrate its instances to other hosts of its segment,
+                                                                 show the progress, and say when it is empty and safe to work on
+              lifeboat maintenance compute-3 drain | stop-drain  drain a host already in maintenance, or stop starting moves
+              lifeboat maintenance compute-3 off                 back in service (a drain in progress stops)
+            Exit status with --wait: 0 when the host is empty, 1 when instances stay (each with the reason).
+            """)
+    enum State: String, ExpressibleByArgument { case on, off, drain, `stop-drain` }
     @OptionGroup var socket: SocketOption
     @Argument(help: "The host.") var host: String
-    @Argument(help: "on or off.") var state: OnOff
+    @Argument(help: "on, off, drain, stop-drain.") var state: State
+    @Flag(help: "With on: also drain it (live-migrate its instances away).") var drain = false
+    @Flag(help: "Wait for the drain to end, showing its progress.") var wait = false
+    @Option(help: "Seconds to wait at most with --wait.") var timeout: Double = 3600
+
     func run() throws {
-        try submitEvent([("kind", .string("maintenance")), ("host", .string(host)), ("on", .bool(state == .on))], socket: socket.path)
+        if drain && state != .on { throw fail("--drain goes with 'on' (or use: lifeboat maintenance \(host) drain)", code: 2) }
+        if wait && !(drain || state == .drain) { throw fail("--wait waits for a drain: give --drain, or 'drain'", code: 2) }
+        switch state {
+        case .on, .off:
+            try submitEvent([("kind", .string("maintenance")), ("host", .string(host)), ("on", .bool(state == .on))], socket: socket.path)
+            if drain { try submitEvent([("kind", .string("drain")), ("host", .string(host)), ("on", .bool(true))], socket: socket.path) }
+        case .drain:
+            try submitEvent([("kind", .string("drain")), ("host", .string(host)), ("on", .bool(true))], socket: socket.path)
+        case .`stop-drain`:
+            try submitEvent([("kind", .string("drain")), ("host", .string(host)), ("on", .bool(false))], socket: socket.path)
+        }
+        if wait { try follow() }
+    }
+
+    /// Prints each change of the drain's progress until it ends.
+    func follow() throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        var last = ""
+        while Date() < deadline {
+            let status = try ControlClient.call(.object([("cmd", .string("status"))]), socketPath: socket.path)["status"] ?? .null
+            guard case .array(let drains) = status["drains"] ?? .null, let d = drains.first(where: { $0["host"] == .string(host) }) else {
+                throw fail("no drain of \(host) in the status (stopped, or \(host) left maintenance)", code: 1)
+            }
+            let line = "\(BMC.text(d["moved"])) of \(BMC.text(d["total"])) moved, \(BMC.text(d["in_flight"])) moving, \(BMC.text(d["waiting"])) waiting"
+            if line != last { print("\(host): \(line)"); last = line }
+            if d["finished_at"] != .null && d["finished_at"] != nil {
+                if d["empty"] == .bool(true) {
+                    print("\(host) is empty and safe to work on")
+                    return
+                }
+                if case .object(let blocked) = d["blocked"] ?? .null {
+                    for (id, why) in blocked { print("  \(id) stays on \(host): \(BMC.text(why))") }
+                }
+                throw ExitCode(1)
+            }
+            Thread.sleep(forTimeInterval: 1)
+        }
+        throw fail("the drain of \(host) did not end within \(Int(timeout)) s", code: 1)
     }
 }
 
@@ -138,12 +187,17 @@ struct HA: ParsableCommand {
 struct SegmentCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "segment", abstract: "Enable or disable automatic recovery in a failover segment, or lift its storm halt.")
-    enum Verb: String, ExpressibleByArgument { case enable, disable, reset }
+    enum Verb: String, ExpressibleByArgument { case enable, disable, reset, maintenance }
     @OptionGroup var socket: SocketOption
-    @Argument(help: "enable, disable, or reset (lift the storm guard's halt).") var verb: Verb
+    @Argument(help: "enable, disable, reset (lift the storm guard's halt), or maintenance (with on|off: every host of it).") var verb: Verb
     @Argument(help: "The segment.") var segment: String
+    @Argument(help: "With maintenance: on or off.") var state: OnOff?
     func run() throws {
+        if (verb == .maintenance) != (state != nil) { throw fail("on|off goes with maintenance only: lifeboat segment maintenance \(segment) on", code: 2) }
         switch verb {
+        case .maintenance:
+            try submitEvent(
+                [("kind", .string("segment_maintenance")), ("segment", .string(segment)), ("on", .bool(state == .on))], socket: socket.path)
         case .enable, .disable:
             try submitEvent(
                 [("kind", .string("segment_enabled")), ("segment", .string(segment)), ("on", .bool(verb == .enable))],

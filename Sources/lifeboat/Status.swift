@@ -70,6 +70,10 @@ struct Status: ParsableCommand {
         }
         if rows.count == 1 { out += "No hosts configured (lifeboat config apply FILE).\n" } else { out += table(rows) }
         out += recoveries(s["recoveries"], str)
+        out += drains(s["drains"], str)
+        if case .array(let incidents) = s["incidents"] ?? .null, !incidents.isEmpty {
+            out += "Open incidents: " + incidents.map { "#\(str($0["id"])) \(str($0["summary"]))" }.joined(separator: "; ") + "\n"
+        }
         if case .array(let running) = s["executing"] ?? .null, !running.isEmpty {
             out += "Executing: \(running.map { str($0) }.joined(separator: ", "))\n"
         }
@@ -98,6 +102,27 @@ struct Status: ParsableCommand {
                 for i in instances where i["state"] != .string("active") {
                     out += "  \(str(i["id"])): \(str(i["state"]))\(i["to"].map { $0 == .null ? "" : " → \(str($0))" } ?? "")\n"
                 }
+            }
+        }
+        return out
+    }
+
+    /// Each drain: "n of m moved", what moves where, what stays and why, or "empty".
+    static func drains(_ v: JSONValue?, _ str: (JSONValue?) -> String) -> String {
+        guard case .array(let list) = v ?? .null, !list.isEmpty else { return "" }
+        var out = ""
+        for d in list {
+            out += "Drain of \(str(d["host"])): \(str(d["moved"])) of \(str(d["total"])) moved, \(str(d["in_flight"])) moving, \(str(d["waiting"])) waiting"
+            if d["finished_at"] != .null && d["finished_at"] != nil {
+                out += d["empty"] == .bool(true) ? " — DONE: empty, safe to work on\n" : " — DONE, but instances stay (below)\n"
+            } else {
+                out += "\n"
+            }
+            if case .array(let moving) = d["moving"] ?? .null {
+                for m in moving { out += "  \(str(m["id"])) → \(str(m["to"]))\n" }
+            }
+            if case .object(let blocked) = d["blocked"] ?? .null {
+                for (id, why) in blocked { out += "  \(id) stays: \(str(why))\n" }
             }
         }
         return out

@@ -48,6 +48,8 @@ if let path {
     }
 }
 
+Log.configure(levelName: configuration.logLevel, formatName: configuration.logFormat)
+
 let daemon: Daemon
 let shared = SharedClusterState()
 do {
@@ -57,7 +59,8 @@ do {
         let c = CloudConnection(cloud: o.cloud, file: o.cloudsYAML)
         cloud = c
         executors.append(
-            NovaExecutor(cloud: c, shared: shared, maxParallelEvacuations: o.maxParallelEvacuations, evacuationTimeout: o.evacuationTimeout))
+            NovaExecutor(cloud: c, shared: shared, maxParallelEvacuations: o.maxParallelEvacuations, evacuationTimeout: o.evacuationTimeout,
+                migrationTimeout: o.migrationTimeout))
     }
     daemon = try Daemon(configuration: configuration, executors: executors, shared: shared, cloud: cloud)
 } catch {

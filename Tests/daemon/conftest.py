@@ -35,7 +35,7 @@ def cloud():
         took = time.time() - t0
         print(f"\nlab up --nova with 4 hosts (OpenStack controller and 4 computes): {took:.1f} s")
         record("lab_up_nova_s", round(took, 1))
-        poll(agreed(HOSTS, members=["node-1", "node-2", "node-3", "node-4"]), 30, "4 synced lifeboatd")
+        poll(agreed(HOSTS, members=["host1", "host2", "host3", "host4"]), 30, "4 synced lifeboatd")
         cli("host1", "config", "apply", config())
         poll(agreed(HOSTS, members=HOSTS), 20, "configuration everywhere")
         _state["up"] = True

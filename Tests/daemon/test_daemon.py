@@ -88,7 +88,7 @@ def cluster():
     assert Path(DAEMON).exists(), f"build lifeboatd first ({DAEMON})"
     lab("down", check=False)
     lab("up", "--hosts", "3", "--lifeboatd", DAEMON, timeout=300)
-    poll(agreed(["host1", "host2", "host3"], members=["node-1", "node-2", "node-3"]), 30, "3 synced lifeboatd")
+    poll(agreed(["host1", "host2", "host3"], members=["host1", "host2", "host3"]), 30, "3 synced lifeboatd")
     cli("host1", "config", "apply", CLUSTER)
     poll(agreed(["host1", "host2", "host3"], members=["host1", "host2", "host3"]), 15, "configuration everywhere")
     yield
@@ -445,7 +445,7 @@ def test_zz_a_fourth_host_started_later_receives_the_full_state():
     lab("down", check=False)
     lab("up", "--hosts", "4", "--lifeboatd", DAEMON, timeout=300)
     lab("power", "host4", "off")
-    poll(agreed(["host1", "host2", "host3"], members=["node-1", "node-2", "node-3"]), 30, "three of four")
+    poll(agreed(["host1", "host2", "host3"], members=["host1", "host2", "host3"]), 30, "three of four")
     cli("host2", "config", "apply", CLUSTER)
     cli("host1", "maintenance", "host2", "on")
     cli("host3", "ha", "vm-3", "on")

@@ -41,7 +41,7 @@ def fresh_lab(n=3):
     lab("down", check=False)
     lab("up", "--hosts", str(n), "--lifeboatd", DAEMON, timeout=300)
     hosts = [f"host{i}" for i in range(1, n + 1)]
-    poll(agreed(hosts, members=[f"node-{i}" for i in range(1, n + 1)]), 30, f"{n} synced lifeboatd")
+    poll(agreed(hosts, members=[f"host{i}" for i in range(1, n + 1)]), 30, f"{n} synced lifeboatd")
     return hosts
 
 

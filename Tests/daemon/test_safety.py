@@ -76,7 +76,7 @@ def cluster():
     assert Path(DAEMON).exists(), f"build lifeboatd first ({DAEMON})"
     lab("down", check=False)
     lab("up", "--hosts", "3", "--lifeboatd", DAEMON, timeout=300)
-    poll(agreed(HOSTS, members=["node-1", "node-2", "node-3"]), 30, "3 synced lifeboatd")
+    poll(agreed(HOSTS, members=["host1", "host2", "host3"]), 30, "3 synced lifeboatd")
     cli("host1", "config", "apply", write_cluster("safety-cluster.json", safety_cluster()))
     poll(agreed(HOSTS, members=HOSTS), 15, "configuration everywhere")
     yield
