@@ -43,7 +43,12 @@ extension Daemon {
             historyInsertedSincePrune += out.inserted
             if historyError != nil { Log.info("history: writable again") }
             historyError = nil
-            if historyInsertedSincePrune >= 1000 { pruneHistory() }
+            // Pruned every 1,000 entries, at start, and at once when the retention changes.
+            let retention = "\(r.state.policy.archiveRetention)/\(r.state.policy.archiveRetentionAge)"
+            if historyInsertedSincePrune >= 1000 || retention != historyRetentionApplied {
+                historyRetentionApplied = retention
+                pruneHistory()
+            }
         } catch {
             if historyError != "\(error)" { Log.error("history: cannot store entries: \(error)") }
             historyError = "\(error)"

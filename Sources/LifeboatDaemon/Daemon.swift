@@ -73,6 +73,8 @@ public actor Daemon {
     var historyStoredThrough: Int? = nil
     var historyInsertedSincePrune = 0
     var historyRequestedAt: Double? = nil
+    /// The retention settings the history was last pruned with.
+    var historyRetentionApplied = ""
 
     /// Prometheus metrics, fed from the history entries as they are applied.
     let metrics = DaemonMetrics()

@@ -185,7 +185,7 @@ extension SLAReport {
             let t = since + span * Double(n) / 4
             let xp = x(t)
             s += "<line x1=\"\(f(xp))\" y1=\"24\" x2=\"\(f(xp))\" y2=\"\(f(height - 16))\" stroke=\"#e3e7ec\"/>"
-            s += "<text x=\"\(f(xp))\" y=\"14\" text-anchor=\"middle\">\(escape(HistoryTime.utc(t, milliseconds: false).prefix(16) + ""))</text>\n"
+            s += "<text x=\"\(f(xp))\" y=\"14\" text-anchor=\"\(n == 0 ? "start" : n == 4 ? "end" : "middle")\">\(escape(HistoryTime.utc(t, milliseconds: false).prefix(16) + ""))</text>\n"
         }
         if shown.isEmpty { s += "<text x=\"\(f(left))\" y=\"48\">No incident in the period.</text>\n" }
         for (n, l) in shown.enumerated() {

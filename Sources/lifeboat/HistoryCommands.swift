@@ -22,14 +22,20 @@ struct HistoryFilterOptions: ParsableArguments {
         if let instance { f.append(("instance", .string(instance))) }
         if let segment { f.append(("segment", .string(segment))) }
         let kinds = kinds.flatMap { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }.filter { !$0.isEmpty }
+        for k in kinds where !HistoryService.knownKinds.contains(k) {
+            throw fail("--kind \(k): unknown kind (one of: \(HistoryService.knownKinds.sorted().joined(separator: ", ")))", code: 2)
+        }
         if !kinds.isEmpty { f.append(("kinds", .strings(kinds))) }
+        var times: [String: Double] = [:]
         for (name, value) in [("since", since), ("until", until)] {
             guard let value else { continue }
             guard let t = HistoryTime.parse(value, now: now) else {
                 throw fail("--\(name) \(value): not a time (30d, 12h, 45m, 2026-11-24, 2026-11-24T10:00)", code: 2)
             }
+            times[name] = t
             f.append((name, .number(t)))
         }
+        if let s = times["since"], let u = times["until"], s > u { throw fail("--since is after --until: 'since' is after 'until'", code: 2) }
         return f
     }
 }
