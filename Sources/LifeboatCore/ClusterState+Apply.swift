@@ -228,6 +228,10 @@ extension ClusterState {
             if bounded.outcome == .cancelled {
                 requeue(r, why: "its attempt was cancelled")
             } else {
+                // A move that cannot succeed anywhere (the executor says why) is not retried.
+                if case .migrate(let i, let from, _) = r.action, let why = bounded.attributes["unmovable"], hosts[from]?.drain != nil {
+                    hosts[from]!.drain!.blocked[i] = why
+                }
                 finished(r.action, bounded.outcome)
             }
         }

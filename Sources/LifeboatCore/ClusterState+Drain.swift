@@ -90,7 +90,7 @@ extension ClusterState {
     mutating func migrationFinished(_ i: String, from: String, to: String, _ outcome: Outcome) {
         let flavor = instances[i]!.flavor
         instances[i]!.evacuatingTo = nil
-        instances[i]!.state = .active
+        instances[i]!.state = .active  // a stopped one moved stopped: the inventory says so next
         if outcome.succeeded {
             instances[i]!.host = to
             instances[i]!.failedTargets = []

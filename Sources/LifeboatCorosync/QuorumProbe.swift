@@ -7,9 +7,20 @@ import Synchronization
 /// connection of its own (the session's belongs to the dispatch thread), and it never
 /// waits long: a corosync that does not answer within the timeout (frozen, gone) counts as
 /// "not quorate".
-public final class QuorumProbe: Sendable {
+///
+/// Many executors ask at once (50 evacuations right before their POSTs): one probe runs at
+/// a time (a call stuck in a frozen corosync never piles up threads), and every caller gets
+/// the answer of a probe that *started after it asked*, so an answer is never older than
+/// the question.
+public final class QuorumProbe: @unchecked Sendable {
     private let handle: Mutex<quorum_handle_t?>
-    private let busy = Mutex(false)
+    /// Guards the fields below; callers wait on it for their probe's answer.
+    private let cond = NSCondition()
+    private var running = false
+    private var wanted = false
+    private var started: UInt64 = 0
+    private var finished: UInt64 = 0
+    private var answers: [UInt64: Bool?] = [:]
 
     public init() throws(CorosyncError) {
         var h: quorum_handle_t = 0
@@ -30,27 +41,40 @@ public final class QuorumProbe: Sendable {
     /// true/false from corosync; nil when it did not answer within `timeout` seconds or the
     /// call failed (callers treat nil as not quorate).
     public func isQuorate(timeout: Double = 1) -> Bool? {
-        // One call at a time: a call stuck in a frozen corosync must not pile up threads.
-        let acquired = busy.withLock { b -> Bool in
-            if b { return false }
-            b = true
-            return true
+        cond.lock()
+        defer { cond.unlock() }
+        // The answer must come from a probe that starts after this call: the next one.
+        let need = started + 1
+        if running { wanted = true } else { startProbe() }
+        let deadline = Date().addingTimeInterval(timeout)
+        while finished < need {
+            if !cond.wait(until: deadline) { return nil }
         }
-        guard acquired else { return nil }
-        let result = Mutex<Bool??>(nil)
-        let done = DispatchSemaphore(value: 0)
-        let probe = self
-        Thread.detachNewThread {
-            let answer: Bool? = probe.handle.withLock { h in
+        return answers[need] ?? nil
+    }
+
+    /// Called with `cond` held.
+    private func startProbe() {
+        started += 1
+        running = true
+        let generation = started
+        Thread.detachNewThread { [self] in
+            let answer: Bool? = handle.withLock { h in
                 guard let h else { return nil }
                 var q: Int32 = 0
                 return quorum_getquorate(h, &q) == CS_OK ? q != 0 : nil
             }
-            result.withLock { $0 = .some(answer) }
-            probe.busy.withLock { $0 = false }
-            done.signal()
+            cond.lock()
+            answers[generation] = .some(answer)
+            answers = answers.filter { $0.key + 64 > generation }
+            finished = generation
+            running = false
+            if wanted {
+                wanted = false
+                startProbe()
+            }
+            cond.broadcast()
+            cond.unlock()
         }
-        guard done.wait(timeout: .now() + timeout) == .success else { return nil }
-        return result.withLock { $0 } ?? nil
     }
 }

@@ -58,10 +58,42 @@ public enum HistoryService {
         let page = try db.records(f)
         var incidents: [Int: Incident] = [:]
         for id in Set(page.records.compactMap(\.incident)) { incidents[id] = try db.incident(id) }
-        return [
+        var out: [(String, JSONValue)] = [
             ("records", .array(page.records.map(json))), ("matched", .int(page.matched)),
             ("incidents", .array(incidents.keys.sorted().map { json(incidents[$0]!) })), ("durable", summaryJSON(try db.summary())),
         ]
+        if let instance = f.instance { out.append(("downtime", try downtime(db, of: instance, f))) }
+        return out
+    }
+
+    /// How long the instance was down in the filter's period, incident by incident (the
+    /// report's rule: from the failure's detection until it ran again).
+    static func downtime(_ db: HistoryDatabase, of instance: String, _ f: HistoryFilter) throws -> JSONValue {
+        var inf = HistoryFilter()
+        inf.instance = instance
+        inf.since = f.since
+        inf.until = f.until
+        inf.limit = 100_000
+        let list = try db.incidents(inf).incidents.filter { $0.instances.contains(instance) }
+        let newest = try db.summary().newestAt ?? 0
+        let until = f.until ?? newest
+        let since = f.since ?? (list.map(\.openedAt).min() ?? until)
+        var with: [(Incident, [HistoryRecord])] = []
+        for inc in list {
+            var rf = HistoryFilter()
+            rf.incident = inc.id
+            rf.limit = 100_000
+            with.append((inc, try db.records(rf).records))
+        }
+        let report = SLAReport.compute(since: since, until: max(until, since), segment: nil, protectedInstances: 1, incidents: with)
+        let mine = report.instances.first { $0.instance == instance }
+        let lines: [JSONValue] = list.map { inc in
+            .object([("incident", .int(inc.id)), ("summary", .string(inc.summary)), ("opened", .string(HistoryTime.iso(inc.openedAt)))])
+        }
+        return .object([
+            ("instance", .string(instance)), ("seconds", .number(((mine?.downtime ?? 0) * 1000).rounded() / 1000)),
+            ("still_down", .bool(mine?.stillDown ?? false)), ("incidents", .array(lines)),
+        ])
     }
 
     public static func incidents(_ db: HistoryDatabase, _ request: JSONValue) throws -> [(String, JSONValue)] {

@@ -256,6 +256,16 @@ public actor NovaClient {
         return try await call("POST", "/servers/\(id)/action", body: .object([("os-migrateLive", args)])).requestID
     }
 
+    /// Cold migration of a stopped server to a named host (2.56+); it waits in
+    /// VERIFY_RESIZE on the target until `confirmResize`.
+    public func coldMigrate(_ id: String, to host: String) async throws(OpenStackError) -> String? {
+        try await call("POST", "/servers/\(id)/action", body: .object([("migrate", .object([("host", .string(host))]))])).requestID
+    }
+
+    public func confirmResize(_ id: String) async throws(OpenStackError) -> String? {
+        try await call("POST", "/servers/\(id)/action", body: .object([("confirmResize", .null)])).requestID
+    }
+
     public func stop(_ id: String) async throws(OpenStackError) -> String? {
         try await call("POST", "/servers/\(id)/action", body: .object([("os-stop", .null)])).requestID
     }

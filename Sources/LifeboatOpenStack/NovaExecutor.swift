@@ -148,20 +148,27 @@ public final class NovaExecutor: ActionExecutor {
         return ActionReport(.ok, message: "\(id) \(s.status) on \(to)", attributes: attrs)
     }
 
-    /// Live-migrates a server off a host drained for maintenance and follows it until it
-    /// runs on the target, or Nova gives up (back on its source with a failed migration
-    /// record, or ERROR). Idempotent: a re-issue finds the server where it is.
+    /// Moves a server off a host drained for maintenance: a running one by live migration,
+    /// a stopped one by cold migration (confirmed, it stays stopped on the target); followed
+    /// until it is on the target, or Nova gives up (back on its source with a failed
+    /// migration record, or ERROR). A server in another state cannot move: the report says
+    /// why (`unmovable`), and it is not tried elsewhere. Idempotent: a re-issue finds the
+    /// server where it is.
     func migrate(_ id: String, from: String, to: String, context: ExecutionContext, _ nova: NovaClient) async throws(OpenStackError) -> ActionReport {
         var attrs = ["target": to]
         var s = try await nova.server(id)
-        if s.host == to, Self.settled(s) { return ActionReport(.ok, message: "\(id) already runs on \(to)", attributes: attrs) }
+        if s.host == to, Self.settled(s) { return ActionReport(.ok, message: "\(id) already on \(to) (\(s.status))", attributes: attrs) }
         guard s.host == from || s.host == to else {
             return ActionReport(.failed, message: "\(id) is on \(s.host ?? "no host"), not on \(from): not migrated", attributes: attrs)
+        }
+        if s.status == "SHUTOFF" || s.status == "VERIFY_RESIZE" {
+            return try await coldMigrate(id, from: from, to: to, server: s, context: context, attrs, nova)
         }
         let known = Set((try? await nova.migrations(of: id, type: "live-migration"))?.map(\.id) ?? [])
         if s.host == from, s.taskState == nil {
             guard s.status == "ACTIVE" else {
-                return ActionReport(.failed, message: "\(id) is \(s.status): only a running server is live-migrated", attributes: attrs)
+                attrs["unmovable"] = "\(id) is \(s.status) in Nova: only a running or stopped server can be moved"
+                return ActionReport(.failed, message: attrs["unmovable"], attributes: attrs)
             }
             if let why = context.whyNotLeading() { return ActionReport(.cancelled, message: "not migrated: \(why)", attributes: attrs) }
             if let r = try await nova.liveMigrate(id, to: to) { attrs["request_id"] = r }
@@ -188,6 +195,41 @@ public final class NovaExecutor: ActionExecutor {
         return ActionReport(
             .timeout, message: "\(id) not on \(to) within \(migrationTimeout) s (host \(s.host ?? "-"), \(s.status), task \(s.taskState ?? "-"))",
             attributes: attrs)
+    }
+
+    func coldMigrate(
+        _ id: String, from: String, to: String, server: NovaClient.Server, context: ExecutionContext, _ attrs0: [String: String],
+        _ nova: NovaClient
+    ) async throws(OpenStackError) -> ActionReport {
+        var attrs = attrs0
+        attrs["method"] = "cold migration"
+        var s = server
+        if s.status == "SHUTOFF", s.host == from, s.taskState == nil {
+            if let why = context.whyNotLeading() { return ActionReport(.cancelled, message: "not migrated: \(why)", attributes: attrs) }
+            if let r = try await nova.coldMigrate(id, to: to) { attrs["request_id"] = r }
+        }
+        let deadline = ContinuousClock.now + .milliseconds(Int(migrationTimeout * 1000))
+        var confirmed = false
+        while ContinuousClock.now < deadline {
+            if s.status == "VERIFY_RESIZE", !confirmed {
+                if s.host != to { return ActionReport(.failed, message: "\(id) was migrated to \(s.host ?? "?"), not \(to)", attributes: attrs) }
+                // Confirmed once: Nova shows VERIFY_RESIZE a moment longer while it confirms.
+                attrs["confirm_request_id"] = try await nova.confirmResize(id)
+                confirmed = true
+            }
+            try? await Task.sleep(for: .milliseconds(Int(pollInterval * 1000)))
+            if Task.isCancelled { return ActionReport(.cancelled, message: "stopped following \(id)", attributes: attrs) }
+            s = try await nova.server(id)
+            if s.status == "ERROR" { return ActionReport(.failed, message: "\(id) went to ERROR: \(s.fault ?? "no fault given")", attributes: attrs) }
+            if s.host == to, Self.settled(s) {
+                attrs["status"] = s.status
+                return ActionReport(.ok, message: "\(id) \(s.status) on \(to)", attributes: attrs)
+            }
+            if s.host == from, Self.settled(s), let m = (try? await nova.migrations(of: id, type: "migration"))?.last, ["error", "failed"].contains(m.status) {
+                return ActionReport(.failed, message: "cold migration of \(id) to \(to) \(m.status): it stays on \(from)", attributes: attrs)
+            }
+        }
+        return ActionReport(.timeout, message: "\(id) not on \(to) within \(migrationTimeout) s (\(s.status))", attributes: attrs)
     }
 
     func restart(_ id: String, context: ExecutionContext, _ nova: NovaClient) async throws(OpenStackError) -> ActionReport {

@@ -114,7 +114,7 @@ struct History: ParsableCommand {
             if source.database == nil {
                 out += [("actions", .array(actions)), ("history", r["history"] ?? .array([])), ("notices", r["notices"] ?? .array([]))]
             }
-            for key in ["records", "matched", "incidents", "durable"] { if let v = r[key] { out.append((key, v)) } }
+            for key in ["records", "matched", "incidents", "durable", "downtime"] { if let v = r[key] { out.append((key, v)) } }
             print(JSONWriter.write(.object(out), timeKeys: []))
             return
         }
@@ -122,6 +122,14 @@ struct History: ParsableCommand {
             throw fail("this lifeboatd keeps no durable history: \(BMC.text(r["durable"]?["error"]))", code: 1)
         }
         print(Self.table(records, incidents: r["incidents"]))
+        if let d = r["downtime"], case .number(let seconds) = d["seconds"] ?? .null {
+            var line = "\(BMC.text(d["instance"])) was down \(HistorySentence.duration(seconds)) in this period"
+            if case .array(let list) = d["incidents"] ?? .null, !list.isEmpty {
+                line += " (incident\(list.count == 1 ? "" : "s") " + list.map { "#\(BMC.text($0["incident"]))" }.joined(separator: ", ") + ")"
+            }
+            if d["still_down"] == .bool(true) { line += ", and is still down" }
+            print(line)
+        }
         if case .number(let matched) = r["matched"] ?? .null, Int(matched) > records.count {
             print("(the newest \(records.count) of \(Int(matched)) matching records; --limit N for more)")
         }

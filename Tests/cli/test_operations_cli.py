@@ -85,6 +85,8 @@ def test_history_and_incidents_read_from_a_file(history):
     shown = json.loads(lifeboat("incident", "show", "1", "--database", str(history), "--format", "json").stdout)
     kinds = [s["kind"] for s in shown["stages"]]
     assert kinds[0] == "detected" and "fence" in kinds and kinds.count("evacuate") == 2, kinds
+    vm4 = lifeboat("history", "--database", str(history), "--instance", "vm4", "--since", "1970-01-01", "--until", "1970-01-02").stdout
+    assert "vm4 was down 10 min 2 s in this period (incident #3)" in vm4, vm4
     text = lifeboat("incident", "show", "3", "--database", str(history)).stdout
     assert "fence h4" in text and "(attempt 2)" in text and "an operator confirmed that h4 is powered off" in text, text
     for args, words in [

@@ -221,14 +221,16 @@ public enum Scheduler {
                     } else {
                         requests.append((inst, tiers(targets, excluding: inst.failedTargets)))
                     }
-                case .active:
+                case .active, .stopped:
+                    // Running ones are live-migrated, stopped ones cold-migrated (the executor
+                    // looks at Nova's status).
                     requests.append((inst, tiers(targets, excluding: inst.failedTargets)))
-                case .failed, .error, .stopped, .evacuating:
+                case .failed, .error, .evacuating:
                     actions.append(
                         .notify(
                             Notice(
                                 kind: .drainBlocked, key: "\(inst.id)@drain\(d.requestedAt)",
-                                reason: "\(inst.id) is \(inst.state.rawValue) on \(name): only running instances are live-migrated; it stays there",
+                                reason: "\(inst.id) is \(inst.state.rawValue) on \(name): only running or stopped instances are moved; it stays there",
                                 host: name, instance: inst.id, segment: h.segment)))
                 }
             }
