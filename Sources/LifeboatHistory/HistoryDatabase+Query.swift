@@ -129,6 +129,23 @@ extension HistoryDatabase {
         }
     }
 
+    /// The records of many incidents at once, by incident, oldest first (one range scan
+    /// of the incident index instead of a query per incident).
+    public func records(ofIncidents ids: Set<Int>) throws -> [Int: [HistoryRecord]] {
+        guard let low = ids.min(), let high = ids.max() else { return [:] }
+        return try pool.read { db in
+            var out: [Int: [HistoryRecord]] = [:]
+            let rows = try Row.fetchCursor(
+                db, sql: "SELECT * FROM entry WHERE incident BETWEEN ? AND ? ORDER BY incident, seq", arguments: [low, high])
+            while let row = try rows.next() {
+                let id: Int = row["incident"]
+                guard ids.contains(id) else { continue }
+                out[id, default: []].append(Self.record(row))
+            }
+            return out
+        }
+    }
+
     public func incident(_ id: Int) throws -> Incident? {
         try pool.read { db in
             try String.fetchOne(db, sql: "SELECT body FROM incident WHERE id = ?", arguments: [id]).flatMap(Self.incident)

@@ -78,13 +78,8 @@ public enum HistoryService {
         let newest = try db.summary().newestAt ?? 0
         let until = f.until ?? newest
         let since = f.since ?? (list.map(\.openedAt).min() ?? until)
-        var with: [(Incident, [HistoryRecord])] = []
-        for inc in list {
-            var rf = HistoryFilter()
-            rf.incident = inc.id
-            rf.limit = 100_000
-            with.append((inc, try db.records(rf).records))
-        }
+        let byIncident = try db.records(ofIncidents: Set(list.map(\.id)))
+        let with = list.map { ($0, byIncident[$0.id] ?? []) }
         let report = SLAReport.compute(since: since, until: max(until, since), segment: nil, protectedInstances: 1, incidents: with)
         let mine = report.instances.first { $0.instance == instance }
         let lines: [JSONValue] = list.map { inc in

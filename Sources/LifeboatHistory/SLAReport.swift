@@ -183,13 +183,8 @@ extension HistoryDatabase {
         f.segment = segment
         f.limit = 1_000_000
         let incidents = try incidents(f).incidents
-        var withRecords: [(Incident, [HistoryRecord])] = []
-        for inc in incidents {
-            var rf = HistoryFilter()
-            rf.incident = inc.id
-            rf.limit = 100_000
-            withRecords.append((inc, try records(rf).records))
-        }
+        let byIncident = try records(ofIncidents: Set(incidents.map(\.id)))
+        let withRecords = incidents.map { ($0, byIncident[$0.id] ?? []) }
         return SLAReport.compute(since: since, until: until, segment: segment, protectedInstances: protectedInstances, incidents: withRecords)
     }
 }
