@@ -17,6 +17,13 @@ extension MasakariAPI {
             if r.method == "GET" {
                 let q = try ListQuery(r, filterKeys: Self.notificationFilters, sortKeys: Self.notificationSorts)
                 let s = try await currentState()
+                // The same list asked again before the state moves on (monitors and
+                // dashboards poll) is answered with the body already written.
+                let key = "\(v)?" + r.query.map { "\($0.0)=\($0.1)" }.joined(separator: "&")
+                let version = BodyCache.Version(epoch: s.epoch, count: s.notifications.count, pruned: s.prunedNotifications)
+                if let body = listCache.body(key, at: version) {
+                    return APIResponse(status: 200, headers: [("Content-Type", "application/json")], body: body)
+                }
                 let page = try q.apply(s.notifications, value: MasakariViews.notificationField)
                 // Each record's text is written once per version of it (a list of a thousand
                 // is mostly the same records again).
@@ -25,9 +32,9 @@ extension MasakariAPI {
                         JSONWriter.write(MasakariViews.notification(n, version: v, details: false, in: s), timeKeys: [])
                     }
                 }
-                return APIResponse(
-                    status: 200, headers: [("Content-Type", "application/json")],
-                    body: Array("{\"notifications\":[\(texts.joined(separator: ","))]}".utf8))
+                let body = Array("{\"notifications\":[\(texts.joined(separator: ","))]}".utf8)
+                listCache.store(body, key, at: version)
+                return APIResponse(status: 200, headers: [("Content-Type", "application/json")], body: body)
             }
             return try await createNotification(r, v)
         case 1:

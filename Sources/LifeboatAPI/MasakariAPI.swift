@@ -56,6 +56,7 @@ public struct MasakariAPI: Sendable {
     let auth: (any TokenValidator)?
     let newUUID: @Sendable () -> String
     let renderCache = RenderCache()
+    let listCache = BodyCache()
 
     public init(backend: any APIBackend, auth: (any TokenValidator)?, newUUID: @escaping @Sendable () -> String = { UUID().uuidString.lowercased() }) {
         self.backend = backend
@@ -215,5 +216,42 @@ final class RenderCache: @unchecked Sendable {
         texts[key] = t
         lock.unlock()
         return t
+    }
+}
+
+/// Whole response bodies of list requests, by request (microversion and query), valid for
+/// one version of the state: the first request after a change empties it. Small and
+/// bounded; a list of 1,000 notifications is ~400 KB of JSON, written once per version
+/// instead of once per request.
+final class BodyCache: @unchecked Sendable {
+    struct Version: Equatable {
+        var epoch: UInt64
+        var count: Int
+        var pruned: Int
+    }
+
+    let lock = NSLock()
+    var version: Version? = nil
+    var bodies: [String: [UInt8]] = [:]
+    let limit = 32
+
+    func body(_ key: String, at v: Version) -> [UInt8]? {
+        lock.lock()
+        defer { lock.unlock() }
+        return version == v ? bodies[key] : nil
+    }
+
+    func store(_ body: [UInt8], _ key: String, at v: Version) {
+        lock.lock()
+        defer { lock.unlock() }
+        if version != v {
+            // Only a newer state replaces the cache (a slow request for an older one must
+            // not evict the current bodies).
+            if let old = version, old.epoch > v.epoch { return }
+            version = v
+            bodies.removeAll(keepingCapacity: true)
+        }
+        if bodies.count >= limit { bodies.removeAll(keepingCapacity: true) }
+        bodies[key] = body
     }
 }

@@ -248,12 +248,21 @@ extension ClusterState {
         switch n.type {
         case .computeHost:
             if event == "STOPPED" {
+                let hostStatus = n.payloadValue("host_status")?.uppercased()
                 if recovering(n.hostname) {
                     n.message = "a recovery of \(n.hostname) (\(h.recovery!.cause.rawValue)) is already running: this notification follows it"
                     n.since = h.recovery!.detectedAt
                 } else if h.fence.isOff {
                     n.status = .ignored
                     n.message = "\(n.hostname) is already fenced off"
+                } else if hostStatus != "NORMAL" && h.member && !h.unseen {
+                    // The monitor could not tell the host is down (Masakari ignores every such
+                    // notification: it cannot fence). Lifeboat's own membership can: a host
+                    // that is a live member is not fenced on a doubtful word; one that is
+                    // not is recovered, fence first, as always.
+                    n.status = .ignored
+                    n.message =
+                        "host_status is \(hostStatus ?? "not given"): the monitor could not tell that \(n.hostname) is down, and it is a live member of the cluster (Lifeboat recovers it itself if it leaves)"
                 } else {
                     recordLossForStormGuard(n.hostname)
                     startRecovery(n.hostname, cause: .notification)

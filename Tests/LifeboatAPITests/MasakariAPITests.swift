@@ -221,6 +221,27 @@ import Testing
         #expect(await backend.current == before)
     }
 
+    /// The list body is cached per state version: asked again, the same bytes; after any
+    /// write, the new state; another query, its own body.
+    @Test func test_notificationList_cachedBody_followsEveryChangeOfTheState() async throws {
+        let (api, backend) = try api()
+        func count(_ r: APIResponse) -> Int { r.at("notifications").map { if case .array(let a) = $0 { a.count } else { -1 } } ?? -1 }
+        func head(_ r: APIResponse, _ key: String) -> JSONValue? { if case .array(let a) = r.at("notifications") ?? .null { a.first?[key] } else { nil } }
+        let empty = await api.call("GET", "/v1/notifications")
+        #expect(count(empty) == 0)
+        let p = await api.call("POST", "/v1/notifications", #"{"notification":{"type":"PROCESS","hostname":"c2","generated_time":"2026-11-26T10:00:00","payload":{"event":"STOPPED","process_name":"nova-compute"}}}"#)
+        #expect(p.status == 202)
+        let first = await api.call("GET", "/v1/notifications")
+        #expect(count(first) == 1 && head(first, "status") == .string("running"))
+        #expect(await api.call("GET", "/v1/notifications").body == first.body)
+        #expect(count(await api.call("GET", "/v1/notifications?status=finished")) == 0)
+        // The recovery moves on: the next list says so (no stale body).
+        try await backend.recoverEverything()
+        let after = await api.call("GET", "/v1/notifications")
+        #expect(head(after, "status") == .string("finished"))
+        #expect(count(await api.call("GET", "/v1/notifications?status=finished")) == 1)
+    }
+
     @Test func test_processAndVMNotifications_becomeMonitorEvents_andFinishWhenRecovered() async throws {
         let (api, backend) = try api()
         let p = await api.call("POST", "/v1/notifications", #"{"notification":{"type":"PROCESS","hostname":"c2","generated_time":"2026-11-26T10:00:00","payload":{"event":"STOPPED","process_name":"nova-compute"}}}"#)

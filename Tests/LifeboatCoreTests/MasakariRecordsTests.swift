@@ -77,7 +77,7 @@ import Testing
         try s.apply(.configure(c), at: 100.5)
         let n = NotificationRecord(
             identity: RecordIdentity(uuid: Self.u1), type: .computeHost, hostname: "h1", generatedTime: "2026-11-26T13:27:49.000000",
-            generatedAt: 1000, payload: [.init("event", "STOPPED")])
+            generatedAt: 1000, payload: [.init("event", "STOPPED"), .init("host_status", "NORMAL")])
         try s.apply(.notificationReceived(n), at: 101)
         #expect(s.hosts["h1"]!.recovery?.cause == .notification)
         #expect(s.notification(uuid: Self.u1)?.status == .running)
@@ -95,5 +95,45 @@ import Testing
         #expect(s.notifications.allSatisfy { $0.status == .ignored })
         #expect(s.openNotifications.isEmpty, "the pruned running notification is no longer followed")
         #expect(try ClusterState.decode(s.json, at: "state") == s)
+    }
+
+    /// Masakari ignores a COMPUTE_HOST STOPPED whose host_status is not NORMAL (it cannot
+    /// fence, so a doubtful word could evacuate a running host's instances). Lifeboat fences
+    /// before it moves anything, and it has its own membership: a doubtful notification about
+    /// a live member is ignored with the reason; about a host that is gone, it is recovered
+    /// (fence first).
+    @Test func test_computeHostStopped_withHostStatusUnknownOrMissing_isIgnoredForALiveMember_andRecoveredForAGoneOne() throws {
+        var s = try state()
+        try s.apply(.nodeJoined(host: "h1"), at: 100.2)
+        try s.apply(.nodeJoined(host: "h2"), at: 100.3)
+        #expect(s.hosts["h1"]!.member && !s.hosts["h1"]!.unseen)
+        func stopped(_ uuid: String, _ host: String, _ status: String?, at: Double) -> NotificationRecord {
+            var payload: [NotificationRecord.Pair] = [.init("event", "STOPPED")]
+            if let status { payload.append(.init("host_status", status)) }
+            return NotificationRecord(
+                identity: RecordIdentity(uuid: uuid), type: .computeHost, hostname: host, generatedTime: "t", generatedAt: at, payload: payload)
+        }
+        for (k, status) in [(1, "UNKNOWN"), (2, nil)] as [(Int, String?)] {
+            let uuid = "44444444-4444-4444-8444-00000000000\(k)"
+            try s.apply(.notificationReceived(stopped(uuid, "h1", status, at: 1000 + Double(k) * 1000)), at: 101 + Double(k))
+            let n = s.notification(uuid: uuid)!
+            #expect(n.status == .ignored, "\(status ?? "missing")")
+            #expect(n.message?.contains("live member") == true && n.message?.contains(status ?? "not given") == true, "\(n.message ?? "")")
+            #expect(s.hosts["h1"]!.recovery == nil && !Scheduler.plan(s).contains(.fence(host: "h1")))
+        }
+        // The same word about a host the cluster lost: its recovery, fence first.
+        try s.apply(.nodeLost(host: "h2"), at: 104)
+        #expect(s.hosts["h2"]!.recovery != nil)
+        let lost = "44444444-4444-4444-8444-000000000009"
+        try s.apply(.notificationReceived(stopped(lost, "h2", "UNKNOWN", at: 5000)), at: 105)
+        #expect(s.notification(uuid: lost)?.status == .running)
+        #expect(Scheduler.plan(s).first == .fence(host: "h2"))
+        // NORMAL about a live member: the monitor says it is down; Lifeboat fences it.
+        var t = try state()
+        try t.apply(.nodeJoined(host: "h1"), at: 100.2)
+        let normal = "44444444-4444-4444-8444-000000000010"
+        try t.apply(.notificationReceived(stopped(normal, "h1", "NORMAL", at: 9000)), at: 106)
+        #expect(t.notification(uuid: normal)?.status == .running && t.hosts["h1"]!.recovery?.cause == .notification)
+        #expect(Scheduler.plan(t).first == .fence(host: "h1"))
     }
 }

@@ -85,6 +85,45 @@ import Testing
         }
     }
 
+    /// Notifications in scenarios are checked as the API checks a posted one.
+    @Test(arguments: [
+        (#"{"type": "COMPUTE_HOST", "host": "c1", "payload": {"host_status": "NORMAL"}}"#, "events[0].payload.event: is required for a COMPUTE_HOST notification"),
+        (#"{"type": "COMPUTE_HOST", "host": "c1", "payload": {"event": "STOPPED", "host_status": "MAYBE"}}"#, "events[0].payload.host_status: unknown value 'MAYBE'"),
+        (#"{"type": "COMPUTE_HOST", "host": "c1", "payload": {"event": "STOPPED", "process_name": "x"}}"#, "events[0].payload.process_name: is not a field of a COMPUTE_HOST payload"),
+        (#"{"type": "PROCESS", "host": "c1", "payload": {"event": "STOPPED"}}"#, "events[0].payload.process_name: is required for a PROCESS notification"),
+        (#"{"type": "VM", "host": "c1", "payload": {"event": "LIFECYCLE", "instance_uuid": "vm-1", "vir_domain_event": 3}}"#, "events[0].payload.vir_domain_event: expected a string, found a number"),
+        (#"{"type": "HOST", "host": "c1", "payload": {"event": "STOPPED"}}"#, "events[0].type: unknown value 'HOST'"),
+        (#"{"type": "COMPUTE_HOST", "host": "c9", "payload": {"event": "STOPPED"}}"#, "events[0].host: unknown host 'c9'"),
+        (#"{"type": "COMPUTE_HOST", "host": "c1", "uuid": "abc", "payload": {"event": "STOPPED"}}"#, "events[0].uuid: 'abc' is not a uuid"),
+        (#"{"type": "COMPUTE_HOST", "host": "c1", "payload": {"event": "STOPPED"}, "status": "finished"}"#, "events[0].status: unknown key"),
+    ])
+    func test_badNotificationEvent_failsWithThePlaceNamed(_ body: String, _ expected: String) {
+        let text = Self.valid.replacingOccurrences(
+            #"[{"at": 0.0, "kind": "node_lost", "host": "c1"},"#, with: #"[{"at": 0.0, "kind": "notification", "# + body.dropFirst() + ",")
+        #expect(text != Self.valid)
+        do {
+            _ = try Scenario.parse(text)
+            Issue.record("accepted: \(body)")
+        } catch {
+            #expect(error.description.contains(expected), "got: \(error.description)")
+        }
+    }
+
+    @Test func test_notificationEvent_getsAStableUUIDAndTheEventsTime() throws {
+        let text = Self.valid.replacingOccurrences(
+            #"{"at": 5.0, "kind": "process_failed", "host": "c2", "process": "nova-compute"},"#,
+            with: #"{"at": 5.0, "kind": "notification", "type": "PROCESS", "host": "c2", "payload": {"event": "STOPPED", "process_name": "nova-compute"}},"#)
+        let a = try Scenario.parse(text)
+        let b = try Scenario.parse(text)
+        guard case .notificationReceived(let n) = a.events[1].event else {
+            Issue.record("not a notification: \(a.events[1].event)")
+            return
+        }
+        #expect(RecordIdentity.isUUID(n.identity.uuid) && n.generatedAt == 5 && n.generatedTime == "1970-01-01T00:00:05.000000")
+        #expect(a.events[1].event == b.events[1].event, "the same file gives the same uuid")
+        #expect(n.payloadValue("process_name") == "nova-compute" && n.type == .process && n.hostname == "c2")
+    }
+
     @Test func test_garbageInput_neverCrashes() {
         let inputs = ["", "null", "[]", "{", "{\"cluster\": 5}", String(repeating: "[", count: 10_000), "\u{0}", "{\"cluster\":{}, \"extra\": 1}"]
         for text in inputs {

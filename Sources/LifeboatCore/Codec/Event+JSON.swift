@@ -117,6 +117,7 @@ extension Event {
         case "segment_removed" where !fromPeople: return .segmentRemoved(uuid: try r.string("uuid"))
         case "host_saved" where !fromPeople: return .hostSaved(try HostRegistration.decode(try r.required("host"), at: r.sub("host")))
         case "host_removed" where !fromPeople: return .hostRemoved(uuid: try r.string("uuid"))
+        case "notification" where fromPeople: return .notificationReceived(try NotificationRecord.readPosted(&r, names: names!))
         case "notification" where !fromPeople:
             return .notificationReceived(try NotificationRecord.decode(try r.required("notification"), at: r.sub("notification")))
         case "inventory" where !fromPeople:

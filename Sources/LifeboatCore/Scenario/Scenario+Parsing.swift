@@ -293,8 +293,12 @@ extension Scenario {
                 throw ScenarioError(r.sub("at"), "\(at) comes before the previous event's \(last): events must be in time order")
             }
             last = at
-            let event = try Event.read(&r, names: EventNames(hosts: hosts, instances: instances, segments: segments))
+            var event = try Event.read(&r, names: EventNames(hosts: hosts, instances: instances, segments: segments))
             try r.finish()
+            if case .notificationReceived(var posted) = event {
+                posted.fillPosted(at: at, uuidSeed: "events[\(n)]")
+                event = .notificationReceived(posted)
+            }
             out.append(TimedEvent(at: at, event))
         }
         return out
@@ -304,15 +308,19 @@ extension Scenario {
     /// against the hosts, instances and segments of `state`. Unknown keys are an error.
     public static func parseCommandEvent(_ json: JSONValue, state: ClusterState) throws(ScenarioError) -> Event {
         var r = try ObjectReader(json, at: "")
-        let event = try Event.read(
+        var event = try Event.read(
             &r, names: EventNames(hosts: Set(state.hosts.keys), instances: Set(state.instances.keys), segments: Set(state.segments.keys)))
         try r.finish()
+        if case .notificationReceived(var posted) = event {
+            posted.fillPosted(at: state.now, uuidSeed: "command/\(state.epoch)")
+            event = .notificationReceived(posted)
+        }
         return event
     }
 
     public static let eventKinds = [
         "node_lost", "node_joined", "quorum", "process_failed", "process_recovered", "instance_failed",
         "maintenance", "fence_confirmed_by_operator", "fence_requested", "segment_enabled", "reserved", "ha", "storm_reset",
-        "leader_changed", "resource_blocked", "resource_cleanup", "resource_restart", "ha_rule_saved", "ha_rule_removed", "drain", "segment_maintenance",
+        "leader_changed", "resource_blocked", "resource_cleanup", "resource_restart", "ha_rule_saved", "ha_rule_removed", "drain", "segment_maintenance", "notification",
     ]
 }

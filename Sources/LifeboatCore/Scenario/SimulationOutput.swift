@@ -59,9 +59,23 @@ public enum SimulationOutput {
             )
         }
         let notifications: [JSONValue] = s.notices.map { r in .object([("at", .number(r.at))] + noticeFields(r.notice)) }
-        return .object([
+        var fields: [(String, JSONValue)] = [
             ("instances", .object(instances)), ("hosts", .object(hosts)), ("notifications", .array(notifications)),
             ("quorate", .bool(s.quorate)), ("epoch", .number(Double(s.epoch))),
+        ]
+        // Masakari notifications (scenario events `notification`), only when there are some,
+        // so the output of every older scenario stays byte for byte the same.
+        if !s.notifications.isEmpty {
+            fields.append(("masakari_notifications", .array(s.notifications.map(masakariNotification))))
+        }
+        return .object(fields)
+    }
+
+    static func masakariNotification(_ n: NotificationRecord) -> JSONValue {
+        .object([
+            ("id", .number(Double(n.identity.serial))), ("uuid", .string(n.identity.uuid)), ("type", .string(n.type.rawValue)),
+            ("host", .string(n.hostname)), ("generated_time", .string(n.generatedTime)), ("status", .string(n.status.rawValue)),
+            ("message", n.message.map { .string($0) } ?? .null),
         ])
     }
 
@@ -98,6 +112,11 @@ public enum SimulationOutput {
         out += "\n" + table(instRows)
         out += "\nNotifications: \(s.notices.isEmpty ? "none" : "")\n"
         for r in s.notices { out += "  [\(r.at)] \(r.notice.reason)\n" }
+        if !s.notifications.isEmpty {
+            var rows: [[String]] = [["MASAKARI NOTIFICATION", "TYPE", "HOST", "STATUS", "MESSAGE"]]
+            for n in s.notifications { rows.append([String(n.identity.serial), n.type.rawValue, n.hostname, n.status.rawValue, n.message ?? ""]) }
+            out += "\n" + table(rows)
+        }
         if !result.violations.isEmpty {
             out += "\nINVARIANT VIOLATIONS:\n" + result.violations.map { "  \($0)\n" }.joined()
         }
