@@ -16,7 +16,9 @@ Used by Cluster/lab (`up --nova`, `vms`, host boot); run by hand for troubleshoo
     labstack.py vms crash|stop|start ID  kill its QEMU process / stop or start it through Nova
     labstack.py vms list [--format json]
     labstack.py vms delete ID / vms migrate ID HOST   by hand, as an operator would
-    labstack.py app-credential NAME [--reader]   an application credential, as cloud NAME in clouds.yaml
+    labstack.py app-credential NAME [--reader] [--expires-in SECONDS]
+                                         an application credential, as cloud NAME in clouds.yaml
+                                         (Keystone caps its tokens' expiry at the credential's)
     labstack.py api stop|start           stop or start nova-api (Nova down, for tests)
     labstack.py env                      print OS_* variables for the admin
 
@@ -574,9 +576,14 @@ def vms_list(fmt):
             print(f"{r['id']}  {r['name']:30} {r['host'] or '-':8} {r['status']:8} {'ha' if r['ha'] else ''}")
 
 
-def app_credential(name, reader):
-    """An application credential of the admin user (only the reader role with --reader),
-    added to clouds.yaml as cloud NAME."""
+def app_credential(name, reader, expires_in=None):
+    """An application credential of the admin user (only the reader role with --reader;
+    expiring after `expires_in` seconds if given), added to clouds.yaml as cloud NAME."""
+    expires = None
+    if expires_in is not None:
+        import datetime
+        at = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=float(expires_in))
+        expires = at.strftime("%Y-%m-%dT%H:%M:%S")
     code = f"""
 import json, os, openstack
 c = openstack.connect(auth_url=os.environ['OS_AUTH_URL'], username='admin', password=os.environ['OS_PASSWORD'],
@@ -586,13 +593,20 @@ roles = [{{'name': 'reader'}}] if {reader!r} else None
 old = c.identity.find_application_credential(user, '{name}')
 if old:
     c.identity.delete_application_credential(user, old)
-cred = c.identity.create_application_credential(user, '{name}', roles=roles)
+cred = c.identity.create_application_credential(user, '{name}', roles=roles, expires_at={expires!r})
 print(json.dumps({{'id': cred.id, 'secret': cred.secret}}))
 """
     out = run([bin_("python"), "-c", code], env={**os.environ, **openrc()}).stdout
     cred = json.loads(out.strip().splitlines()[-1])
     path = OS_DIR / "clouds.yaml"
-    text = path.read_text()
+    # An earlier credential of that name is replaced (its cloud block removed).
+    lines, kept, skipping = path.read_text().splitlines(keepends=True), [], False
+    for line in lines:
+        if line.startswith("  ") and not line.startswith("   "):
+            skipping = line.rstrip() == f"  {name}:"
+        if not skipping:
+            kept.append(line)
+    text = "".join(kept)
     text += f"""  {name}:
     auth_type: v3applicationcredential
     auth:
@@ -660,7 +674,8 @@ def main(argv):
         else:
             vms_list("json" if "json" in rest else "text")
     elif cmd == "app-credential":
-        app_credential(rest[0], reader="--reader" in rest)
+        app_credential(rest[0], reader="--reader" in rest,
+                       expires_in=rest[rest.index("--expires-in") + 1] if "--expires-in" in rest else None)
     elif cmd == "api":
         api_service(rest[0] if rest else "status")
     elif cmd == "env":

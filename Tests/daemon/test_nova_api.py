@@ -159,6 +159,26 @@ def test_auth_no_token_401_non_admin_403_revoked_401_reader_credential_cannot_wr
     assert osc("segment", "list") == before
 
 
+def test_auth_an_expired_token_is_401_even_after_it_was_cached(api):
+    """A token is cached until it expires, never past it. An application credential that
+    expires in 25 s gives tokens that Keystone caps at that time: one works (and is cached,
+    for up to 300 s otherwise), then, once past its expiry, the same token is 401 for reads
+    and writes, and nothing was written."""
+    run([STACK, "app-credential", "lab-ha-short", "--expires-in", "25"])
+    issued = osc("token", "issue", cloud="lab-ha-short")
+    expires = datetime.datetime.fromisoformat(issued["expires"].replace("Z", "+00:00"))
+    left = (expires - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
+    assert 0 < left <= 26, f"Keystone did not cap the token at the credential's expiry: {issued['expires']} ({left:.0f} s left)"
+    ok = http("GET", "/v1/segments", token=issued["id"])
+    assert ok["status"] == 200, ok
+    time.sleep(max(0.0, left) + 2)
+    r = http("GET", "/v1/segments", token=issued["id"])
+    assert r["status"] == 401 and "not valid" in r["body"]["unauthorized"]["message"], r
+    w = http("POST", "/v1/segments", token=issued["id"], body={"segment": {"name": "late", "recovery_method": "auto", "service_type": "COMPUTE"}})
+    assert w["status"] == 401, w
+    assert "late" not in [s["name"] for s in osc("segment", "list")]
+
+
 def monitor_notify(hostname, conf_dir):
     """masakari-monitors' own notifier (masakarimonitors.ha.masakari.SendNotification, the
     client construction of its hostmonitor) posting what its hostmonitor sends for a host
