@@ -114,6 +114,44 @@ def test_exec_reaches_the_hosts_own_corosync(healthy):
     assert "192.168.240.12/24" in addrs
 
 
+def test_knet_crypto_is_on_and_a_host_with_another_key_cannot_join(healthy):
+    """Corosync runs with aes256/sha256 and one shared key (mode 0400); a host whose key
+    differs is not let in (so the crypto is really in force), and joins again with the
+    cluster's key."""
+    import hashlib
+    import stat
+    for h in HOSTS:
+        cmap = lab("exec", h, "corosync-cmapctl", "-g", "totem.crypto_cipher").stdout
+        assert "aes256" in cmap, cmap
+        assert "sha256" in lab("exec", h, "corosync-cmapctl", "-g", "totem.crypto_hash").stdout
+    keys = [Path(LAB_DIR, "hosts", h, "etc/corosync/authkey") for h in HOSTS]
+    assert all(stat.S_IMODE(k.stat().st_mode) == 0o400 and k.stat().st_uid == 0 for k in keys)
+    assert len({hashlib.sha256(k.read_bytes()).hexdigest() for k in keys}) == 1
+    key = keys[2]
+    cluster_key = key.read_bytes()
+    lab("power", "host3", "off")
+    poll(members_are({"host1", "host2"}), 15, "host3 off")
+    try:
+        key.chmod(0o600)
+        key.write_bytes(os.urandom(256))
+        key.chmod(0o400)
+        lab("power", "host3", "on")
+        # Its corosync runs, but it hears nobody: alone, not quorate; the others go on.
+        poll(lambda: "Quorate:          No" in lab("exec", "host3", "corosync-quorumtool", "-s", check=False).stdout,
+             30, "host3's corosync up, alone")
+        time.sleep(5)
+        st = status()
+        assert not st["host3"]["member"] and st["host1"]["member"] and st["host2"]["member"], st
+        assert "Total votes:      1" in lab("exec", "host3", "corosync-quorumtool", "-s", check=False).stdout
+    finally:
+        lab("power", "host3", "off", check=False)
+        key.chmod(0o600)
+        key.write_bytes(cluster_key)
+        key.chmod(0o400)
+        lab("power", "host3", "on")
+    poll(members_are(set(HOSTS)), 30, "host3 back with the cluster's key")
+
+
 def test_crash_is_detected_by_survivors_within_5s(healthy):
     start = time.monotonic()
     lab("crash", "host3")
