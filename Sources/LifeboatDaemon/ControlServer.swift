@@ -14,7 +14,9 @@ public final class ControlServer: Sendable {
     /// Largest request accepted (a cluster configuration fits easily).
     public static let maxRequestBytes = 96 << 20
 
-    public init(path: String, handler: @escaping Handler) throws {
+    /// `group`: a Unix group whose members may connect too (the socket is then mode 0660
+    /// and belongs to it); without one, only the daemon's user (root) can (mode 0600).
+    public init(path: String, group: String? = nil, handler: @escaping Handler) throws {
         self.path = path
         try FileManager.default.createDirectory(
             atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
@@ -23,7 +25,14 @@ public final class ControlServer: Sendable {
             throw ScenarioError(path, "another lifeboatd is already answering on this socket")
         }
         do { listenFD = try UnixSocket.listen(at: path) } catch { throw ScenarioError(path, error.description) }
-        chmod(path, 0o600)
+        if let group {
+            guard let gr = getgrnam(group) else { throw ScenarioError("control_group", "no group '\(group)' on this host") }
+            guard chown(path, geteuid(), gr.pointee.gr_gid) == 0, chmod(path, 0o660) == 0 else {
+                throw ScenarioError(path, "cannot give the socket to group \(group): \(String(cString: strerror(errno)))")
+            }
+        } else {
+            chmod(path, 0o600)
+        }
         let fd = listenFD
         let thread = Thread {
             while true {

@@ -1,3 +1,4 @@
+import Foundation
 import LifeboatCore
 import LifeboatSystem
 
@@ -10,6 +11,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var stateDirectory = "/var/lib/lifeboat"
     /// The local control socket the `lifeboat` CLI talks to.
     public var controlSocket = "/run/lifeboat/lifeboatd.sock"
+    /// A Unix group whose members may use the control socket too (mode 0660, that group);
+    /// nil: root only (mode 0600).
+    public var controlGroup: String? = nil
     /// When the local corosync goes away: `reconnect` (retry for `reconnectTimeout`
     /// seconds, then exit) or `exit` at once (let the service manager restart us).
     public var onCorosyncLoss = CorosyncLossPolicy.reconnect
@@ -87,6 +91,13 @@ public struct DaemonConfiguration: Sendable, Equatable {
         c.stateDirectory = try r.string("state_dir", default: c.stateDirectory)
         c.controlSocket = try r.string("control_socket", default: c.controlSocket)
         guard c.controlSocket.utf8.count < 108 else { throw ScenarioError("control_socket", "path longer than a Unix socket allows (107 bytes)") }
+        if let g = r.optional("control_group") {
+            let name = try ObjectReader.string(g, at: "control_group")
+            guard !name.isEmpty, name.utf8.count <= 32, getgrnam(name) != nil else {
+                throw ScenarioError("control_group", "no group '\(name)' on this host")
+            }
+            c.controlGroup = name
+        }
         let policy = try r.string("on_corosync_loss", default: c.onCorosyncLoss.rawValue)
         guard let p = CorosyncLossPolicy(rawValue: policy) else {
             throw ScenarioError("on_corosync_loss", "expected 'reconnect' or 'exit', found '\(policy)'")

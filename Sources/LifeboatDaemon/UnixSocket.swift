@@ -6,10 +6,13 @@ public enum UnixSocket {
     public struct Failure: Error, CustomStringConvertible {
         public var call: String
         public var reason: String
+        /// The errno of the failed call (0 when it was not a system call's failure).
+        public var code: Int32
         public var description: String { "\(call): \(reason)" }
         init(_ call: String) {
             self.call = call
-            reason = String(cString: strerror(errno))
+            code = errno
+            reason = String(cString: strerror(code))
         }
     }
 
@@ -19,6 +22,7 @@ public enum UnixSocket {
         guard path.utf8.count < MemoryLayout.size(ofValue: addr.sun_path) else {
             var f = Failure("socket path")
             f.reason = "longer than \(MemoryLayout.size(ofValue: addr.sun_path) - 1) bytes"
+            f.code = 0
             throw f
         }
         withUnsafeMutableBytes(of: &addr.sun_path) { buf in

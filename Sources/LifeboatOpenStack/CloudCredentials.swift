@@ -96,9 +96,23 @@ public struct CloudCredentials: Sendable, Equatable, CustomStringConvertible {
         }
         var flat: [String: String] = [:]
         for (k, v) in auth { flat[k] = "\(v)" }
+        if flat["password"] != nil || flat["application_credential_secret"] != nil {
+            try refuseIfEveryoneCanRead(path, cloud: cloud)
+        }
         return try make(
             flat, authType: c["auth_type"] as? String, region: c["region_name"] as? String, interface: c["interface"] as? String,
             source: "\(path) cloud '\(cloud)'")
+    }
+
+    /// A clouds.yaml that holds a password or secret must not be readable by everyone
+    /// (its group may read it: Nova's own services often share one file with a group).
+    static func refuseIfEveryoneCanRead(_ path: String, cloud: String) throws(ConfigError) {
+        var st = stat()
+        guard stat(path, &st) == 0 else { throw ConfigError("\(path): cannot stat it (errno \(errno))") }
+        if st.st_mode & 0o004 != 0 {
+            throw ConfigError(
+                "\(path) holds the secret of cloud '\(cloud)' and is readable by everyone (mode \(String(st.st_mode & 0o777, radix: 8))): refusing it; chmod o-r \(path)")
+        }
     }
 
     static func make(_ a: [String: String], authType: String?, region: String?, interface: String?, source: String)

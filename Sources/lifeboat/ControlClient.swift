@@ -10,6 +10,11 @@ enum ControlClient {
     static func request(_ request: JSONValue, socketPath: String) throws -> JSONValue {
         let fd: Int32
         do { fd = try UnixSocket.connect(to: socketPath) } catch {
+            if error.code == EACCES {
+                throw fail(
+                    "permission denied on \(socketPath): lifeboat commands need root, or a member of lifeboatd's control_group",
+                    code: 1)
+            }
             throw fail("cannot reach lifeboatd (\(error)): is lifeboatd running on this host?", code: 1)
         }
         defer { close(fd) }

@@ -70,7 +70,7 @@ do {
 
 let control: ControlServer
 do {
-    control = try ControlServer(path: configuration.controlSocket) { request in await daemon.handleRequest(request) }
+    control = try ControlServer(path: configuration.controlSocket, group: configuration.controlGroup) { request in await daemon.handleRequest(request) }
 } catch {
     FileHandle.standardError.write(Data("lifeboatd: control socket: \(error)\n".utf8))
     exit(2)

@@ -7,7 +7,7 @@ import Testing
 @Suite struct CloudCredentialsTests {
     static func yaml(_ text: String) -> String {
         let path = NSTemporaryDirectory() + "clouds-\(UUID().uuidString).yaml"
-        FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
+        FileManager.default.createFile(atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600])
         return path
     }
 
@@ -52,7 +52,8 @@ import Testing
     @Test func test_OS_CLOUD_andTheSearchPath() throws {
         let dir = NSTemporaryDirectory() + "home-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir + "/.config/openstack", withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: dir + "/.config/openstack/clouds.yaml", contents: Data(Self.clouds.utf8))
+        FileManager.default.createFile(
+            atPath: dir + "/.config/openstack/clouds.yaml", contents: Data(Self.clouds.utf8), attributes: [.posixPermissions: 0o640])
         let c = try CloudCredentials.load(env: ["OS_CLOUD": "lab", "HOME": dir])
         #expect(c.source.contains(".config/openstack/clouds.yaml"))
     }
@@ -73,6 +74,23 @@ import Testing
             _ = try CloudCredentials.load(cloud: name, file: Self.yaml(Self.clouds), env: [:])
             Issue.record("accepted")
         } catch { #expect(error.description.contains(message), "\(error)") }
+    }
+
+    @Test func test_aWorldReadableCloudsYAMLWithASecret_isRefused_withoutSayingTheSecret() throws {
+        let path = Self.yaml(Self.clouds)
+        chmod(path, 0o644)
+        for cloud in ["lab", "app"] {
+            do {
+                _ = try CloudCredentials.load(cloud: cloud, file: path, env: [:])
+                Issue.record("accepted a world-readable clouds.yaml for \(cloud)")
+            } catch {
+                #expect(error.description.contains("readable by everyone (mode 644)") && error.description.contains("chmod o-r"), "\(error)")
+                #expect(!error.description.contains("s3cret-pass") && !error.description.contains("app-secret"))
+            }
+        }
+        // Group-readable is fine.
+        chmod(path, 0o640)
+        #expect(try CloudCredentials.load(cloud: "lab", file: path, env: [:]).authURL == "http://10.0.0.2:5000/v3")
     }
 
     @Test func test_noCredentialsAtAll_isAClearError() {

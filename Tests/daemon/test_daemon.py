@@ -419,6 +419,48 @@ def test_corosync_loss_with_exit_policy_ends_lifeboatd_cleanly(cluster):
     poll(agreed(["host1", "host2", "host3"], members=["host1", "host2", "host3"]), 40, "host2 rejoined")
 
 
+def test_control_socket_is_root_only_unless_a_control_group_is_configured(cluster):
+    """Without control_group the socket is 0600 root: another user is refused with a clear
+    message. With control_group "users" it is 0660 of that group: a member can run
+    lifeboat, a non-member still cannot. An unknown group keeps lifeboatd from starting."""
+    import grp
+    poll(agreed(["host1", "host2", "host3"], members=["host1", "host2", "host3"]), 40, "agreement")
+    gid = grp.getgrnam("users").gr_gid
+
+    def as_nobody(*groups):
+        g = ["--groups", ",".join(map(str, groups))] if groups else ["--clear-groups"]
+        return lab("exec", "host2", "setpriv", "--reuid=65534", "--regid=65534", *g, BIN, "status", check=False, timeout=20)
+
+    def socket_stat():
+        return lab("exec", "host2", "stat", "-c", "%a %U %G", "/run/lifeboat/lifeboatd.sock").stdout.split()
+
+    assert socket_stat() == ["600", "root", "root"]
+    p = as_nobody(gid)
+    assert p.returncode == 1 and "permission denied" in p.stderr and "control_group" in p.stderr, p.stderr
+    conf = Path(LAB_DIR, "hosts", "host2", "lifeboatd.conf")
+    original = conf.read_text()
+    try:
+        conf.write_text(original.replace('"control_socket"', '"control_group": "users",\n  "control_socket"'))
+        lab("lifeboatd", "host2", "restart")
+        poll(agreed(["host1", "host2", "host3"], members=["host1", "host2", "host3"]), 40, "host2 back")
+        assert socket_stat() == ["660", "root", "users"]
+        ok = as_nobody(gid)
+        assert ok.returncode == 0 and "host2" in ok.stdout, ok.stderr
+        no = as_nobody()
+        assert no.returncode == 1 and "permission denied" in no.stderr, no.stderr
+        # A group that does not exist: lifeboatd refuses its configuration and exits.
+        conf.write_text(original.replace('"control_socket"', '"control_group": "no-such-group-x",\n  "control_socket"'))
+        lab("lifeboatd", "host2", "restart", check=False)
+        poll(lambda: lab("lifeboatd", "host2", "status", check=False).returncode != 0, 15, "lifeboatd on host2 refuses to start")
+        log = Path(LAB_DIR, "hosts", "host2", "lifeboatd.log").read_text()
+        assert "control_group" in log and "no-such-group-x" in log, log[-2000:]
+    finally:
+        conf.write_text(original)
+    lab("lifeboatd", "host2", "restart", check=False)
+    poll(agreed(["host1", "host2", "host3"], members=["host1", "host2", "host3"]), 40, "host2 rejoined")
+    assert socket_stat() == ["600", "root", "root"]
+
+
 def test_host_without_lifeboatd_stays_alive_until_its_corosync_leaves(cluster):
     poll(agreed(["host1", "host2", "host3"], members=["host1", "host2", "host3"]), 40, "agreement")
     lab("lifeboatd", "host3", "stop")
