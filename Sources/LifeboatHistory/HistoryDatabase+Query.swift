@@ -131,12 +131,19 @@ extension HistoryDatabase {
 
     /// The records of many incidents at once, by incident, oldest first (one range scan
     /// of the incident index instead of a query per incident).
-    public func records(ofIncidents ids: Set<Int>) throws -> [Int: [HistoryRecord]] {
+    /// With `kinds`, only records of those kinds (the report needs the actions and a few
+    /// operator events, not every failure report an incident collected).
+    public func records(ofIncidents ids: Set<Int>, kinds: Set<String>? = nil) throws -> [Int: [HistoryRecord]] {
         guard let low = ids.min(), let high = ids.max() else { return [:] }
         return try pool.read { db in
             var out: [Int: [HistoryRecord]] = [:]
-            let rows = try Row.fetchCursor(
-                db, sql: "SELECT * FROM entry WHERE incident BETWEEN ? AND ? ORDER BY incident, seq", arguments: [low, high])
+            var sql = "SELECT * FROM entry WHERE incident BETWEEN ? AND ?"
+            var args: [any DatabaseValueConvertible] = [low, high]
+            if let kinds, !kinds.isEmpty {
+                sql += " AND kind IN (\(Array(repeating: "?", count: kinds.count).joined(separator: ", ")))"
+                args += kinds.sorted()
+            }
+            let rows = try Row.fetchCursor(db, sql: sql + " ORDER BY incident, seq", arguments: StatementArguments(args))
             while let row = try rows.next() {
                 let id: Int = row["incident"]
                 guard ids.contains(id) else { continue }

@@ -78,7 +78,7 @@ public enum HistoryService {
         let newest = try db.summary().newestAt ?? 0
         let until = f.until ?? newest
         let since = f.since ?? (list.map(\.openedAt).min() ?? until)
-        let byIncident = try db.records(ofIncidents: Set(list.map(\.id)))
+        let byIncident = try db.records(ofIncidents: Set(list.map(\.id)), kinds: SLAReport.recordKinds)
         let with = list.map { ($0, byIncident[$0.id] ?? []) }
         let report = SLAReport.compute(since: since, until: max(until, since), segment: nil, protectedInstances: 1, incidents: with)
         let mine = report.instances.first { $0.instance == instance }

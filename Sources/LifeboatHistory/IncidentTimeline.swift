@@ -34,8 +34,10 @@ public struct IncidentTimeline: Sendable {
         var open: [UInt64: Int] = [:]  // attempt id (epoch of the start) → stage index
         var attempts: [String: Int] = [:]
         for r in records {
-            let e = r.event
             let who = r.originName ?? "node \(r.origin)"
+            // The body is parsed only for the steps (a long incident collects thousands of
+            // failure reports, which need only their sentence).
+            let e = ["action_started", "action_finished", "console_captured"].contains(r.kind) ? r.event : .null
             switch r.kind {
             case "action_started" where r.result == "applied":
                 guard let a = e["action"] else { continue }

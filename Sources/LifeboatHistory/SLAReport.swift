@@ -73,6 +73,10 @@ extension SLAReport {
     ]
     /// Events that are a person's hand in a recovery.
     static let operatorEvents: Set<String> = ["fence_confirmed_by_operator", "storm_reset", "resource_cleanup"]
+    /// The kinds of records the report reads: the steps (their timings) and the operator's
+    /// interventions. An incident's other records (every failure report it collected) do
+    /// not change a number of the report.
+    public static let recordKinds: Set<String> = operatorEvents.union(["action_started", "action_finished"])
 
     /// The report from incidents (those that overlap the period) and their records.
     public static func compute(
@@ -183,7 +187,7 @@ extension HistoryDatabase {
         f.segment = segment
         f.limit = 1_000_000
         let incidents = try incidents(f).incidents
-        let byIncident = try records(ofIncidents: Set(incidents.map(\.id)))
+        let byIncident = try records(ofIncidents: Set(incidents.map(\.id)), kinds: SLAReport.recordKinds)
         let withRecords = incidents.map { ($0, byIncident[$0.id] ?? []) }
         return SLAReport.compute(since: since, until: until, segment: segment, protectedInstances: protectedInstances, incidents: withRecords)
     }

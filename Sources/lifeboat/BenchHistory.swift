@@ -82,6 +82,7 @@ extension Bench {
                 _ = try db.records(f)
             })
             queries.append(try time("incident_show") { _ = try HistoryService.incident(db, id: someIncident) })
+            let shownRecords = try db.records({ var f = HistoryFilter(); f.incident = someIncident; f.limit = 0; return f }()).matched
             queries.append(try time("incidents_since_30d") {
                 var f = HistoryFilter()
                 f.since = since
@@ -89,6 +90,7 @@ extension Bench {
             })
             queries.append(try time("report_30d") { _ = try db.report(since: since, until: last, segment: nil, protectedInstances: 400) })
             out.append(("queries", .object(queries)))
+            out.append(("incident_show_records", .int(shownRecords)))
             out.append(("rss_mb", .number(round3(Double(Self.rssKB()) / 1024))))
             print(JSONWriter.write(.object(out), timeKeys: []))
         }
