@@ -3,7 +3,7 @@ import LifeboatCore
 /// An operator's command as the control socket (and the API's native paths) turn it into
 /// an event: any JSON is an event or a ScenarioError; an event is applied to a small
 /// cluster, which accepts it or refuses it with EventRejected, leaving the state unchanged.
-nonisolated(unsafe) let base: ClusterState = {
+let base: ClusterState = {
     var c = ClusterConfiguration(
         segments: [Segment(name: "a", recoveryMethod: .auto), Segment(name: "b", recoveryMethod: .reservedHost)],
         hosts: [

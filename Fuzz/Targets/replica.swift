@@ -5,7 +5,7 @@ import LifeboatReplication
 /// into frames (at newlines), each delivered from one of two other members, with clock
 /// ticks between; whatever arrives, the replica never crashes and its state stays
 /// decodable.
-nonisolated(unsafe) let configuration = ClusterConfiguration(
+let configuration = ClusterConfiguration(
     segments: [Segment(name: "a", recoveryMethod: .auto)],
     hosts: (1...3).map { Host(name: "h\($0)", segment: "a", nodeID: UInt32($0), capacity: Capacity(vcpus: 16, ramMB: 65536, diskGB: 500)) },
     instances: [Instance(id: "vm1", host: "h1", ha: true, flavor: Capacity(vcpus: 2, ramMB: 4096, diskGB: 20))])

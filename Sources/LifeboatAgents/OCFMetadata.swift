@@ -20,17 +20,41 @@ public struct OCFMetadata: Sendable, Equatable {
 
     /// Reads the XML the agent printed; errors say what is wrong with it.
     public static func parse(_ xml: String) throws(OCFError) -> OCFMetadata {
+        let body = try withoutDeclaration(xml)
         let delegate = Reader()
-        let parser = XMLParser(data: Data(xml.utf8))
+        let parser = XMLParser(data: Data(body.utf8))
         parser.delegate = delegate
         guard parser.parse(), let root = delegate.rootName else {
             let why = parser.parserError.map { "\($0.localizedDescription)" } ?? "no document"
             throw .badMetadata("not well-formed XML (\(why)) at line \(parser.lineNumber)")
         }
         guard root == "resource-agent" else { throw .badMetadata("the root element is <\(root)>, not <resource-agent>") }
+        if let problem = delegate.problem { throw .badMetadata(problem) }
         return OCFMetadata(
             name: delegate.agentName ?? "", parameters: delegate.parameters, timeouts: delegate.timeouts,
             actions: delegate.actions)
+    }
+
+    /// The document without its XML declaration, and refused if it holds any other
+    /// processing instruction. Found by fuzzing: swift-corelibs-foundation's XMLParser
+    /// dereferences a null pointer (strlen) on a processing instruction libxml2 reports
+    /// without data (`<?xml ver unique="0">…`), which would crash lifeboatd on one agent's
+    /// odd output. OCF meta-data needs none; the declaration only names the encoding,
+    /// and the text is UTF-8 already.
+    static func withoutDeclaration(_ xml: String) throws(OCFError) -> Substring {
+        var rest = xml[...]
+        let lead = rest.prefix { $0.isWhitespace }
+        if rest.dropFirst(lead.count).hasPrefix("<?xml") {
+            let decl = rest.dropFirst(lead.count)
+            guard let end = decl.range(of: "?>"), !decl[decl.startIndex..<end.lowerBound].dropFirst(2).contains("<") else {
+                throw .badMetadata("the XML declaration is not closed with ?> at line 1")
+            }
+            rest = decl[end.upperBound...]
+        }
+        if rest.contains("<?") {
+            throw .badMetadata("processing instructions (<?…?>) other than the XML declaration are not allowed")
+        }
+        return rest
     }
 
     /// Parameters the configuration gives that the agent does not know, and required ones
@@ -67,6 +91,8 @@ public struct OCFMetadata: Sendable, Equatable {
         var timeouts: [String: Double] = [:]
         var actions: Set<String> = []
         var path: [String] = []
+        /// The first thing wrong with an otherwise well-formed document.
+        var problem: String?
 
         func parser(
             _ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?,
@@ -79,7 +105,12 @@ public struct OCFMetadata: Sendable, Equatable {
             path.append(name)
             switch name {
             case "parameter" where path.dropLast().last == "parameters":
-                if let n = a["name"] { parameters.append(Parameter(name: n, required: a["required"] == "1" || a["required"] == "true")) }
+                guard let n = a["name"], !n.isEmpty else {
+                    // (Skipping it would hand its <content default=> to the parameter before.)
+                    problem = problem ?? "a <parameter> without a name"
+                    break
+                }
+                parameters.append(Parameter(name: n, required: a["required"] == "1" || a["required"] == "true"))
             case "content" where path.dropLast().last == "parameter":
                 if let d = a["default"], !parameters.isEmpty { parameters[parameters.count - 1].defaultValue = d }
             case "action" where path.dropLast().last == "actions":

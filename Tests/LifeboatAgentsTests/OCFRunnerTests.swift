@@ -124,6 +124,24 @@ import Testing
         await #expect(throws: OCFError.self) { _ = try await agent.metadata() }
         #expect(throws: OCFError.self) { _ = try OCFMetadata.parse("<<< not xml") }
         #expect(throws: OCFError.self) { _ = try OCFMetadata.parse("<?xml version=\"1.0\"?><html/>") }
+        // Found by Scripts/fuzz: these crashed Foundation's XMLParser (a processing
+        // instruction without data). Now they are refused before it sees them.
+        for text in ["<?xml ver unique=\"0\"><content type=\"strime=\"x\" version=\"2.0\">\n<version>1.0</version>",
+                     "<?xml version=\"1.0\"?><?pi?><resource-agent name=\"x\"/>", "<resource-agent name=\"x\"><?x?></resource-agent>"] {
+            do {
+                _ = try OCFMetadata.parse(text)
+                Issue.record("accepted: \(text)")
+            } catch { #expect(error.description.contains("XML declaration") || error.description.contains("processing instructions"), "\(error)") }
+        }
+        // A parameter without a name is an error (not skipped: its default would go to
+        // the parameter before it). Found by the fuzzer too.
+        for text in ["<resource-agent><parameters><parameter/></parameters></resource-agent>",
+                     "<resource-agent><parameters><parameter name=\"a\"/><parameter name=\"\"><content default=\"x\"/></parameter></parameters></resource-agent>"] {
+            #expect(throws: OCFError.badMetadata("a <parameter> without a name")) { _ = try OCFMetadata.parse(text) }
+        }
+        // The usual declaration (with spaces before it) still reads.
+        let ok = try OCFMetadata.parse("\n <?xml version=\"1.0\"?>\n<!DOCTYPE resource-agent SYSTEM \"ra-api-1.dtd\">\n<resource-agent name=\"x\"><parameters><parameter name=\"a\"/></parameters></resource-agent>")
+        #expect(ok.name == "x" && ok.parameters.map(\.name) == ["a"])
     }
 
     @Test func test_environment_followsTheStandard() async throws {
