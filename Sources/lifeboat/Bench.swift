@@ -3,7 +3,7 @@ import LifeboatCore
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Benchmarks of the decision core (print JSON numbers).", subcommands: [Plan.self, History.self])
+        abstract: "Benchmarks of the decision core (print JSON numbers).", subcommands: [Plan.self, History.self, JSONParsers.self])
 
     struct Plan: ParsableCommand {
         static let configuration = CommandConfiguration(
