@@ -183,7 +183,7 @@ public struct MasakariAPI: Sendable {
             return APIFault(status, String(why.dropFirst(prefix.count)))
         }
         if why.hasPrefix("no quorum") || why.hasPrefix("not connected") || why.contains("synchronising") || why.hasPrefix("timed out")
-            || why.hasPrefix("quorum and membership disagree") || why.hasPrefix("lifeboatd is stopping")
+            || why.hasPrefix("quorum and membership disagree") || why.hasPrefix("lifeboatd is stopping") || why.hasPrefix("busy: ")
         {
             return APIFault(503, why, headers: [("Retry-After", "5")])
         }

@@ -13,6 +13,8 @@ public final class ControlServer: Sendable {
 
     /// Largest request accepted (a cluster configuration fits easily).
     public static let maxRequestBytes = 96 << 20
+    /// Connections served at once (a thread each); one more is answered "busy" at once.
+    public static let maxConnections = 64
 
     /// `group`: a Unix group whose members may connect too (the socket is then mode 0660
     /// and belongs to it); without one, only the daemon's user (root) can (mode 0600).
@@ -48,13 +50,29 @@ public final class ControlServer: Sendable {
                 }
                 // A client that sends nothing must not hold a thread for ever.
                 UnixSocket.setTimeouts(client, seconds: 30)
-                let t = Thread { ControlServer.serve(client, handler) }
+                guard ControlServer.active.add(1, ordering: .relaxed).newValue <= ControlServer.maxConnections else {
+                    ControlServer.active.subtract(1, ordering: .relaxed)
+                    let busy = JSONValue.object([
+                        ("ok", .bool(false)),
+                        ("error", .string("busy: \(ControlServer.maxConnections) requests are being served; retry in a moment")),
+                    ])
+                    _ = UnixSocket.writeAll(client, Array((JSONWriter.write(busy) + "\n").utf8))
+                    Glibc.close(client)
+                    continue
+                }
+                let t = Thread {
+                    ControlServer.serve(client, handler)
+                    ControlServer.active.subtract(1, ordering: .relaxed)
+                }
                 t.start()
             }
         }
         thread.name = "control-accept"
         thread.start()
     }
+
+    /// Connections being served now (all sockets of the process: there is one).
+    static let active = Atomic<Int>(0)
 
     public func close() {
         shutdown(listenFD, Int32(SHUT_RDWR))

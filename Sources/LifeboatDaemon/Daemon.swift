@@ -435,6 +435,11 @@ public actor Daemon {
                 return "quorum and membership disagree right now (a membership change is being processed): retry in a moment"
             }
         }
+        // Back-pressure: writers beyond the bound are told at once instead of queueing
+        // without limit behind a slow or stalled ring.
+        guard waiting.count < Self.maxPendingWrites else {
+            return "busy: \(waiting.count) changes are waiting for the cluster to apply them; retry in a moment"
+        }
         let message = WireMessage(.event(event, at: r.clusterTime(now()), request: nextRequest))
         let size = message.encoded().count
         guard size <= WireMessage.maxMessageBytes else {
@@ -450,6 +455,9 @@ public actor Daemon {
         }
         return await withCheckedContinuation { waiting[id] = $0 }
     }
+
+    /// Writes (operator commands, API writes) multicast and not yet applied, at most.
+    public static let maxPendingWrites = 512
 
     func timeout(_ id: UInt64) {
         waiting.removeValue(forKey: id)?.resume(returning: "timed out waiting for the cluster to apply the change")

@@ -461,6 +461,31 @@ def test_control_socket_is_root_only_unless_a_control_group_is_configured(cluste
     assert socket_stat() == ["600", "root", "root"]
 
 
+def test_control_socket_serves_64_connections_at_once_and_answers_the_next_busy(cluster):
+    """Back-pressure on the control socket: 64 clients that connect and say nothing hold
+    their connections (up to the 30 s read timeout); the 65th is told "busy" at once, and
+    once they are gone the CLI works again."""
+    poll(agreed(["host1", "host2", "host3"], members=["host1", "host2", "host3"]), 40, "agreement")
+    code = r"""
+import json, socket, sys, time
+held = []
+for _ in range(64):
+    s = socket.socket(socket.AF_UNIX); s.connect("/run/lifeboat/lifeboatd.sock"); held.append(s)
+time.sleep(0.5)
+t = time.monotonic()
+c = socket.socket(socket.AF_UNIX); c.connect("/run/lifeboat/lifeboatd.sock")
+c.sendall(b'{"cmd": "status"}\n')
+answer = c.makefile().readline()
+print(json.dumps({"answer": json.loads(answer), "ms": (time.monotonic() - t) * 1000}))
+for s in held: s.close()
+"""
+    out = json.loads(lab("exec", "host2", "python3", "-c", code, timeout=60).stdout)
+    assert out["answer"]["ok"] is False and out["answer"]["error"].startswith("busy: 64 requests"), out
+    assert out["ms"] < 1000, out
+    # The held connections are closed: their threads end, the CLI is served again.
+    poll(lambda: status("host2"), 10, "lifeboat status answered again")
+
+
 def test_host_without_lifeboatd_stays_alive_until_its_corosync_leaves(cluster):
     poll(agreed(["host1", "host2", "host3"], members=["host1", "host2", "host3"]), 40, "agreement")
     lab("lifeboatd", "host3", "stop")
