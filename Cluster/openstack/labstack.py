@@ -593,7 +593,8 @@ roles = [{{'name': 'reader'}}] if {reader!r} else None
 old = c.identity.find_application_credential(user, '{name}')
 if old:
     c.identity.delete_application_credential(user, old)
-cred = c.identity.create_application_credential(user, '{name}', roles=roles, expires_at={expires!r})
+extra = {{k: v for k, v in (('roles', roles), ('expires_at', {expires!r})) if v is not None}}
+cred = c.identity.create_application_credential(user, '{name}', **extra)
 print(json.dumps({{'id': cred.id, 'secret': cred.secret}}))
 """
     out = run([bin_("python"), "-c", code], env={**os.environ, **openrc()}).stdout

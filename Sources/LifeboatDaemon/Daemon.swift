@@ -377,16 +377,19 @@ public actor Daemon {
 
     /// Durable before anything acts on it or anyone hears of it: the log is fsynced before
     /// the leader's step and before the writers waiting on this node get their answers.
+    /// The durable history (derived from the log, re-derived after a restart from the
+    /// window and the peers) and the metrics come last: neither a writer's answer nor the
+    /// leader's next step waits for SQLite.
     func afterInput() {
         if let r = replica { shared.update(r.state, node: r.nodeID) }
         storeAttempt { try store.sync() }
         if store.wantsCompaction { writeSnapshot() }
-        historyStep()
-        metricsStep()
         for (id, rejected) in answers { waiting.removeValue(forKey: id)?.resume(returning: rejected) }
         answers = []
         leaderStep()
         localStep()
+        historyStep()
+        metricsStep()
     }
 
     func writeSnapshot() {
