@@ -6,19 +6,21 @@ extension ClusterState {
     @discardableResult
     public mutating func apply(_ event: Event, at time: Double) throws(EventRejected) -> Applied {
         try validate(event)
-        var next = self
-        next.now = max(now, time)
-        next.epoch += 1
+        // Validated: nothing below throws, so the state changes in place (a copy of the
+        // whole state would make every changed table be copied too). What the incident
+        // bookkeeping compares with is taken first.
+        let before = PriorState(self, event)
+        now = max(now, time)
+        epoch += 1
         if quorate {
-            next.progress += 1
-            next.lineage = CRC32C.checksum(Array(JSONWriter.write(event.json, timeKeys: []).utf8), continuing: lineage)
+            progress += 1
+            lineage = CRC32C.checksum(Array(JSONWriter.write(event.json, timeKeys: []).utf8), continuing: lineage)
         }
-        next.mutate(event)
-        next.updateNotifications()
-        let applied = next.trackIncidents(from: self, event)
-        if event.isConfigurationChange { next.configVersion += 1 }
-        next.applyRetention()
-        self = next
+        mutate(event)
+        updateNotifications()
+        let applied = trackIncidents(from: before, event)
+        if event.isConfigurationChange { configVersion += 1 }
+        applyRetention()
         return applied
     }
 

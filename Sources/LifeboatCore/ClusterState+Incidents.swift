@@ -6,7 +6,7 @@
 /// previous incident of the same thing), then which incident the event itself belongs to,
 /// then what it resolved or closed.
 extension ClusterState {
-    mutating func trackIncidents(from before: ClusterState, _ event: Event) -> Applied {
+    mutating func trackIncidents(from before: PriorState, _ event: Event) -> Applied {
         var applied = Applied()
         var changed = IncidentChanges()
         let touched = touchedHosts(event, before: before)
@@ -16,7 +16,8 @@ extension ClusterState {
         applied.incident = incidentScope(of: event, before: before).flatMap { openIncidents[$0]?.id }
         if case .actionFinished(let key, _, _) = event, let id = before.inFlight[key]?.incident { applied.incident = id }
         if case .consoleCaptured(let attempt, _) = event {
-            applied.incident = before.actionLog.last { $0.record.attempt == attempt }?.record.incident
+            _ = attempt
+            applied.incident = before.consoleIncident
         }
         if case .actionFinished(let key, _, let report) = event, let r = before.inFlight[key],
             case .restartProcess(let h, let p) = r.action, let inc = openIncidents["restart:\(h):\(p)"]
@@ -36,7 +37,7 @@ extension ClusterState {
     }
 
     /// Hosts whose incidents this event may open, link or resolve.
-    func touchedHosts(_ event: Event, before: ClusterState) -> [String] {
+    func touchedHosts(_ event: Event, before: PriorState) -> [String] {
         var hs: [String] = []
         switch event {
         case .nodeLost(let h), .nodeJoined(let h), .nodeUnseen(let h), .processFailed(let h, _), .processRecovered(let h, _),
@@ -60,7 +61,7 @@ extension ClusterState {
 
     // MARK: Opening
 
-    mutating func openIncidents(host h: String, before: ClusterState, _ event: Event, _ changed: inout IncidentChanges) {
+    mutating func openIncidents(host h: String, before: PriorState, _ event: Event, _ changed: inout IncidentChanges) {
         let was = before.hosts[h]!
         let now = hosts[h]!
         // A new failure of the host: a recovery started.
@@ -125,7 +126,7 @@ extension ClusterState {
         }
     }
 
-    mutating func openVMIncident(_ i: String, before: ClusterState, cause: String, _ changed: inout IncidentChanges) {
+    mutating func openVMIncident(_ i: String, before: PriorState, cause: String, _ changed: inout IncidentChanges) {
         guard let was = before.instances[i], let now = instances[i], was.state == .active,
             now.state == .failed || now.state == .error, openIncidents["instance:\(i)"] == nil
         else { return }
@@ -137,8 +138,8 @@ extension ClusterState {
 
     /// A notification that set nothing off is an incident of its own, resolved at once;
     /// a VM notification that failed an instance opens that instance's incident.
-    mutating func openNotificationIncident(before: ClusterState, _ changed: inout IncidentChanges) {
-        guard let n = notifications.last, before.notifications.last?.identity.serial != n.identity.serial else { return }
+    mutating func openNotificationIncident(before: PriorState, _ changed: inout IncidentChanges) {
+        guard let n = notifications.last, before.lastNotificationSerial != n.identity.serial else { return }
         if n.type == .vm, let i = instanceID(n.payloadValue("instance_uuid") ?? "") {
             openVMIncident(i, before: before, cause: "notification", &changed)
         }
@@ -172,7 +173,7 @@ extension ClusterState {
     // MARK: Linking
 
     /// The scope of the incident an event belongs to (nil: none).
-    func incidentScope(of event: Event, before: ClusterState) -> String? {
+    func incidentScope(of event: Event, before: PriorState) -> String? {
         func first(_ scopes: [String]) -> String? { scopes.first { openIncidents[$0] != nil } }
         switch event {
         case .nodeLost(let h), .nodeJoined(let h), .nodeUnseen(let h), .fenceConfirmedByOperator(let h), .fenceRequested(let h):
@@ -354,4 +355,55 @@ extension ClusterState {
 
     /// Open incidents, oldest first.
     public var incidents: [Incident] { openIncidents.values.sorted { $0.id < $1.id } }
+}
+
+/// What `trackIncidents` needs of the state before an event, taken before `apply` changes
+/// anything: the small tables whole, and of the big ones only the entries the event can
+/// concern. Keeping the whole old state instead made every applied event copy each table
+/// it changed (a list of a thousand notifications, on every member, for every write).
+struct PriorState {
+    var inFlight: [String: ActionRecord]
+    var hosts: [String: Host]
+    var segments: [String: Segment]
+    var openIncidents: [String: Incident]
+    var instances: [String: Instance]
+    var lastNotificationSerial: Int?
+    /// For `console_captured`: the incident of the attempt it belongs to.
+    var consoleIncident: Int?
+
+    init(_ s: ClusterState, _ event: Event) {
+        inFlight = s.inFlight
+        segments = s.segments
+        openIncidents = s.openIncidents
+        lastNotificationSerial = s.notifications.last?.identity.serial
+        // The hosts the event can touch (see `touchedHosts`), and their recovery targets.
+        var names: Set<String> = []
+        switch event {
+        case .nodeLost(let h), .nodeJoined(let h), .nodeUnseen(let h), .processFailed(let h, _), .processRecovered(let h, _),
+            .resourceBlocked(let h, _, _), .resourceCleanup(let h, _), .resourceRestart(let h, _), .maintenance(let h, _),
+            .fenceConfirmedByOperator(let h), .fenceRequested(let h), .reserved(let h, _), .drain(let h, _):
+            names = [h]
+        case .instanceFailed(let i): if let h = s.instances[i]?.host { names = [h] }
+        case .notificationReceived(let n): names = [n.hostname]
+        case .hostSaved(let reg): names = [reg.name]
+        case .actionStarted(let a, _): names = Set([a.host, a.target].compactMap { $0 })
+        case .actionFinished(let key, _, _):
+            if let a = s.inFlight[key]?.action { names = Set([a.host, a.target].compactMap { $0 }) }
+        case .segmentMaintenance(let seg, _): names = Set(s.hostsBySegment[seg] ?? [])
+        default: break
+        }
+        var hs: [String: Host] = [:]
+        for h in names { if let host = s.hosts[h] { hs[h] = host } }
+        hosts = hs
+        var ids: [String] = []
+        if case .instanceFailed(let i) = event { ids.append(i) }
+        if case .notificationReceived(let n) = event, n.type == .vm, let i = s.instanceID(n.payloadValue("instance_uuid") ?? "") { ids.append(i) }
+        var inst: [String: Instance] = [:]
+        for i in ids { if let x = s.instances[i] { inst[i] = x } }
+        instances = inst
+        consoleIncident = nil
+        if case .consoleCaptured(let attempt, _) = event {
+            consoleIncident = s.actionLog.last { $0.record.attempt == attempt }?.record.incident
+        }
+    }
 }
