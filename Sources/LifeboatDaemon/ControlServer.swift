@@ -52,12 +52,18 @@ public final class ControlServer: Sendable {
                 UnixSocket.setTimeouts(client, seconds: 30)
                 guard ControlServer.active.add(1, ordering: .relaxed).newValue <= ControlServer.maxConnections else {
                     ControlServer.active.subtract(1, ordering: .relaxed)
-                    let busy = JSONValue.object([
-                        ("ok", .bool(false)),
-                        ("error", .string("busy: \(ControlServer.maxConnections) requests are being served; retry in a moment")),
-                    ])
-                    _ = UnixSocket.writeAll(client, Array((JSONWriter.write(busy) + "\n").utf8))
-                    Glibc.close(client)
+                    // One thread answers every refused client: it reads the request (so the
+                    // client's write does not fail on a closed socket), then says busy.
+                    UnixSocket.setTimeouts(client, seconds: 1)
+                    ControlServer.rejecter.async {
+                        _ = UnixSocket.readLine(client, limit: 64 << 10)
+                        let busy = JSONValue.object([
+                            ("ok", .bool(false)),
+                            ("error", .string("busy: \(ControlServer.maxConnections) requests are being served; retry in a moment")),
+                        ])
+                        _ = UnixSocket.writeAll(client, Array((JSONWriter.write(busy) + "\n").utf8))
+                        Glibc.close(client)
+                    }
                     continue
                 }
                 let t = Thread {
@@ -73,6 +79,8 @@ public final class ControlServer: Sendable {
 
     /// Connections being served now (all sockets of the process: there is one).
     static let active = Atomic<Int>(0)
+    /// Answers the clients refused as busy, one at a time (a bounded cost: one thread).
+    static let rejecter = DispatchQueue(label: "control-busy")
 
     public func close() {
         shutdown(listenFD, Int32(SHUT_RDWR))
