@@ -42,19 +42,28 @@ public struct OCFMetadata: Sendable, Equatable {
     /// odd output. OCF meta-data needs none; the declaration only names the encoding,
     /// and the text is UTF-8 already.
     static func withoutDeclaration(_ xml: String) throws(OCFError) -> Substring {
-        var rest = xml[...]
-        let lead = rest.prefix { $0.isWhitespace }
-        if rest.dropFirst(lead.count).hasPrefix("<?xml") {
-            let decl = rest.dropFirst(lead.count)
-            guard let end = decl.range(of: "?>"), !decl[decl.startIndex..<end.lowerBound].dropFirst(2).contains("<") else {
+        // On bytes, not Characters: a `?` followed by a combining mark is one Character,
+        // so `contains("<?")` on the String misses `<?ُ…?>` (found by the fuzzer too).
+        let bytes = Array(xml.utf8)
+        func find(_ needle: [UInt8], from: Int) -> Int? {
+            guard bytes.count >= needle.count, from <= bytes.count - needle.count else { return nil }
+            for i in from...(bytes.count - needle.count) where bytes[i] == needle[0] && Array(bytes[i..<i + needle.count]) == needle {
+                return i
+            }
+            return nil
+        }
+        var start = 0
+        while start < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[start]) { start += 1 }
+        if bytes.count - start >= 5, Array(bytes[start..<start + 5]) == Array("<?xml".utf8) {
+            guard let end = find(Array("?>".utf8), from: start + 2), !bytes[(start + 2)..<end].contains(UInt8(ascii: "<")) else {
                 throw .badMetadata("the XML declaration is not closed with ?> at line 1")
             }
-            rest = decl[end.upperBound...]
+            start = end + 2
         }
-        if rest.contains("<?") {
+        if find(Array("<?".utf8), from: start) != nil {
             throw .badMetadata("processing instructions (<?…?>) other than the XML declaration are not allowed")
         }
-        return rest
+        return Substring(String(decoding: bytes[start...], as: UTF8.self))
     }
 
     /// Parameters the configuration gives that the agent does not know, and required ones

@@ -127,7 +127,8 @@ import Testing
         // Found by Scripts/fuzz: these crashed Foundation's XMLParser (a processing
         // instruction without data). Now they are refused before it sees them.
         for text in ["<?xml ver unique=\"0\"><content type=\"strime=\"x\" version=\"2.0\">\n<version>1.0</version>",
-                     "<?xml version=\"1.0\"?><?pi?><resource-agent name=\"x\"/>", "<resource-agent name=\"x\"><?x?></resource-agent>"] {
+                     "<?xml version=\"1.0\"?><?pi?><resource-agent name=\"x\"/>", "<resource-agent name=\"x\"><?x?></resource-agent>",
+                     String(decoding: [0x3c, 0x3f, 0xd9, 0x8f, 0xbf, 0xbd, 0x78, 0x4f, 0x69, 0x6f, 0x3f, 0x3e, 0x73, 0x2f, 0x73, 0x68, 0x0] as [UInt8], as: UTF8.self)] {
             do {
                 _ = try OCFMetadata.parse(text)
                 Issue.record("accepted: \(text)")
