@@ -36,27 +36,10 @@ extension ClusterState {
         return applied
     }
 
-    /// Hosts whose incidents this event may open, link or resolve.
+    /// Hosts whose incidents this event may open, link or resolve (named by the event,
+    /// see `PriorState.touched`), that are in a segment before and after it.
     func touchedHosts(_ event: Event, before: PriorState) -> [String] {
-        var hs: [String] = []
-        switch event {
-        case .nodeLost(let h), .nodeJoined(let h), .nodeUnseen(let h), .processFailed(let h, _), .processRecovered(let h, _),
-            .resourceBlocked(let h, _, _), .resourceCleanup(let h, _), .resourceRestart(let h, _), .maintenance(let h, _),
-            .fenceConfirmedByOperator(let h), .fenceRequested(let h), .reserved(let h, _):
-            hs = [h]
-        case .instanceFailed(let i): hs = instances[i].map { [$0.host] } ?? []
-        case .notificationReceived(let n): hs = [n.hostname]
-        case .hostSaved(let reg): hs = [reg.name]
-        case .actionStarted(let a, _):
-            hs = [a.host, a.target].compactMap { $0 }
-        case .actionFinished(let key, _, _):
-            if let a = before.inFlight[key]?.action { hs = [a.host, a.target].compactMap { $0 } }
-        case .drain(let h, _): hs = [h]
-        case .segmentMaintenance(let s, _): hs = hostsBySegment[s] ?? []
-        default:
-            break
-        }
-        return hs.filter { hosts[$0] != nil && before.hosts[$0] != nil }
+        before.touched.filter { hosts[$0] != nil && before.hosts[$0] != nil }
     }
 
     // MARK: Opening
@@ -362,6 +345,8 @@ extension ClusterState {
 /// concern. Keeping the whole old state instead made every applied event copy each table
 /// it changed (a list of a thousand notifications, on every member, for every write).
 struct PriorState {
+    /// The hosts the event names (for a finished action: its host and target).
+    var touched: [String]
     var inFlight: [String: ActionRecord]
     var hosts: [String: Host]
     var segments: [String: Segment]
@@ -376,22 +361,24 @@ struct PriorState {
         segments = s.segments
         openIncidents = s.openIncidents
         lastNotificationSerial = s.notifications.last?.identity.serial
-        // The hosts the event can touch (see `touchedHosts`), and their recovery targets.
-        var names: Set<String> = []
+        // The hosts the event names, in order (incidents are opened in this order), and
+        // what they were.
+        var names: [String] = []
         switch event {
         case .nodeLost(let h), .nodeJoined(let h), .nodeUnseen(let h), .processFailed(let h, _), .processRecovered(let h, _),
             .resourceBlocked(let h, _, _), .resourceCleanup(let h, _), .resourceRestart(let h, _), .maintenance(let h, _),
             .fenceConfirmedByOperator(let h), .fenceRequested(let h), .reserved(let h, _), .drain(let h, _):
             names = [h]
-        case .instanceFailed(let i): if let h = s.instances[i]?.host { names = [h] }
+        case .instanceFailed(let i): names = s.instances[i].map { [$0.host] } ?? []
         case .notificationReceived(let n): names = [n.hostname]
         case .hostSaved(let reg): names = [reg.name]
-        case .actionStarted(let a, _): names = Set([a.host, a.target].compactMap { $0 })
+        case .actionStarted(let a, _): names = [a.host, a.target].compactMap { $0 }
         case .actionFinished(let key, _, _):
-            if let a = s.inFlight[key]?.action { names = Set([a.host, a.target].compactMap { $0 }) }
-        case .segmentMaintenance(let seg, _): names = Set(s.hostsBySegment[seg] ?? [])
+            if let a = s.inFlight[key]?.action { names = [a.host, a.target].compactMap { $0 } }
+        case .segmentMaintenance(let seg, _): names = s.hostsBySegment[seg] ?? []
         default: break
         }
+        touched = names
         var hs: [String: Host] = [:]
         for h in names { if let host = s.hosts[h] { hs[h] = host } }
         hosts = hs
