@@ -129,25 +129,24 @@ extension HistoryDatabase {
         }
     }
 
-    /// The records of many incidents at once, by incident, oldest first (one range scan
-    /// of the incident index instead of a query per incident).
+    /// The records of many incidents at once, by incident, oldest first: one query, the
+    /// ids passed as one JSON array (an instance's incidents are spread over the whole
+    /// history: a range from the first to the last would read every incident between).
     /// With `kinds`, only records of those kinds (the report needs the actions and a few
     /// operator events, not every failure report an incident collected).
     public func records(ofIncidents ids: Set<Int>, kinds: Set<String>? = nil) throws -> [Int: [HistoryRecord]] {
-        guard let low = ids.min(), let high = ids.max() else { return [:] }
+        guard !ids.isEmpty else { return [:] }
         return try pool.read { db in
             var out: [Int: [HistoryRecord]] = [:]
-            var sql = "SELECT * FROM entry WHERE incident BETWEEN ? AND ?"
-            var args: [any DatabaseValueConvertible] = [low, high]
+            var sql = "SELECT * FROM entry WHERE incident IN (SELECT value FROM json_each(?))"
+            var args: [any DatabaseValueConvertible] = [JSONWriter.write(.array(ids.sorted().map { .int($0) }))]
             if let kinds, !kinds.isEmpty {
                 sql += " AND kind IN (\(Array(repeating: "?", count: kinds.count).joined(separator: ", ")))"
                 args += kinds.sorted()
             }
             let rows = try Row.fetchCursor(db, sql: sql + " ORDER BY incident, seq", arguments: StatementArguments(args))
             while let row = try rows.next() {
-                let id: Int = row["incident"]
-                guard ids.contains(id) else { continue }
-                out[id, default: []].append(Self.record(row))
+                out[row["incident"], default: []].append(Self.record(row))
             }
             return out
         }
