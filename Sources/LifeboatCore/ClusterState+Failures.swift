@@ -27,7 +27,13 @@ extension ClusterState {
         guard hosts[h]!.member else { return }
         hosts[h]!.member = false
         guard !hosts[h]!.maintenance, !recovering(h) else { return }
-        if hosts[h]!.fence.isOff { return }  // fenced and not yet re-admitted: it is off
+        if hosts[h]!.fence.isOff {
+            // Fenced and not seen since: it is off, and this is the fence taking effect.
+            guard hosts[h]!.recovery?.rejoinedAt != nil else { return }
+            // It rejoined after that fence, so it ran again: the old power-off (even an
+            // operator's confirmation) says nothing about now. A new failure, fenced again.
+            hosts[h]!.fence = .none
+        }
         recordLossForStormGuard(h)
         startRecovery(h, cause: .nodeLost)
     }
@@ -74,6 +80,8 @@ extension ClusterState {
         hosts[h]!.readmissionFailedAt = nil
         // A host that comes back starts with a clean slate, like Pacemaker's status section.
         hosts[h]!.processes = [:]
+        // Back after its fence: it runs (see `HostRecovery.rejoinedAt`).
+        if hosts[h]!.fence.isOff, hosts[h]!.recovery != nil { hosts[h]!.recovery!.rejoinedAt = now }
         // Back before it was fenced: the failure healed by itself, nothing to recover.
         // A fence already in flight is let finish (the host then leaves again).
         if recovering(h), !hosts[h]!.fence.isOff, inFlight["fence:\(h)"] == nil {

@@ -138,7 +138,10 @@ extension ClusterState {
         segment: String? = nil, summary: String, _ changed: inout IncidentChanges
     ) {
         if openIncidents[scope] != nil {
-            resolve(scope, .superseded, "superseded by a new failure", close: true, &changed)
+            // Closed now even with a notice of it still to tell: the new incident takes its
+            // scope (and that notice).
+            resolve(scope, .superseded, "superseded by a new failure", close: false, &changed)
+            close(scope, evenWithNoticesPending: true, &changed)
         }
         var inc = Incident(id: nextIncident, kind: kind, scope: scope, cause: cause, openedAt: now, summary: summary)
         nextIncident += 1
@@ -236,9 +239,18 @@ extension ClusterState {
             return
         }
         guard let r = host.recovery else {
-            // Re-admitted (or back before it was fenced): nothing more to link.
-            if inc.isResolved { close(inc.scope, &changed) }
-            else { resolve(inc.scope, .cancelled, "\(h) came back before it was fenced: nothing to recover", close: true, &changed) }
+            // Back before it was fenced, or re-admitted: nothing more to link, unless an
+            // earlier recovery left its service disabled (it was fenced, came back, and was
+            // lost again before its re-admission): the re-admission still belongs here.
+            let readmission = host.member && host.service != .up
+            if inc.isResolved {
+                if !readmission { close(inc.scope, &changed) }
+            } else {
+                let how = readmission
+                    ? "\(h) came back before it was fenced: nothing to recover; its service, disabled by an earlier recovery, is enabled when it is re-admitted"
+                    : "\(h) came back before it was fenced: nothing to recover"
+                resolve(inc.scope, .cancelled, how, close: !readmission, &changed)
+            }
             return
         }
         guard r.finished, !inc.isResolved else { return }
@@ -292,9 +304,9 @@ extension ClusterState {
 
     /// Closes the incident, unless a notice raised for it is still to be told: then it
     /// stays open (resolved) until the notice is linked to it.
-    mutating func close(_ scope: String, _ changed: inout IncidentChanges) {
+    mutating func close(_ scope: String, evenWithNoticesPending: Bool = false, _ changed: inout IncidentChanges) {
         guard openIncidents[scope] != nil else { return }
-        if pendingNotices.contains(where: { actionScope(.notify($0))?.contains(scope) == true }) { return }
+        if !evenWithNoticesPending, pendingNotices.contains(where: { actionScope(.notify($0))?.contains(scope) == true }) { return }
         guard var inc = openIncidents.removeValue(forKey: scope) else { return }
         inc.closedAt = now
         changed.closed[inc.id] = inc

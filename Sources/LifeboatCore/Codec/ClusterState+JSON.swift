@@ -176,6 +176,7 @@ extension HostRecovery {
             ("fence_attempts", .int(fenceAttempts)), ("fence_failed_at", .optional(fenceFailedAt)),
             ("service_step_failed_at", .optional(serviceStepFailedAt)), ("targets", .array(targets.map { .strings($0) })),
             ("force_down", .string(forceDown.rawValue)), ("disable", .string(disable.rawValue)), ("finished", .bool(finished)),
+            ("rejoined_at", .optional(rejoinedAt)),
         ])
     }
 
@@ -195,6 +196,7 @@ extension HostRecovery {
         h.forceDown = try r.choice("force_down", StepState.self)
         h.disable = try r.choice("disable", StepState.self)
         h.finished = try r.bool("finished")
+        h.rejoinedAt = try r.optionalNumber("rejoined_at")
         try r.finish()
         return h
     }

@@ -124,6 +124,11 @@ public struct HostRecovery: Hashable, Sendable {
     public var disable: StepState = .pending
     /// Finished (everything moved, or left behind with a notification) or given up.
     public var finished: Bool = false
+    /// When the host rejoined the membership after it was fenced off: it was powered on
+    /// again, so that fence no longer holds, and a later loss is a new failure, fenced again
+    /// (found by `Cluster/lab chaos`, seed 1: a host back but not yet re-admitted crashed
+    /// again and was never fenced).
+    public var rejoinedAt: Double? = nil
 
     public init(cause: FailureCause, detectedAt: Double) {
         self.cause = cause

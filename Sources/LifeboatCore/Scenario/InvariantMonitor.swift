@@ -73,6 +73,8 @@ public struct InvariantMonitor: Sendable {
     public mutating func applied(_ e: Event, _ s: ClusterState) {
         switch e {
         case .fenceConfirmedByOperator(let h): confirmedOff.insert(h)
+        // A host in the membership runs: whatever power-off was confirmed before is over.
+        case .nodeJoined(let h): confirmedOff.remove(h)
         case .actionStarted(.evacuate(_, _, let to), _):
             if s.hosts[to]?.reserved == true { violation("\(to) received an instance and still counts as reserve") }
         case .actionFinished(let key, _, let report):

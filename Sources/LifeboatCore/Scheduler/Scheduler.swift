@@ -189,12 +189,18 @@ public enum Scheduler {
     }
 
     /// A fenced host that came back healthy is re-admitted once its recovery is over.
+    /// Not while an evacuation away from it is still in flight (it came back in the middle
+    /// of one): its result still belongs to the recovery, and Nova is not asked to enable
+    /// a service it is moving an instance off.
     static func planReadmissions(_ state: ClusterState, _ actions: inout [Action]) {
+        let evacuating = Set(state.inFlight.values.compactMap { r -> String? in
+            if case .evacuate(_, let from, _) = r.action { from } else { nil }
+        })
         for name in state.hostOrder {
             let h = state.hosts[name]!
             let retry = h.readmissionFailedAt.map { state.now - $0 >= state.policy.novaRetryInterval } ?? true
             guard h.member, !h.maintenance, !h.readmissionFailed || retry, h.service != .up || h.fence.isOff,
-                h.recovery?.finished ?? true
+                h.recovery?.finished ?? true, !evacuating.contains(name)
             else { continue }
             actions.append(.enableService(host: name))
         }
