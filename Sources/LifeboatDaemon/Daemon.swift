@@ -36,6 +36,10 @@ public actor Daemon {
     var nextRequest: UInt64 = 1
     var nextFrame: UInt64 = 1
     var waiting: [UInt64: CheckedContinuation<String?, Never>] = [:]
+    /// Group commit of writers' events: one batch travels at a time (`writesInFlight`);
+    /// what writers ask meanwhile waits here and leaves as the next batch.
+    var outbox: [(item: WireMessage.Stamped, bytes: Int)] = []
+    var writesInFlight: Set<UInt64> = []
     /// Requests of this node the cluster answered, told once the log is synced.
     var answers: [(UInt64, String?)] = []
     /// The last error writing the state directory (shown in status), nil while it works.
@@ -384,8 +388,12 @@ public actor Daemon {
         if let r = replica { shared.update(r.state, node: r.nodeID) }
         storeAttempt { try store.sync() }
         if store.wantsCompaction { writeSnapshot() }
-        for (id, rejected) in answers { waiting.removeValue(forKey: id)?.resume(returning: rejected) }
+        for (id, rejected) in answers {
+            waiting.removeValue(forKey: id)?.resume(returning: rejected)
+            writesInFlight.remove(id)
+        }
         answers = []
+        flushWrites()
         leaderStep()
         localStep()
         historyStep()
@@ -422,6 +430,8 @@ public actor Daemon {
     func failWaiting(_ why: String) {
         for (_, c) in waiting { c.resume(returning: why) }
         waiting = [:]
+        outbox = []
+        writesInFlight = []
     }
 
     /// Multicasts an operator's event and waits until it comes back applied (or refused).
@@ -443,14 +453,14 @@ public actor Daemon {
         guard waiting.count < Self.maxPendingWrites else {
             return "busy: \(waiting.count) changes are waiting for the cluster to apply them; retry in a moment"
         }
-        let message = WireMessage(.event(event, at: r.clusterTime(now()), request: nextRequest))
-        let size = message.encoded().count
+        let size = WireMessage(.event(event, at: r.clusterTime(now()), request: nextRequest)).encoded().count
         guard size <= WireMessage.maxMessageBytes else {
             return "this change is \(size) bytes, over the \(WireMessage.maxMessageBytes)-byte limit of one replicated message"
         }
         let id = nextRequest
         nextRequest += 1
-        send(message)
+        outbox.append((WireMessage.Stamped(event, at: r.clusterTime(now()), request: id), size))
+        flushWrites()
         let bound = 10.0 + Double(size) / 1_000_000  // a large configuration takes longer to go round
         Task {
             try? await Task.sleep(for: .seconds(bound))
@@ -462,8 +472,33 @@ public actor Daemon {
     /// Writes (operator commands, API writes) multicast and not yet applied, at most.
     public static let maxPendingWrites = 512
 
+    /// A batch's bytes at most (more writers wait for the next one), under one CPG frame.
+    static let maxBatchBytes = 192 * 1024
+
+    /// Sends the writers' events that wait, as one message, unless a batch still travels:
+    /// a lone writer's event leaves at once; under concurrent writers each multicast
+    /// carries what arrived during the previous one's round trip.
+    func flushWrites() {
+        guard writesInFlight.isEmpty, !outbox.isEmpty, session != nil else { return }
+        var count = 0
+        var bytes = 0
+        for (_, size) in outbox {
+            if count > 0, bytes + size > Self.maxBatchBytes { break }
+            count += 1
+            bytes += size
+        }
+        let batch = outbox.prefix(count).map(\.item)
+        outbox.removeFirst(count)
+        writesInFlight = Set(batch.compactMap(\.request))
+        send(WireMessage(batch.count == 1 ? .event(batch[0].event, at: batch[0].at, request: batch[0].request) : .events(batch)))
+    }
+
     func timeout(_ id: UInt64) {
-        waiting.removeValue(forKey: id)?.resume(returning: "timed out waiting for the cluster to apply the change")
+        guard let c = waiting.removeValue(forKey: id) else { return }
+        c.resume(returning: "timed out waiting for the cluster to apply the change")
+        outbox.removeAll { $0.item.request == id }  // never sent: it is not applied either
+        writesInFlight.remove(id)
+        flushWrites()
     }
 }
 

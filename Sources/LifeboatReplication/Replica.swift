@@ -48,8 +48,9 @@ public struct Replica: Sendable {
     public private(set) var staleResults = 0
     /// Corosync's member list as this node's libquorum last reported it (with `localQuorate`).
     public private(set) var corosyncMembers: Set<UInt32>? = nil
-    /// Cluster time = local clock + offset: calibrated at each sync round (the members'
-    /// lower median clock) and on every stamp of the term holder.
+    /// Cluster time = local clock + offset: set at each sync round (the members' lower
+    /// median clock) and raised by the term holder's stamps (never lowered by them: a
+    /// late message would pull it back by its delay).
     public private(set) var clockOffset: Double = 0
 
     /// Membership reports this leader sent and has not yet seen applied.
@@ -324,7 +325,12 @@ public struct Replica: Sendable {
             let result = applyLocal(event, stamp: stamp, origin: origin.node, &out)
             if origin.node == holderNode {
                 lastHolderEvent = now
-                if origin != me { clockOffset = stamp - now }
+                // A holder's stamp read on arrival is its clock minus the message's delay, so
+                // a sample only ever errs low; a backlog applied after this process was
+                // frozen errs by the whole freeze (found by Cluster/lab chaos, seed 3: -9.5 s,
+                // then stamped into the history once this node took the term). Samples
+                // raise the offset; only a sync round (`decide`) may lower it.
+                if origin != me { clockOffset = max(clockOffset, stamp - now) }
             }
             if case .leaderChanged(let h) = event { tookTerm(h, now: now, &out) }
             round?.replay?.append((event, stamp, origin, request))
@@ -335,6 +341,8 @@ public struct Replica: Sendable {
                     out.append(.requestDone(request, rejected: result))
                 }
             }
+        case .events(let items):
+            for i in items { handle(WireMessage(.event(i.event, at: i.at, request: i.request)), from: origin, now: now, &out) }
         case .offer(let o):
             guard var rd = round, o.round == rd.members, members.contains(origin) else { return }
             silent.remove(origin)

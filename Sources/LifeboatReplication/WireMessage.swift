@@ -22,7 +22,7 @@ public struct MemberID: Hashable, Comparable, Sendable, CustomStringConvertible 
 public struct WireMessage: Sendable, Equatable {
     /// The protocol version this build speaks. Any change of the schema bumps it: the
     /// golden-file tests (Tests/LifeboatReplicationTests/Golden) fail otherwise.
-    public static let currentVersion = 5
+    public static let currentVersion = 7
     /// One CPG message carries at most this many bytes; larger messages are fragmented.
     public static let maxFrameBytes = 256 * 1024
     /// Raw bytes per fragment (base64 makes 4 of every 3).
@@ -39,6 +39,10 @@ public struct WireMessage: Sendable, Equatable {
         /// sender's estimate of cluster time; `request` lets the sender answer whoever asked
         /// once its own message came back.
         case event(Event, at: Double, request: UInt64?)
+        /// Several writers' events in one multicast (a group commit: what one node's writers
+        /// asked while its previous batch was travelling), applied in order, each as one
+        /// `event`. Fewer messages through Corosync per write under concurrent writers.
+        case events([Stamped])
         /// In a sync round: what this member's state is, so every member picks the same one.
         case offer(Offer)
         /// The round winner's state.
@@ -56,6 +60,34 @@ public struct WireMessage: Sendable, Equatable {
         /// The answer to `historyRequest`, for one member: entries from position
         /// `firstSeq`, as many as fit; none when the answering node holds none of them.
         case historyPart(HistoryPart)
+    }
+
+    /// One event of a batch, with what `event` carries beside it.
+    public struct Stamped: Sendable, Equatable {
+        public var event: Event
+        public var at: Double
+        public var request: UInt64?
+        public init(_ event: Event, at: Double, request: UInt64?) {
+            self.event = event
+            self.at = at
+            self.request = request
+        }
+
+        var json: JSONValue {
+            var f: [(String, JSONValue)] = [("at", .number(at))]
+            if let request { f.append(("request", .uint(request))) }
+            f.append(("event", event.json))
+            return .object(f)
+        }
+
+        static func decode(_ v: JSONValue, at path: String) throws(ScenarioError) -> Stamped {
+            var r = try ObjectReader(v, at: path)
+            let at = try r.number("at")
+            let request = try r.optional("request").map { v throws(ScenarioError) in try ObjectReader.uint64(v, at: "\(path).request") }
+            let event = try Event.decode(try r.required("event"), at: "\(path).event")
+            try r.finish()
+            return Stamped(event, at: at, request: request)
+        }
     }
 
     public struct HistoryPart: Sendable, Equatable {
@@ -105,6 +137,8 @@ public struct WireMessage: Sendable, Equatable {
             f += [("type", .string("event")), ("at", .number(at))]
             if let request { f.append(("request", .uint(request))) }
             f.append(("event", e.json))
+        case .events(let items):
+            f += [("type", .string("events")), ("events", .array(items.map(\.json)))]
         case .offer(let o):
             f += [
                 ("type", .string("offer")), ("round", Self.json(o.round)), ("quorate", .bool(o.quorate)),
@@ -223,6 +257,10 @@ public struct WireMessage: Sendable, Equatable {
             let at = try r.number("at")
             let request = try r.optional("request").map { v throws(ScenarioError) in try ObjectReader.uint64(v, at: "request") }
             body = .event(try Event.decode(try r.required("event"), at: "event"), at: at, request: request)
+        case "events":
+            let items = try r.list("events") { v, p throws(ScenarioError) in try Stamped.decode(v, at: p) }
+            guard !items.isEmpty else { throw ScenarioError("events", "a batch of no events") }
+            body = .events(items)
         case "offer":
             body = .offer(
                 Offer(

@@ -137,6 +137,41 @@ struct FakeCPG {
 }
 
 @Suite struct ReplicaTests {
+    /// A group commit (`events`) is applied by every node in order, each event as if it had
+    /// travelled alone: each request answered with its own result, the rejected one changing
+    /// nothing, and the epoch moving once per applied event.
+    @Test func test_aBatchOfEvents_isAppliedInOrder_andEachRequestIsAnswered() throws {
+        var net = FakeCPG.threeNodes()
+        let epoch = net.state(1).epoch
+        let at = net.replicas[2]!.clusterTime(net.clock(2))
+        let batch = WireMessage(.events([
+            .init(.maintenance(host: "host3", on: true), at: at, request: 41),
+            .init(.maintenance(host: "nohost", on: true), at: at, request: 42),
+            .init(.maintenance(host: "host3", on: false), at: at, request: 43),
+            .init(.reserved(host: "host2", on: true), at: at, request: nil),
+        ]))
+        for f in batch.frames(id: net.frameID) { net.queue.append((net.group(of: 2), 2, f)) }
+        net.deliverAll()
+        #expect(net.answers[41] == .some(nil))
+        #expect(net.answers[43] == .some(nil))
+        let rejected = try #require(net.answers[42] ?? nil)
+        #expect(rejected.contains("nohost"))
+        for id: UInt32 in 1...3 {
+            #expect(net.state(id) == net.state(1))
+            #expect(net.state(id).hosts["host3"]!.maintenance == false)
+            #expect(net.state(id).hosts["host2"]!.reserved)
+            #expect(net.state(id).epoch == epoch + 3)
+        }
+        // Decoding refuses an empty batch and a malformed item, naming where.
+        for (bytes, needle) in [
+            (#"{"v":7,"type":"events","events":[]}"#, "no events"),
+            (#"{"v":7,"type":"events","events":[{"at":1,"event":{"kind":"clock"},"x":1}]}"#, "events[0]"),
+        ] {
+            #expect(throws: WireError.self) { try WireMessage.decode(Array(bytes.utf8)) }
+            do { _ = try WireMessage.decode(Array(bytes.utf8)) } catch { #expect("\(error)".contains(needle), "\(error)") }
+        }
+    }
+
     @Test func test_threeNodes_agreeOnMembersLeaderAndState() {
         let net = FakeCPG.threeNodes()
         let r = (1...3).map { net.replicas[UInt32($0)]! }
@@ -178,6 +213,31 @@ struct FakeCPG {
             #expect(r.state.hosts["host1"]!.recovery != nil)  // a host down is a failure
         }
         #expect(net.replicas[2]!.state == net.replicas[3]!.state)
+    }
+
+    /// Found by Cluster/lab chaos (seed 3): a lifeboatd frozen for seconds applies the
+    /// holder's old events on thawing; each, read on arrival, looked like a holder clock
+    /// seconds behind, and the offset followed it down (-9.5 s in the lab). Late samples no
+    /// longer lower the offset; a holder clock really ahead still raises it.
+    @Test func test_lateHolderEvents_doNotPullTheClockBack_butAHolderAheadRaisesIt() {
+        var net = FakeCPG.threeNodes()
+        net.quorum([1, 2, 3], true, corosync: [1, 2, 3])
+        net.deliverAll()
+        let holder = net.replicas[1]!.state.termHolder!.node
+        let follower: UInt32 = holder == 2 ? 3 : 2
+        let before = net.replicas[follower]!.clockOffset
+        #expect(abs(before) < 0.5)
+        // The holder's events wait 9.5 s before anyone applies them (a frozen follower).
+        net.send(holder, .clock)
+        net.t += 9.5
+        net.deliverAll()
+        #expect(net.replicas[follower]!.clockOffset == before)
+        #expect(abs(net.replicas[follower]!.clusterTime(net.clock(follower)) - net.t) < 0.5)
+        // A holder whose clock is 3 s ahead moves the others' cluster time with it.
+        net.skew[holder] = 3
+        net.send(holder, .clock)
+        net.deliverAll()
+        #expect(abs(net.replicas[follower]!.clockOffset - (before + 3)) < 0.5)
     }
 
     @Test func test_nodesWithDifferentClocks_recordLossesIdentically() {

@@ -121,6 +121,13 @@ import Testing
         var out = events.map { e in ("event \(e.kind)", WireMessage(.event(e, at: 1_700_000_000.25, request: 7))) }
         out.append(("event without request", WireMessage(.event(.clock, at: 5, request: nil))))
         out.append(
+            ("events",
+             WireMessage(.events([
+                .init(.maintenance(host: "c1", on: true), at: 1_700_000_000.5, request: 8),
+                .init(.reserved(host: "c2", on: false), at: 1_700_000_000.75, request: 9),
+                .init(.clock, at: 1_700_000_001, request: nil),
+             ]))))
+        out.append(
             ("offer",
              WireMessage(.offer(.init(round: members, quorate: true, configVersion: 3, progress: 12, epoch: 15, digest: 4_000_000_000, clock: 1_700_000_000.5)))))
         out.append(("round_abort", WireMessage(.roundAbort(round: members, winner: nil))))

@@ -185,7 +185,7 @@ def test_a_failed_vm_is_restarted_in_place_through_nova(cloud):
     leader = st["host1"]["leader"]
     vm = boot("host4", 1, ha=True)[0]
     poll(lambda: vm in instances(leader), 40, "the server in the inventory")
-    msg = json.dumps({"v": 5, "type": "event", "at": 0, "event": {"kind": "instance_failed", "instance": vm}})
+    msg = json.dumps({"v": 7, "type": "event", "at": 0, "event": {"kind": "instance_failed", "instance": vm}})
     lab("exec", "host4", BIN, "debug", "cpg-send", "-", stdin=msg)
 
     def restarted():
