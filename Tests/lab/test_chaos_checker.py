@@ -1,0 +1,257 @@
+"""The chaos checker (Cluster/chaos.py) on hand-made records: each invariant it claims to
+check must fail on records that break it, and pass on records that keep it. The real runs
+against the lab are in Tests/daemon/test_chaos.py.
+
+Run:  python3 -m pytest -v Tests/lab/test_chaos_checker.py   (no root needed)
+"""
+import json
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "Cluster"))
+import chaos  # noqa: E402
+
+T = 1796340000.0   # the run's clock (any fixed time)
+HOSTS = ["host1", "host2", "host3"]
+
+
+def stamp(t):
+    return datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + f" @{t:.3f}"
+
+
+def corosync_line(t, text):
+    return datetime.fromtimestamp(t).strftime("%b %d %H:%M:%S.%f")[:-3] + f" [100] vm corosync notice  [QUORUM] {text}"
+
+
+PRIMARY = "This node is within the primary component and will provide service."
+NON_PRIMARY = "This node is within the non-primary component and will NOT provide any services."
+
+
+def rec(t, epoch, kind, origin=1, **kw):
+    r = {"at": t, "time": datetime.fromtimestamp(t).isoformat(), "epoch": epoch, "node": f"host{origin}",
+         "origin": origin, "kind": kind, "result": "applied", "event": {"kind": kind}}
+    r.update(kw)
+    return r
+
+
+def fence_start(t, epoch, host, origin=1, term=1):
+    return rec(t, epoch, "action_started", origin, action="fence", key=f"fence:{host}", host=host,
+               event={"kind": "action_started", "action": {"kind": "fence", "host": host}, "term": term})
+
+
+def fence_end(t, epoch, host, attempt_epoch, outcome="off", origin=1, term=1, result="applied"):
+    return rec(t, epoch, "action_finished", origin, action="fence", key=f"fence:{host}", host=host,
+               outcome=outcome, result=result,
+               event={"kind": "action_finished", "attempt": {"term": term, "id": attempt_epoch}})
+
+
+def status(epoch=20):
+    return {"epoch": epoch, "leader": "host1", "config_version": 1,
+            "hosts": [{"name": h, "fenced": False} for h in HOSTS]}
+
+
+def write_run(d, records, power=None, corosync=None, faults=(), converged=2.0, statuses=None, histories=None,
+              logs=None):
+    """A saved run as Cluster/chaos.py writes it: a crash of host3 at T+10 fenced by the
+    leader host1 by default."""
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "schedule.json").write_text(json.dumps({"seed": 7, "steps": 1, "hosts": 3, "schedule": []}))
+    (d / "run.json").write_text(json.dumps({"seed": 7, "began": T, "converged_after_s": converged,
+                                            "converge_timeout_s": 180}))
+    (d / "faults.jsonl").write_text("".join(json.dumps(f) + "\n" for f in faults))
+    power = power or {}
+    corosync = corosync or {}
+    for h in HOSTS:
+        hd = d / h
+        hd.mkdir(exist_ok=True)
+        (hd / "power.log").write_text("".join(f"{stamp(t)} {text}\n" for t, text in power.get(h, [])))
+        lines = corosync.get(h, [(T, PRIMARY)])
+        (hd / "corosync.log").write_text("".join(corosync_line(t, text) + "\n" for t, text in lines))
+        hist = (histories or {}).get(h, records)
+        (hd / "history.json").write_text(json.dumps({"records": hist}))
+        (hd / "status.json").write_text(json.dumps((statuses or {}).get(h, status())))
+        if logs and h in logs:
+            (hd / "lifeboatd.log").write_text("".join(f"{t:.3f} lifeboatd[{h}] info: {text}\n" for t, text in logs[h]))
+    return d
+
+
+def crash_and_fence(off_at=T + 12.02):
+    records = [fence_start(T + 12.0, 10, "host3"), fence_end(T + 12.06, 11, "host3", 10)]
+    power = {"host3": [(T + 10, "crash (power on)"), (T + 10.05, "processes gone"),
+                       (off_at, "power off via BMC"), (off_at + 0.02, "processes gone")]}
+    return records, power
+
+
+def verdict(d):
+    return chaos.check_records(*chaos.load_run(d))
+
+
+def invariants(v):
+    return [x["invariant"] for x in v.violations]
+
+
+def test_a_clean_run_passes_and_counts_what_it_checked(tmp_path):
+    records, power = crash_and_fence()
+    v = verdict(write_run(tmp_path, records, power))
+    assert v.violations == []
+    assert v.counts == {"fences_confirmed_off": 1, "fence_attempts": 1, "bmc_power_offs": 1, "actions_started": 1}
+    assert chaos.check(tmp_path) == 0
+    assert json.loads((tmp_path / "verdict.json").read_text())["clean"] is True
+
+
+def test_a_fence_reported_off_while_the_bmc_says_on_is_caught(tmp_path):
+    records, _ = crash_and_fence()
+    power = {"host3": [(T + 10, "crash (power on)")]}   # the BMC never powered it off
+    v = verdict(write_run(tmp_path, records, power))
+    assert "fence-confirmed-by-bmc" in invariants(v)
+    assert chaos.check(tmp_path) == 1
+
+
+def test_a_recovery_step_while_the_host_runs_again_is_caught(tmp_path):
+    records, power = crash_and_fence()
+    power["host3"].append((T + 20, "power on via BMC"))
+    records.append(rec(T + 25, 12, "action_started", action="force_down", key="force_down:host3", host="host3"))
+    v = verdict(write_run(tmp_path, records, power))
+    assert invariants(v) == ["off-before-recovery"]
+
+
+def test_two_fences_of_one_host_in_flight_are_caught(tmp_path):
+    # host1's attempt finishes "off" after host2 (a new term) started its own.
+    records = [fence_start(T + 12.0, 10, "host3", origin=1, term=1),
+               fence_start(T + 13.0, 14, "host3", origin=2, term=2),
+               fence_end(T + 13.5, 15, "host3", 10, origin=1, term=1, result="stale"),
+               fence_end(T + 13.6, 16, "host3", 14, origin=2, term=2)]
+    power = {"host3": [(T + 10, "crash (power on)"), (T + 13.4, "power off via BMC")]}
+    v = verdict(write_run(tmp_path, records, power))
+    assert invariants(v) == ["one-fence-in-flight"]
+    # The same, with the first attempt cancelled before it powered anything off, is fine.
+    records[2]["outcome"] = "cancelled"
+    assert verdict(write_run(tmp_path / "b", records, power)).violations == []
+
+
+def test_a_bmc_power_off_outside_every_fence_is_caught_unless_chaos_did_it(tmp_path):
+    records, power = crash_and_fence()
+    power["host2"] = [(T + 30, "power off via BMC")]
+    v = verdict(write_run(tmp_path, records, power))
+    assert invariants(v) == ["bmc-off-only-by-a-fence"]
+    faults = [{"step": 3, "kind": "bmc_power_off", "host": "host2", "t0": T + 29.9, "t1": T + 30.1}]
+    assert verdict(write_run(tmp_path / "b", records, power, faults=faults)).violations == []
+
+
+def test_an_action_started_without_quorum_is_caught_but_a_notice_is_not(tmp_path):
+    records, power = crash_and_fence()
+    corosync = {"host1": [(T, PRIMARY), (T + 11, NON_PRIMARY)]}
+    v = verdict(write_run(tmp_path, records, power, corosync=corosync))
+    assert "quorum-for-every-action" in invariants(v)
+    notice = rec(T + 12, 10, "action_started", action="notify", key="notify:quorum_lost:1")
+    v = verdict(write_run(tmp_path / "b", [notice], {}, corosync=corosync))
+    assert v.violations == []
+
+
+def test_an_action_from_a_node_that_was_powered_off_is_caught(tmp_path):
+    records, power = crash_and_fence()
+    power["host1"] = [(T + 5, "crash (power off)")]   # the leader itself was dead at T+12
+    v = verdict(write_run(tmp_path, records, power))
+    assert "quorum-for-every-action" in invariants(v)
+
+
+def test_nodes_that_do_not_converge_are_caught(tmp_path):
+    records, power = crash_and_fence()
+    v = verdict(write_run(tmp_path, records, power, converged=None))
+    assert invariants(v) == ["convergence"]
+    v = verdict(write_run(tmp_path / "b", records, power, statuses={"host2": status(epoch=19)}))
+    assert invariants(v) == ["convergence"]
+    v = verdict(write_run(tmp_path / "c", records, power, histories={"host3": records[:1]}))
+    assert invariants(v) == ["convergence"]
+
+
+def test_the_schedule_is_a_function_of_the_seed():
+    a = chaos.make_schedule(42, 30, 3)
+    assert a == chaos.make_schedule(42, 30, 3)
+    assert a != chaos.make_schedule(43, 30, 3)
+    assert len(a) == 30 and [s["step"] for s in a] == list(range(1, 31))
+    kinds = {s["kind"] for s in a}
+    assert "restore" in kinds and len(kinds - {"restore", "heal"}) >= 4, kinds
+    # Over many seeds every fault kind is drawn.
+    drawn = {s["kind"] for seed in range(30) for s in chaos.make_schedule(seed, 30, 5)}
+    assert set(chaos.FAULTS) <= drawn, set(chaos.FAULTS) - drawn
+    p = subprocess.run([str(REPO / "Cluster/lab"), "chaos", "schedule", "--seed", "42", "--steps", "30"],
+                       capture_output=True, text=True)
+    assert p.returncode == 0 and json.loads(p.stdout) == a
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--seed", "1", "--hosts", "2"], "--hosts must be 3..9"),
+    (["--seed", "1", "--steps", "0"], "--steps must be at least 1"),
+    (["--steps", "3"], "required: --seed"),
+    (["--seed", "x"], "invalid int value"),
+    (["check", "/nonexistent/chaos-run"], "no chaos run in /nonexistent/chaos-run"),
+])
+def test_bad_arguments_get_a_clear_error(args, message):
+    p = subprocess.run([sys.executable, str(REPO / "Cluster/chaos.py"), *args], capture_output=True, text=True)
+    assert p.returncode == 2 and message in p.stderr, p.stderr
+
+
+def test_a_host_lost_beside_a_healthy_majority_and_never_fenced_is_caught(tmp_path):
+    """What seed 1 found (scenario 19): a host back from a fence dies again and nobody
+    fences it. The faults say it died while the two others ran undisturbed."""
+    crash = {"step": 4, "kind": "crash_power_stays_on", "host": "host3", "t0": T + 10, "t1": T + 10.1}
+    records, power = crash_and_fence()
+    v = verdict(write_run(tmp_path, records, power, faults=[crash]))
+    assert v.violations == [] and v.counts["losses_expecting_a_fence"] == 1
+    v = verdict(write_run(tmp_path / "b", [], {"host3": power["host3"][:2]}, faults=[crash]))
+    assert invariants(v) == ["lost-host-fenced"]
+    # Not expected when the others were not a healthy majority (host2 was cut off too) ...
+    cut = {"step": 3, "kind": "partition", "host": "host2", "mode": "drop", "t0": T + 9, "t1": T + 9.1}
+    v = verdict(write_run(tmp_path / "c", [], {"host3": power["host3"][:2]}, faults=[cut, crash]))
+    assert v.violations == [] and "losses_expecting_a_fence" not in v.counts
+    # ... nor when the history says why (the flap guard).
+    flap = rec(T + 12, 10, "action_started", action="notify", key="notify:flapping:host3",
+               event={"kind": "action_started", "term": 1,
+                      "action": {"kind": "notify", "notice": {"kind": "flapping", "host": "host3"}}})
+    v = verdict(write_run(tmp_path / "d", [flap], {"host3": power["host3"][:2]}, faults=[crash]))
+    assert v.violations == []
+
+
+def test_a_recorded_loss_of_a_dead_host_must_be_followed_by_its_fence(tmp_path):
+    """Seed 1's records: host3 fenced, powered on and back, then dead again; the leader
+    records the loss, and no fence follows before host3 is powered on 1.6 s later."""
+    records, power = crash_and_fence()
+    power["host3"] += [(T + 20, "power on via BMC"), (T + 30, "crash (power on)"), (T + 33.6, "power off via BMC"),
+                       (T + 33.7, "power on via BMC")]
+    cycle = {"step": 6, "kind": "restore", "undoes": "crash_power_stays_on", "host": "host3", "did": "power cycle",
+             "t0": T + 33.5, "t1": T + 33.8}
+    records += [rec(T + 22, 12, "node_joined", host="host3"), rec(T + 32, 13, "node_lost", host="host3")]
+    v = verdict(write_run(tmp_path, records, power, faults=[cycle]))
+    assert invariants(v) == ["lost-host-fenced"], v.violations
+    assert v.counts["dead_hosts_lost_expecting_a_fence"] == 1
+    # Fixed: the loss is followed by a fence at once.
+    fixed = records + [fence_start(T + 32.01, 14, "host3"), fence_end(T + 32.1, 15, "host3", 14)]
+    power["host3"].insert(-2, (T + 32.05, "power off via BMC"))
+    assert verdict(write_run(tmp_path / "b", fixed, power, faults=[cycle])).violations == []
+    # A loss recorded after the fence itself (the fence taking effect) asks for nothing.
+    records, power = crash_and_fence()
+    records.append(rec(T + 13, 12, "node_lost", host="host3"))
+    v = verdict(write_run(tmp_path / "c", records, power))
+    assert v.violations == [] and "dead_hosts_lost_expecting_a_fence" not in v.counts
+
+
+def test_the_executors_own_log_times_win_over_the_historys_cluster_time(tmp_path):
+    """CI seed 3: the history's cluster time lagged the wall clock by 1.9 s, so a fence
+    looked confirmed before the BMC powered off. The executor's log has the real times."""
+    records, power = crash_and_fence(off_at=T + 14.0)   # history: started T+12.0, off T+12.06
+    v = verdict(write_run(tmp_path, records, power))
+    assert "fence-confirmed-by-bmc" in invariants(v)
+    logs = {"host1": [(T + 13.95, "executing fence:host3 attempt 1.10"),
+                      (T + 14.08, "fence:host3 attempt 1.10 finished off: host3 is off")]}
+    v = verdict(write_run(tmp_path / "b", records, power, logs=logs))
+    assert v.violations == [] and v.counts["max_history_clock_lag_ms"] == 2020
+    # And the log cannot hide a real one: an executor that says off before the BMC flipped.
+    logs = {"host1": [(T + 12.0, "executing fence:host3 attempt 1.10"),
+                      (T + 12.1, "fence:host3 attempt 1.10 finished off: host3 is off")]}
+    assert "fence-confirmed-by-bmc" in invariants(verdict(write_run(tmp_path / "c", records, power, logs=logs)))
