@@ -15,6 +15,7 @@ Used by Cluster/lab (`up --nova`, `vms`, host boot); run by hand for troubleshoo
                                          fence_evacuate way instead of HA_Enabled)
     labstack.py vms crash|stop|start ID  kill its QEMU process / stop or start it through Nova
     labstack.py vms list [--format json]
+    labstack.py vms watch [--interval S]  a JSON line per poll of the server list (default 0.2 s)
     labstack.py vms delete ID / vms migrate ID HOST   by hand, as an operator would
     labstack.py app-credential NAME [--reader] [--expires-in SECONDS]
                                          an application credential, as cloud NAME in clouds.yaml
@@ -147,16 +148,17 @@ def rabbit_url():
     return f"rabbit://lifeboat:{secret('rabbit')}@{CONTROLLER}:{PORTS['rabbit']}/"
 
 
-def auth_section(user, section="keystone_authtoken"):
+def auth_section(user, section="keystone_authtoken", project="service", password=None):
+    """A keystoneauth password section; the service users' password unless told another."""
     return f"""[{section}]
 www_authenticate_uri = {url('keystone', '/')}
 auth_url = {url('keystone', '/v3')}
 auth_type = password
 project_domain_name = Default
 user_domain_name = Default
-project_name = service
+project_name = {project}
 username = {user}
-password = {secret('service')}
+password = {password if password is not None else secret('service')}
 region_name = {REGION}
 """
 
@@ -576,6 +578,23 @@ def vms_list(fmt):
             print(f"{r['id']}  {r['name']:30} {r['host'] or '-':8} {r['status']:8} {'ha' if r['ha'] else ''}")
 
 
+def vms_watch(interval):
+    """One JSON line per poll of Nova's server list, {"t": epoch, "servers": [...]}, until
+    killed: one token for the whole watch (benchmarks and the demo read it)."""
+    while True:
+        t = time.time()
+        try:
+            servers = api("GET", "/servers/detail?all_tenants=1")["servers"]
+        except (urllib.error.URLError, OSError) as e:
+            print(json.dumps({"t": t, "error": str(e)}), flush=True)
+            time.sleep(interval)
+            continue
+        rows = [{"id": s["id"], "name": s["name"], "host": s.get("OS-EXT-SRV-ATTR:host"), "status": s["status"],
+                 "ha": s.get("metadata", {}).get("HA_Enabled", "").lower() == "true"} for s in servers]
+        print(json.dumps({"t": t, "servers": rows}), flush=True)
+        time.sleep(max(0.0, interval - (time.time() - t)))
+
+
 def app_credential(name, reader, expires_in=None):
     """An application credential of the admin user (only the reader role with --reader;
     expiring after `expires_in` seconds if given), added to clouds.yaml as cloud NAME."""
@@ -666,6 +685,8 @@ def main(argv):
             vms_boot(rest[1], int(rest[2]), "--ha" in rest, libvirt="--libvirt" in rest, tag=tag)
         elif rest and rest[0] == "crash":
             vms_crash(rest[1])
+        elif rest and rest[0] == "watch":
+            vms_watch(float(rest[rest.index("--interval") + 1]) if "--interval" in rest else 0.2)
         elif rest and rest[0] in ("stop", "start"):
             api("POST", f"/servers/{rest[1]}/action", {"os-stop" if rest[0] == "stop" else "os-start": None})
         elif rest and rest[0] == "delete":

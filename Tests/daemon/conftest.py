@@ -47,3 +47,32 @@ def lab_down_at_the_end():
     yield
     if _state["up"] and os.environ.get("LAB_KEEP") != "1":   # LAB_KEEP=1 leaves the lab up to look at
         lab("down", check=False)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed lab test keeps the lab's own records (every host's lifeboatd, corosync,
+    nova-compute and power logs, the controller's logs) under .build/failed-tests/TEST:
+    the lab goes down before anyone can look, and CI prints only the assertion."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call" or not report.failed or not Path(LAB_DIR).exists():
+        return
+    import shutil
+    dest = Path(__file__).resolve().parents[2] / ".build" / "failed-tests" / item.name
+    shutil.rmtree(dest, ignore_errors=True)
+    for host in sorted(Path(LAB_DIR, "hosts").glob("host*")):
+        for rel in ("lifeboatd.log", "nova-compute.log", "power.log", "boot.log", "var/log/corosync/corosync.log"):
+            if (host / rel).exists():
+                (dest / host.name).mkdir(parents=True, exist_ok=True)
+                shutil.copy(host / rel, dest / host.name / Path(rel).name)
+    if Path(LAB_DIR, "openstack").exists():
+        for log in Path(LAB_DIR, "openstack").rglob("*.log"):
+            target = dest / "openstack" / log.relative_to(Path(LAB_DIR, "openstack"))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(log, target)
+    # The lifeboatd logs' last lines, where CI's output shows them.
+    for log in sorted(dest.glob("host*/lifeboatd.log")):
+        tail = log.read_text(errors="replace").splitlines()[-25:]
+        report.sections.append((f"{log.parent.name} lifeboatd.log (last 25 lines)", "\n".join(tail)))
+    report.sections.append(("lab records", f"kept in {dest}"))
