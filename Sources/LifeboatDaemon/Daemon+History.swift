@@ -118,7 +118,10 @@ extension Daemon {
     /// `/metrics`: the gauges from this node's view, then the whole exposition.
     public func metricsText() -> String {
         guard let r = replica else { return metrics.exposition(DaemonMetrics.View()) }
-        return metrics.exposition(DaemonMetrics.View(r))
+        var view = DaemonMetrics.View(r)
+        view.storeFailing = storeError != nil
+        view.historyFailing = historyError != nil
+        return metrics.exposition(view)
     }
 
     /// The durable history's part of `status`.

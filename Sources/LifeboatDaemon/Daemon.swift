@@ -44,6 +44,8 @@ public actor Daemon {
     var answers: [(UInt64, String?)] = []
     /// The last error writing the state directory (shown in status), nil while it works.
     var storeError: String? = nil
+    /// When the last snapshot failed to be written (nil after one succeeded).
+    var snapshotFailedAt: Double? = nil
     /// libquorum notifications held back by `debug.quorum_delay`.
     var delayedQuorum: AsyncStream<(Bool, [UInt32], UInt64)>.Continuation? = nil
     var sessionNumber: UInt64 = 0
@@ -387,7 +389,9 @@ public actor Daemon {
     func afterInput() {
         if let r = replica { shared.update(r.state, node: r.nodeID) }
         storeAttempt { try store.sync() }
-        if store.wantsCompaction { writeSnapshot() }
+        if store.wantsCompaction, snapshotFailedAt.map({ now() - $0 >= Self.snapshotRetryInterval }) ?? true {
+            writeSnapshot()
+        }
         for (id, rejected) in answers {
             waiting.removeValue(forKey: id)?.resume(returning: rejected)
             writesInFlight.remove(id)
@@ -402,17 +406,30 @@ public actor Daemon {
 
     func writeSnapshot() {
         guard let r = replica else { return }
-        storeAttempt { try store.writeSnapshot(state: r.state, history: r.history, prunedHistory: r.prunedHistory) }
+        let written = storeAttempt { try store.writeSnapshot(state: r.state, history: r.history, prunedHistory: r.prunedHistory) }
+        snapshotFailedAt = written ? nil : now()
     }
 
-    func storeAttempt(_ body: () throws -> Void) {
+    /// While the state directory fails (a full disk), a whole snapshot is tried this often
+    /// at most (not at every input: it serializes the whole state).
+    static let snapshotRetryInterval = 2.0
+
+    /// Runs one write of the state directory. A failure is shown in status (`store_error`)
+    /// and logged once per distinct error; the node goes on from memory (its peers hold the
+    /// same state) and is back to normal once a snapshot is written again.
+    @discardableResult
+    func storeAttempt(_ body: () throws -> Void) -> Bool {
         do {
             try body()
-            if storeError != nil { Log.info("the state directory is writable again") }
+            // A broken log skips writes until a snapshot is written: not yet back.
+            guard store.logBroken == nil else { return true }
+            if storeError != nil { Log.info("the state directory is writable again: \(configuration.stateDirectory)") }
             storeError = nil
+            return true
         } catch {
             if storeError != "\(error)" { Log.error("cannot save state in \(configuration.stateDirectory): \(error)") }
             storeError = "\(error)"
+            return false
         }
     }
 

@@ -132,6 +132,8 @@ final class DaemonMetrics: Sendable {
         gauge("lifeboat_open_incidents", Double(view.openIncidents))
         gauge("lifeboat_rejected_messages", Double(view.rejectedMessages))
         gauge("lifeboat_stale_results", Double(view.staleResults))
+        gauge("lifeboat_state_directory_errors", [("part", "state")], view.storeFailing ? 1 : 0)
+        gauge("lifeboat_state_directory_errors", [("part", "history")], view.historyFailing ? 1 : 0)
         return registry.emitToString()
     }
 
@@ -151,6 +153,10 @@ final class DaemonMetrics: Sendable {
         var openIncidents = 0
         var rejectedMessages = 0
         var staleResults = 0
+        /// This node cannot write its state directory (a full disk, an I/O error): it runs
+        /// from memory, and a restart would lose what it did not save.
+        var storeFailing = false
+        var historyFailing = false
 
         init() {}
 

@@ -36,6 +36,12 @@ public final class StateStore {
     /// Records appended since the last snapshot.
     public private(set) var recordsSinceSnapshot = 0
     public private(set) var logBytes = 0
+    /// Why the log stopped being written: a write or an fsync of it failed (a full disk, an
+    /// I/O error), so it may end in a torn record and lacks what was not written. Nothing
+    /// more is appended after such a gap (a reload would stop at it and lose what follows);
+    /// the next snapshot, which holds everything, starts a clean generation. Nil while the
+    /// log is whole.
+    public private(set) var logBroken: String? = nil
     /// A new snapshot is written after this many records (the log is then emptied).
     public var compactAfterRecords = 20_000
     public var compactAfterBytes = 64 << 20
@@ -166,8 +172,10 @@ public final class StateStore {
 
     // MARK: Writing
 
-    /// Appends one record (durable at the next `sync()`).
+    /// Appends one record (durable at the next `sync()`). While the log is broken
+    /// (`logBroken`) the record is not written: the next snapshot covers it.
     public func append(_ record: LogRecord) throws {
+        guard logBroken == nil else { return }
         if logFD < 0 {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             logFD = open(logPath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
@@ -180,7 +188,12 @@ public final class StateStore {
             frame += [UInt8(v & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v >> 16 & 0xFF), UInt8(v >> 24)]
         }
         frame += payload
-        try writeAll(logFD, frame, logPath)
+        do { try writeAll(logFD, frame, logPath) } catch {
+            // Take back a partly written frame, so that the file ends on a whole record.
+            _ = ftruncate(logFD, off_t(logBytes))
+            logBroken = "\(error)"
+            throw error
+        }
         dirty = true
         recordsSinceSnapshot += 1
         logBytes += frame.count
@@ -188,12 +201,20 @@ public final class StateStore {
 
     /// Makes every appended record durable.
     public func sync() throws {
-        guard dirty, logFD >= 0 else { return }
-        guard fsync(logFD) == 0 else { throw StoreError("fsync \(logPath): \(String(cString: strerror(errno)))") }
+        guard dirty, logFD >= 0, logBroken == nil else { return }
+        guard fsync(logFD) == 0 else {
+            // After a failed fsync the kernel may have dropped the dirty pages: what the
+            // file holds is not known, so it is not trusted either.
+            let error = StoreError("fsync \(logPath): \(String(cString: strerror(errno)))")
+            logBroken = "\(error)"
+            throw error
+        }
         dirty = false
     }
 
-    public var wantsCompaction: Bool { recordsSinceSnapshot >= compactAfterRecords || logBytes >= compactAfterBytes }
+    public var wantsCompaction: Bool {
+        logBroken != nil || recordsSinceSnapshot >= compactAfterRecords || logBytes >= compactAfterBytes
+    }
 
     /// Writes the whole state as the new snapshot and empties the log.
     public func writeSnapshot(state: ClusterState, history: [HistoryEntry], prunedHistory: Int) throws {
@@ -218,27 +239,37 @@ public final class StateStore {
             try writeAll(fd, header + body, tmp)
             guard fsync(fd) == 0 else { throw StoreError("fsync \(tmp): \(String(cString: strerror(errno)))") }
         } catch {
+            // Nothing of the attempt stays behind: on a full disk its files are what fills it.
             if fd >= 0 { close(fd) }
             close(newLog)
             unlink(tmp)
+            unlink(nextLog)
             throw error
         }
         close(fd)
         guard rename(tmp, snapshotPath) == 0 else {
             close(newLog)
+            unlink(tmp)
+            unlink(nextLog)
             throw StoreError("rename \(tmp): \(String(cString: strerror(errno)))")
         }
-        try syncDirectory()
         // The snapshot covers the old log: until the rename above, a crash leaves the old
-        // snapshot with its own log, intact.
+        // snapshot with its own log, intact. From the rename on, the new generation is
+        // the one a reload reads, so records go to its log.
         let oldLog = logPath
         if logFD >= 0 { close(logFD) }
         logFD = newLog
         generation = next
-        unlink(oldLog)
         dirty = false
+        logBroken = nil
         recordsSinceSnapshot = 0
         logBytes = 0
+        do { try syncDirectory() } catch {
+            // The rename may not be on the disk yet: write the snapshot again next time.
+            logBroken = "\(error)"
+            throw error
+        }
+        unlink(oldLog)
         if FileManager.default.fileExists(atPath: legacyConfigPath) { unlink(legacyConfigPath) }
     }
 

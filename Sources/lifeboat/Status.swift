@@ -84,6 +84,7 @@ struct Status: ParsableCommand {
             out += "Notices not yet recorded:\n" + pending.map { "  \(str($0["reason"]))\n" }.joined()
         }
         if case .string(let e) = s["store_error"] ?? .null { out += "STATE DIRECTORY ERROR: \(e)\n" }
+        if case .string(let e) = s["history"]?["error"] ?? .null { out += "HISTORY ERROR: \(e)\n" }
         return out
     }
 

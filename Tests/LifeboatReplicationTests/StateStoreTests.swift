@@ -124,6 +124,44 @@ import Testing
         #expect(loaded.state == s)
     }
 
+    /// A full disk (issue 13): writes to /dev/full fail with ENOSPC as on a full file system.
+    /// After a failed append the log is not written again (a gap would cut a reload there);
+    /// a failed snapshot leaves none of its files behind; the first snapshot that succeeds
+    /// holds everything, and a reload gives the whole state.
+    @Test func test_fullDisk_stopsTheLog_untilASnapshotHoldsEverything() throws {
+        let dir = Self.directory()
+        let (final, records) = try Self.recoveryInFlight()
+        let store = StateStore(directory: dir)
+        #expect(try store.load() == nil)
+        #expect(symlink("/dev/full", store.logPath) == 0)
+        #expect(throws: StateStore.StoreError.self) { try store.append(records[0]) }
+        let broken = try #require(store.logBroken)
+        #expect(broken.contains("No space left on device"), "\(broken)")
+        #expect(store.wantsCompaction)
+        for r in records.dropFirst() { try store.append(r) }  // skipped, not thrown
+        try store.sync()
+        #expect(store.logBroken == broken && store.recordsSinceSnapshot == 0)
+
+        // The disk is still full when the snapshot is tried.
+        let tmp = store.snapshotPath + ".tmp"
+        #expect(symlink("/dev/full", tmp) == 0)
+        var state = try Self.start()
+        #expect(throws: StateStore.StoreError.self) { try store.writeSnapshot(state: final, history: [], prunedHistory: 0) }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).sorted() == ["events-0.log"])
+        #expect(store.logBroken != nil && store.generation == 0)
+
+        // Room again: the snapshot holds the whole state, the log goes on from there.
+        try store.writeSnapshot(state: final, history: [], prunedHistory: records.count)
+        #expect(store.logBroken == nil && !store.wantsCompaction && store.generation == 1)
+        #expect(!FileManager.default.fileExists(atPath: dir + "/events-0.log"))
+        state = final
+        try state.apply(.reserved(host: "host2", on: true), at: 30)
+        try store.append(LogRecord(epoch: state.epoch, at: 30, origin: 1, event: .reserved(host: "host2", on: true), result: .applied))
+        try store.sync()
+        let loaded = try #require(try StateStore(directory: dir).load())
+        #expect(loaded.state == state && loaded.prunedHistory == records.count && loaded.history.count == 1)
+    }
+
     @Test func test_legacyConfiguration_isMigrated() throws {
         let dir = Self.directory()
         let text = JSONWriter.write(.object([("version", .number(4)), ("cluster", FakeCPG.configuration.json)]))
