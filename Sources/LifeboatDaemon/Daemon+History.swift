@@ -16,6 +16,11 @@ extension Daemon {
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             return (try HistoryDatabase(path: path), nil)
+        } catch where !HistoryDatabase.isCorruption(error) && FileManager.default.fileExists(atPath: path) {
+            // A full disk or an I/O error: the file is fine, the disk is not. Keep it, and
+            // try again later (`historyStep`).
+            Log.error("history: cannot open \(path): \(error); running without the durable history, trying again every \(Int(historyReopenInterval)) s")
+            return (nil, "\(error)")
         } catch {
             let aside = path + ".unusable-\(Int(Date().timeIntervalSince1970))"
             Log.error("history: \(path) is unusable (\(error)); set aside as \(aside), starting a new one")
@@ -27,8 +32,12 @@ extension Daemon {
         }
     }
 
+    /// How often a history that could not be opened (a full disk) is tried again.
+    static let historyReopenInterval = 10.0
+
     /// After every batch: store what is new, reconcile after a sync round, prune now and then.
     func historyStep() {
+        if history == nil, now() - historyOpenedAt >= Self.historyReopenInterval { reopenHistory() }
         guard let db = history, let r = replica else { return }
         let end = r.prunedHistory + r.history.count - 1
         if !historyReconcile, let stored = historyStoredThrough, stored >= end { return }
@@ -54,6 +63,22 @@ extension Daemon {
             historyError = "\(error)"
             historyReconcile = true
         }
+    }
+
+    /// Opens the history that could not be opened before; what it missed meanwhile is
+    /// written from the state's window, and older gaps are asked of the leader.
+    func reopenHistory() {
+        historyOpenedAt = now()
+        let (db, error) = Self.openHistory(directory: configuration.stateDirectory)
+        guard let db else {
+            historyError = error
+            return
+        }
+        history = db
+        historyError = nil
+        historyReconcile = true
+        historyStoredThrough = nil
+        Log.info("history: \(db.path) is open again")
     }
 
     func pruneHistory() {

@@ -73,7 +73,9 @@ public actor Daemon {
     public nonisolated let shared: SharedClusterState
 
     /// The durable history (`STATE_DIR/history.sqlite`), and how far it is written.
-    let history: HistoryDatabase?
+    var history: HistoryDatabase?
+    /// When opening the history was last tried.
+    var historyOpenedAt: Double = 0
     var historyError: String? = nil
     var historyReconcile = true
     var historyStoredThrough: Int? = nil
@@ -130,6 +132,7 @@ public actor Daemon {
         }
         store = StateStore(directory: configuration.stateDirectory)
         (history, historyError) = Self.openHistory(directory: configuration.stateDirectory)
+        historyOpenedAt = Date().timeIntervalSince1970 + configuration.debugClockOffset
         if let loaded = try store.load() {
             for n in loaded.notes { n.hasPrefix("ERROR") ? Log.error(n) : Log.info(n) }
             seed = .saved(loaded)

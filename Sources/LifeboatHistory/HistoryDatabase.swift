@@ -28,6 +28,14 @@ public final class HistoryDatabase: Sendable {
         try Self.migrator.migrate(pool)
     }
 
+    /// Whether an error opening the database says its file is damaged (not SQLite, or
+    /// corrupt), as opposed to a full disk or an I/O error, after which the same file opens
+    /// again once the disk is repaired and must not be set aside.
+    public static func isCorruption(_ error: any Error) -> Bool {
+        guard let e = error as? DatabaseError else { return false }
+        return e.resultCode == .SQLITE_CORRUPT || e.resultCode == .SQLITE_NOTADB
+    }
+
     /// The schema, one migration per change; never edit a migration that shipped.
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()

@@ -212,5 +212,17 @@ func temporaryDatabase() throws -> (HistoryDatabase, String) {
         let path = dir.appendingPathComponent("history.sqlite").path
         try Data(repeating: 0x41, count: 8192).write(to: URL(fileURLWithPath: path))
         #expect { try HistoryDatabase(path: path) } throws: { error in "\(error)".contains("not a database") }
+        // Damaged: the daemon sets such a file aside and starts a new one.
+        #expect { try HistoryDatabase(path: path) } throws: { error in HistoryDatabase.isCorruption(error) }
+    }
+
+    /// A database that cannot be opened because of where it lives (here: its directory is a
+    /// file; in production a full disk) is not damaged: the daemon keeps it and tries again.
+    @Test func test_aDatabaseThatCannotBeOpened_isNotTakenForCorrupt() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lifeboat-history-\(UUID().uuidString)")
+        try Data("a file, not a directory".utf8).write(to: dir)
+        #expect { try HistoryDatabase(path: dir.appendingPathComponent("history.sqlite").path) } throws: { error in
+            !HistoryDatabase.isCorruption(error)
+        }
     }
 }

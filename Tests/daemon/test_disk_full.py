@@ -131,4 +131,23 @@ def test_a_full_state_directory_is_reported_the_cluster_goes_on_and_the_node_sav
     lab("disk-full", leader, "off")
     poll(lambda: (s := status(leader)) and s["store_error"] is None and s["history"]["error"] is None, 20,
          "the leader's state directory writable again")
+    # A lifeboatd started while its disk is full, its history file gone (a new node, a
+    # replaced disk): SQLite cannot create it. The node runs and syncs without it, says so,
+    # and creates it once there is room, filled with the cluster's history.
+    lab("lifeboatd", other, "stop")
+    state_dir = Path(LAB_DIR, "hosts", other, "lifeboat")
+    for f in state_dir.glob("history.sqlite*"):
+        f.unlink()
+    lab("disk-full", other, "on")
+    lab("lifeboatd", other, "start")
+    s, _ = poll(lambda: (s := status(other)) and s["synced"] and s["history"]["error"] and s, 30,
+                "a synced lifeboatd on a full disk, without its history")
+    assert "full" in s["history"]["error"] and s["history"]["durable"] is False, s["history"]
+    assert "HISTORY ERROR" in cli(other, "status").stdout
+    lab("disk-full", other, "off")
+    poll(lambda: (s := status(other)) and s["store_error"] is None and s["history"]["error"] is None
+         and s["history"].get("entries"), 30, "the history created and written once there is room")
+    assert "history.sqlite is open again" in log_text(other)
+    poll(lambda: [r for r in fences(other, second) if r["outcome"] == "off"], 30, "the fence in its new history")
+    poll(lambda: [r for r in fences(other, victim) if r["outcome"] == "off"], 30, "the first fence too (from the cluster)")
     print(json.dumps({"full_node": full, "errors_logged": errors, "loaded_epoch": loaded_epochs(full)[-1], "epoch_before": epoch}))
