@@ -56,17 +56,21 @@ FAULTS = {
     "lifeboatd_kill":        {"weight": 2, "target": "any"},
     "lifeboatd_freeze":      {"weight": 1, "target": "any"},
     "leader_kill_mid_fence": {"weight": 2, "target": "follower"},  # the leader dies while it fences
+    # Drawn only when asked for (--with): weight 0 leaves every other seed's schedule as it was.
+    "disk_full":             {"weight": 0, "target": "any"},       # its state directory filled (lab up --state-quota)
 }
+# The weight of each fault drawn only when asked for (--with KIND).
+OPTIONAL_FAULTS = {"disk_full": 2}
 PARTITION_MODES = ["down", "drop", "cluster"]
 
 
-def make_schedule(seed, steps, hosts):
+def make_schedule(seed, steps, hosts, extra=()):
     """The seed's schedule. A model of what is outstanding (faults not yet undone) decides
     when to undo one instead of adding another, so the cluster is neither left whole nor
     left dead for long."""
     rng = random.Random(seed)
     kinds = sorted(FAULTS)
-    weights = [FAULTS[k]["weight"] for k in kinds]
+    weights = [OPTIONAL_FAULTS[k] if k in extra else FAULTS[k]["weight"] for k in kinds]
     outstanding = []   # kinds of faults not undone yet, in order (the run keeps the same list)
     schedule = []
     for i in range(steps):
@@ -239,6 +243,8 @@ class Run:
             lab("kill-process", h, "lifeboatd", check=False)
         elif kind == "lifeboatd_freeze":
             lab("kill-process", h, "lifeboatd", "--stop", check=False)
+        elif kind == "disk_full":
+            lab("disk-full", h, "on")
         elif kind == "leader_kill_mid_fence":
             return self.kill_leader_mid_fence(step, entry, h)
         self.outstanding.append((kind, h))
@@ -292,6 +298,8 @@ class Run:
                 lab("lifeboatd", h, "start", check=False)
         elif kind == "lifeboatd_freeze":
             lab("kill-process", h, "lifeboatd", "--cont", check=False)
+        elif kind == "disk_full":
+            lab("disk-full", h, "off", check=False)
         return {}
 
     def revive(self, h):
@@ -310,7 +318,8 @@ class Run:
     def setup(self):
         lab("down", check=False, timeout=120)
         t0 = time.time()
-        lab("up", "--hosts", str(self.args.hosts), "--lifeboatd", self.daemon, timeout=300)
+        quota = ["--state-quota", "64M"] if "disk_full" in self.args.extra else []
+        lab("up", "--hosts", str(self.args.hosts), "--lifeboatd", self.daemon, *quota, timeout=300)
         cluster = json.loads(lab("cluster-config").stdout)
         # The storm guard (half a segment lost within a minute) and the flap guard (3 fences
         # an hour) would halt fencing for the rest of a run on 3 hosts after the first few
@@ -366,6 +375,8 @@ class Run:
             lab("kill-process", h, "corosync", "--cont", check=False)
             lab("kill-process", h, "lifeboatd", "--cont", check=False)
             lab("bmc-up", h, check=False)
+            if "disk_full" in self.args.extra:
+                lab("disk-full", h, "off", check=False)
         lab("heal")
         for h in self.hosts:
             if not self.alive(h):
@@ -396,13 +407,14 @@ class Run:
 
 
 def run(args):
-    schedule = make_schedule(args.seed, args.steps, args.hosts)
+    schedule = make_schedule(args.seed, args.steps, args.hosts, args.extra)
     out = Path(args.out)
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
     (out / "schedule.json").write_text(json.dumps(
-        {"seed": args.seed, "steps": args.steps, "hosts": args.hosts, "schedule": schedule}, indent=1))
+        {"seed": args.seed, "steps": args.steps, "hosts": args.hosts, "with": sorted(args.extra), "schedule": schedule},
+        indent=1))
     r = Run(args)
     print(f"chaos: seed {args.seed}, {args.steps} steps, {args.hosts} hosts; records in {out}", flush=True)
     final = None
@@ -579,6 +591,8 @@ def disturbed_intervals(faults, recs, hosts, end):
             untouch(f.get("host"), t, f.get("undoes"))
         elif k in ("power_on_any", "final_revive"):
             pass   # a host Lifeboat fenced: its power log says when it was off
+        elif k == "disk_full":
+            pass   # a node with a full disk works as before: the checks hold it to that
         elif k == "final_heal":
             for h in hosts:
                 untouch(h, t)
@@ -908,13 +922,19 @@ def main(argv):
     ap.add_argument("--out", default=None, help="where the records go (default .build/chaos/seed-S)")
     ap.add_argument("--converge-timeout", type=float, default=180)
     ap.add_argument("--keep", action="store_true", help="leave the lab up afterwards")
+    ap.add_argument("--with", dest="with_", default="", metavar="KIND[,KIND]",
+                    help=f"also draw these faults: {', '.join(sorted(OPTIONAL_FAULTS))}")
     args = ap.parse_args(argv)
+    args.extra = [k for k in args.with_.split(",") if k]
+    unknown = [k for k in args.extra if k not in OPTIONAL_FAULTS]
+    if unknown:
+        ap.error(f"--with: unknown fault {', '.join(unknown)} (optional faults: {', '.join(sorted(OPTIONAL_FAULTS))})")
     if not 3 <= args.hosts <= 9:
         ap.error("--hosts must be 3..9")
     if args.steps < 1:
         ap.error("--steps must be at least 1")
     if args.mode == "schedule":
-        print(json.dumps(make_schedule(args.seed, args.steps, args.hosts), indent=1))
+        print(json.dumps(make_schedule(args.seed, args.steps, args.hosts, args.extra), indent=1))
         return 0
     if os.geteuid() != 0:
         ap.error("the lab needs root")

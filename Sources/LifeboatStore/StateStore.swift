@@ -216,8 +216,18 @@ public final class StateStore {
         logBroken != nil || recordsSinceSnapshot >= compactAfterRecords || logBytes >= compactAfterBytes
     }
 
-    /// Writes the whole state as the new snapshot and empties the log.
+    /// Writes the whole state as the new snapshot and empties the log. A failure breaks the
+    /// log (`logBroken`) until a snapshot succeeds: the state written may be one adopted
+    /// wholesale from a peer, which the old snapshot and its log do not lead to, so records
+    /// appended after it would not replay.
     public func writeSnapshot(state: ClusterState, history: [HistoryEntry], prunedHistory: Int) throws {
+        do { try writeSnapshotFiles(state: state, history: history, prunedHistory: prunedHistory) } catch {
+            logBroken = "\(error)"
+            throw error
+        }
+    }
+
+    private func writeSnapshotFiles(state: ClusterState, history: [HistoryEntry], prunedHistory: Int) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let next = generation + 1
         let nextLog = directory + "/events-\(next).log"
@@ -264,11 +274,9 @@ public final class StateStore {
         logBroken = nil
         recordsSinceSnapshot = 0
         logBytes = 0
-        do { try syncDirectory() } catch {
-            // The rename may not be on the disk yet: write the snapshot again next time.
-            logBroken = "\(error)"
-            throw error
-        }
+        // If this fails the rename may not be on the disk yet: the snapshot is written
+        // again next time (`writeSnapshot` marks the log broken).
+        try syncDirectory()
         unlink(oldLog)
         if FileManager.default.fileExists(atPath: legacyConfigPath) { unlink(legacyConfigPath) }
     }

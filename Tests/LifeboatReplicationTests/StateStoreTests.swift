@@ -162,6 +162,24 @@ import Testing
         #expect(loaded.state == state && loaded.prunedHistory == records.count && loaded.history.count == 1)
     }
 
+    /// A snapshot that fails on a whole log (here: a state adopted from a peer, written
+    /// while the disk is full) stops the log too: records of the adopted state appended to
+    /// the old generation would not replay from the old snapshot.
+    @Test func test_aFailedSnapshot_stopsTheLog_untilOneSucceeds() throws {
+        let dir = Self.directory()
+        let (adopted, records) = try Self.recoveryInFlight()
+        let store = StateStore(directory: dir)
+        try store.writeSnapshot(state: try Self.start(), history: [], prunedHistory: 0)
+        #expect(symlink("/dev/full", store.snapshotPath + ".tmp") == 0)
+        #expect(throws: StateStore.StoreError.self) { try store.writeSnapshot(state: adopted, history: [], prunedHistory: 0) }
+        #expect(store.logBroken != nil && store.wantsCompaction)
+        try store.append(records[0])  // skipped: it belongs to the adopted state
+        #expect(store.recordsSinceSnapshot == 0)
+        try store.writeSnapshot(state: adopted, history: [], prunedHistory: 0)
+        #expect(store.logBroken == nil)
+        #expect(try #require(try StateStore(directory: dir).load()).state == adopted)
+    }
+
     @Test func test_legacyConfiguration_isMigrated() throws {
         let dir = Self.directory()
         let text = JSONWriter.write(.object([("version", .number(4)), ("cluster", FakeCPG.configuration.json)]))

@@ -53,6 +53,23 @@ def test_a_chaos_seed_ends_clean(seed):
 FENCES = {}
 
 
+def test_a_chaos_seed_with_full_disks_ends_clean():
+    """Seed 21 with --with disk_full: two state directories filled (one of them the
+    leader's, which is then killed while it fences), a crash with the power on, a BMC down;
+    clean, and the full disks really made writes fail."""
+    schedule = chaos.make_schedule(21, 12, 3, ["disk_full"])
+    assert [s["kind"] for s in schedule].count("disk_full") == 2
+    out = REPO / ".build" / "chaos" / "ci-seed-21-disk-full"
+    p = subprocess.run([str(REPO / "Cluster/lab"), "chaos", "--seed", "21", "--steps", "12", "--with", "disk_full",
+                        "--lifeboatd", DAEMON, "--out", str(out)], capture_output=True, text=True, timeout=900)
+    print(p.stdout[-3000:], p.stderr[-2000:])
+    assert p.returncode == 0, f"seed 21 with disk_full: exit {p.returncode}; records in {out}"
+    v = json.loads((out / "verdict.json").read_text())
+    assert v["clean"] and v["faults_by_kind"].get("disk_full") == 2, v["faults_by_kind"]
+    logs = "".join((out / h / "lifeboatd.log").read_text() for h in ("host1", "host2", "host3"))
+    assert "No space left on device" in logs or "disk is full" in logs
+
+
 def test_the_ci_seeds_together_fenced_hosts():
     """A seed may draw no fence at all (seed 9 with 12 faults did not); the tier as a whole
     must have fenced, and had each fence checked against the BMC's log."""
