@@ -177,9 +177,15 @@ def test_the_schedule_is_a_function_of_the_seed():
     assert len(a) == 30 and [s["step"] for s in a] == list(range(1, 31))
     kinds = {s["kind"] for s in a}
     assert "restore" in kinds and len(kinds - {"restore", "heal"}) >= 4, kinds
-    # Over many seeds every fault kind is drawn.
+    # Over many seeds every fault kind is drawn; an optional one only when asked for.
+    optional = set(chaos.OPTIONAL_FAULTS)
     drawn = {s["kind"] for seed in range(30) for s in chaos.make_schedule(seed, 30, 5)}
+    assert set(chaos.FAULTS) - optional <= drawn, set(chaos.FAULTS) - optional - drawn
+    assert not drawn & optional, drawn & optional
+    drawn = {s["kind"] for seed in range(30) for s in chaos.make_schedule(seed, 30, 5, sorted(optional))}
     assert set(chaos.FAULTS) <= drawn, set(chaos.FAULTS) - drawn
+    with_full = chaos.make_schedule(42, 30, 3, ["disk_full"])
+    assert with_full == chaos.make_schedule(42, 30, 3, ["disk_full"]) and with_full != a
     p = subprocess.run([str(REPO / "Cluster/lab"), "chaos", "schedule", "--seed", "42", "--steps", "30"],
                        capture_output=True, text=True)
     assert p.returncode == 0 and json.loads(p.stdout) == a
@@ -191,6 +197,7 @@ def test_the_schedule_is_a_function_of_the_seed():
     (["--steps", "3"], "required: --seed"),
     (["--seed", "x"], "invalid int value"),
     (["check", "/nonexistent/chaos-run"], "no chaos run in /nonexistent/chaos-run"),
+    (["schedule", "--seed", "1", "--with", "disk_full,meteor"], "--with: unknown fault meteor"),
 ])
 def test_bad_arguments_get_a_clear_error(args, message):
     p = subprocess.run([sys.executable, str(REPO / "Cluster/chaos.py"), *args], capture_output=True, text=True)
