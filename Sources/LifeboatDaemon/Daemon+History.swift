@@ -11,15 +11,18 @@ import LifeboatSystem
 extension Daemon {
     /// Opens the history database; a file that is not a usable database is set aside (the
     /// peers' history fills the new one) rather than stopping the daemon.
-    static func openHistory(directory: String) -> (HistoryDatabase?, String?) {
+    /// `lastError`: the error of the previous attempt, not logged again when it repeats.
+    static func openHistory(directory: String, lastError: String? = nil) -> (HistoryDatabase?, String?) {
         let path = (directory as NSString).appendingPathComponent("history.sqlite")
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             return (try HistoryDatabase(path: path), nil)
-        } catch where !HistoryDatabase.isCorruption(error) && FileManager.default.fileExists(atPath: path) {
-            // A full disk or an I/O error: the file is fine, the disk is not. Keep it, and
-            // try again later (`historyStep`).
-            Log.error("history: cannot open \(path): \(error); running without the durable history, trying again every \(Int(historyReopenInterval)) s")
+        } catch where !HistoryDatabase.isCorruption(error) {
+            // A full disk or an I/O error: the file (if there is one) is fine, the disk is
+            // not. Keep it, and try again later (`historyStep`).
+            if lastError != "\(error)" {
+                Log.error("history: cannot open \(path): \(error); running without the durable history, trying again every \(Int(historyReopenInterval)) s")
+            }
             return (nil, "\(error)")
         } catch {
             let aside = path + ".unusable-\(Int(Date().timeIntervalSince1970))"
@@ -69,7 +72,7 @@ extension Daemon {
     /// written from the state's window, and older gaps are asked of the leader.
     func reopenHistory() {
         historyOpenedAt = now()
-        let (db, error) = Self.openHistory(directory: configuration.stateDirectory)
+        let (db, error) = Self.openHistory(directory: configuration.stateDirectory, lastError: historyError)
         guard let db else {
             historyError = error
             return

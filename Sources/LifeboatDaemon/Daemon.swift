@@ -473,13 +473,14 @@ public actor Daemon {
         guard waiting.count < Self.maxPendingWrites else {
             return "busy: \(waiting.count) changes are waiting for the cluster to apply them; retry in a moment"
         }
-        let size = WireMessage(.event(event, at: r.clusterTime(now()), request: nextRequest)).encoded().count
+        let stamped = WireMessage.Stamped(event, at: r.clusterTime(now()), request: nextRequest)
+        let size = WireMessage(.event(stamped.event, at: stamped.at, request: stamped.request)).encoded().count
         guard size <= WireMessage.maxMessageBytes else {
             return "this change is \(size) bytes, over the \(WireMessage.maxMessageBytes)-byte limit of one replicated message"
         }
         let id = nextRequest
         nextRequest += 1
-        outbox.append((WireMessage.Stamped(event, at: r.clusterTime(now()), request: id), size))
+        outbox.append((stamped, size))
         flushWrites()
         let bound = 10.0 + Double(size) / 1_000_000  // a large configuration takes longer to go round
         Task {
