@@ -29,7 +29,7 @@ import shutil
 import subprocess
 import sys
 import time
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -58,9 +58,16 @@ FAULTS = {
     "leader_kill_mid_fence": {"weight": 2, "target": "follower"},  # the leader dies while it fences
     # Drawn only when asked for (--with): weight 0 leaves every other seed's schedule as it was.
     "disk_full":             {"weight": 0, "target": "any"},       # its state directory filled (lab up --state-quota)
+    # With --nova (lab up --nova-proxy): Nova's API fails through the fault proxy in front of it.
+    "nova_error":            {"weight": 0, "target": "cloud"},     # 500 or 503 for every request, or half of them
+    "nova_hang":             {"weight": 0, "target": "cloud"},     # no answer at all
+    "nova_lost_reply":       {"weight": 0, "target": "cloud"},     # writes done by Nova, their answers lost
 }
-# The weight of each fault drawn only when asked for (--with KIND).
-OPTIONAL_FAULTS = {"disk_full": 2}
+# The weight of each fault drawn only when asked for (--with KIND; --nova asks for the nova_ ones).
+OPTIONAL_FAULTS = {"disk_full": 2, "nova_error": 2, "nova_hang": 1, "nova_lost_reply": 1}
+NOVA_FAULTS = ("nova_error", "nova_hang", "nova_lost_reply")
+# HA servers booted on each host for a --nova run.
+NOVA_SERVERS_PER_HOST = 2
 PARTITION_MODES = ["down", "drop", "cluster"]
 
 
@@ -96,6 +103,10 @@ def make_schedule(seed, steps, hosts, extra=()):
             elif kind == "leader_kill_mid_fence":
                 step["bmc_slow"] = rng.random() < 0.6   # keep the fence in flight by taking its BMC away
                 outstanding += (["bmc_down"] if step["bmc_slow"] else []) + ["crash_power_stays_on", "lifeboatd_kill"]
+            elif kind == "nova_error":
+                step["status"] = rng.choice([500, 503])
+                step["rate"] = rng.choice([0.5, 1.0])
+                outstanding.append(kind)
             else:
                 outstanding.append(kind)
         step["step"] = i + 1
@@ -128,9 +139,12 @@ class Run:
         self.args = args
         self.hosts = [f"host{i}" for i in range(1, args.hosts + 1)]
         self.daemon = str(Path(args.lifeboatd).resolve())
-        self.cli_bin = str(Path(self.daemon).parent / "lifeboat")
+        # The CLI beside the daemon, else the debug one (a release build of lifeboatd alone).
+        self.cli_bin = next((str(c) for c in (Path(self.daemon).parent / "lifeboat", REPO / ".build/debug/lifeboat")
+                             if c.exists()), str(Path(self.daemon).parent / "lifeboat"))
         self.out = Path(args.out)
         self.outstanding = []   # (kind, host) in the model's order
+        self.nova_faults = []   # (kind, step) of the Nova faults not undone yet, oldest first
         self.t_begin = time.time()
 
     # -- observation ------------------------------------------------------
@@ -216,6 +230,11 @@ class Run:
             for i in range(step["count"]):
                 self.outstanding.append(("partition_majority", hs[i] if i < len(hs) else None))
             return self.log({**entry, "hosts": hs, "mode": step["mode"]})
+        if kind in NOVA_FAULTS:
+            self.nova_faults.append((kind, step))
+            self.set_nova_fault()
+            self.outstanding.append((kind, "cloud"))
+            return self.log({**entry, "host": "cloud", **{k: step[k] for k in ("status", "rate") if k in step}})
         cands = self.candidates(FAULTS[kind]["target"])
         if not cands:
             # Keep the model's bookkeeping in step: placeholders that undo nothing.
@@ -271,11 +290,28 @@ class Run:
         entry.update(host=victim, leader=leader, fence_seen_in_flight=seen is not None)
         return self.log(entry)
 
+    def set_nova_fault(self):
+        """The proxy does what the newest Nova fault not undone says (pass when none is left)."""
+        if not self.nova_faults:
+            return lab("nova-fault", "pass")
+        kind, step = self.nova_faults[-1]
+        if kind == "nova_error":
+            return lab("nova-fault", "error", "--status", str(step["status"]), "--rate", str(step["rate"]))
+        if kind == "nova_hang":
+            return lab("nova-fault", "hang")
+        # The answers to writes (a POST or PUT: an evacuation, a force-down) are lost; reads pass.
+        return lab("nova-fault", "lost_reply", "--match", "^(POST|PUT) ")
+
     def undo(self, kind, h):
         """Undo one fault, as the operator who repairs it would: a host the cluster fenced
         meanwhile (or that is dead) is powered on as well."""
         if h is None:
             return {"skipped": "nothing to undo"}
+        if kind in NOVA_FAULTS:
+            i = next(i for i, (k, _) in enumerate(self.nova_faults) if k == kind)
+            self.nova_faults.pop(i)
+            self.set_nova_fault()
+            return {"nova": self.nova_faults[-1][0] if self.nova_faults else "pass"}
         if kind in ("crash", "crash_power_stays_on", "bmc_power_off"):
             return self.revive(h)
         done = self.undo_one(kind, h)
@@ -319,13 +355,16 @@ class Run:
         lab("down", check=False, timeout=120)
         t0 = time.time()
         quota = ["--state-quota", "64M"] if "disk_full" in self.args.extra else []
-        lab("up", "--hosts", str(self.args.hosts), "--lifeboatd", self.daemon, *quota, timeout=300)
-        cluster = json.loads(lab("cluster-config").stdout)
+        nova = ["--nova-proxy"] if self.args.nova else []
+        lab("up", "--hosts", str(self.args.hosts), "--lifeboatd", self.daemon, *quota, *nova, timeout=600)
+        cluster = json.loads(lab("cluster-config", *(["--nova"] if self.args.nova else [])).stdout)
         # The storm guard (half a segment lost within a minute) and the flap guard (3 fences
         # an hour) would halt fencing for the rest of a run on 3 hosts after the first few
         # faults; they have their own tests. Here every loss should be acted on.
         cluster["policy"] = {"fence_retry_interval": 2, "startup_grace": 15,
                              "storm_threshold": 1.0, "flap_limit": 1000}
+        if self.args.nova:
+            cluster["policy"]["nova_retry_interval"] = 2
         path = LAB_DIR / "chaos-cluster.json"
         path.write_text(json.dumps(cluster))
         (self.out / "cluster.json").write_text(json.dumps(cluster, indent=1))
@@ -336,7 +375,46 @@ class Run:
             raise RunFailed(f"config apply: {p.stderr}")
         if not self.wait_agreed(30):
             raise RunFailed("the configuration did not reach every node within 30 s")
+        if self.args.nova:
+            self.boot_servers()
         print(f"chaos: lab of {self.args.hosts} hosts up and configured in {time.time() - t0:.1f} s", flush=True)
+
+    def servers(self):
+        p = lab("vms", "--format", "json", check=False, timeout=90)
+        try:
+            return json.loads(p.stdout) if p.returncode == 0 else None
+        except ValueError:
+            return None
+
+    def boot_servers(self):
+        """NOVA_SERVERS_PER_HOST HA servers on every host, and Lifeboat's inventory holding
+        them all."""
+        for h in self.hosts:
+            lab("vms", "boot", h, str(NOVA_SERVERS_PER_HOST), "--ha", timeout=300)
+        vms = self.servers()
+        if vms is None:
+            raise RunFailed("cannot list the lab cloud's servers")
+        (self.out / "nova-initial.json").write_text(json.dumps(vms, indent=1))
+        want = {v["id"] for v in vms if v["ha"]}
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            p = self.cli("host1", "config", "show")
+            if p.returncode == 0 and want <= {i["id"] for i in json.loads(p.stdout)["cluster"]["instances"]}:
+                return
+            time.sleep(1)
+        raise RunFailed(f"Lifeboat's inventory did not list the {len(want)} HA servers within 60 s")
+
+    def wait_servers_settled(self, timeout):
+        """Seconds until every HA server is ACTIVE with no task on a host that runs (Nova's
+        own view through its API), or None."""
+        t0 = time.time()
+        while time.time() - t0 < timeout:
+            vms = self.servers()
+            if vms is not None and all(v["status"] == "ACTIVE" and not v.get("task_state") and v["host"] in self.hosts
+                                       and self.alive(v["host"]) for v in vms if v["ha"]):
+                return time.time() - t0
+            time.sleep(2)
+        return None
 
     def agreement(self):
         """Every host answers, synced, all members, quorate, one view; nothing in flight."""
@@ -377,6 +455,9 @@ class Run:
             lab("bmc-up", h, check=False)
             if "disk_full" in self.args.extra:
                 lab("disk-full", h, "off", check=False)
+        if self.args.nova:
+            self.nova_faults = []
+            lab("nova-fault", "pass", check=False)
         lab("heal")
         for h in self.hosts:
             if not self.alive(h):
@@ -404,6 +485,14 @@ class Run:
             (d / "history.json").write_text(p.stdout if p.returncode == 0 else json.dumps({"error": p.stderr}))
             if final and final.get(h):
                 (d / "status.json").write_text(json.dumps(final[h], indent=1))
+        if self.args.nova:
+            vms = self.servers()
+            (self.out / "nova-final.json").write_text(json.dumps(vms, indent=1))
+            p = lab("vms", "migrations", check=False, timeout=90)
+            (self.out / "nova-migrations.json").write_text(p.stdout if p.returncode == 0 else "null")
+            src = LAB_DIR / "openstack" / "faultproxy" / "requests.jsonl"
+            if src.exists():
+                shutil.copyfile(src, self.out / "nova-requests.jsonl")
 
 
 def run(args):
@@ -413,7 +502,8 @@ def run(args):
         shutil.rmtree(out)
     out.mkdir(parents=True)
     (out / "schedule.json").write_text(json.dumps(
-        {"seed": args.seed, "steps": args.steps, "hosts": args.hosts, "with": sorted(args.extra), "schedule": schedule},
+        {"seed": args.seed, "steps": args.steps, "hosts": args.hosts, "with": sorted(args.extra), "nova": args.nova,
+         "schedule": schedule},
         indent=1))
     r = Run(args)
     print(f"chaos: seed {args.seed}, {args.steps} steps, {args.hosts} hosts; records in {out}", flush=True)
@@ -432,13 +522,19 @@ def run(args):
         t0 = time.time()
         final = r.wait_agreed(args.converge_timeout, revive=True)
         converged = time.time() - t0 if final else None
+        settled = None
+        if final and args.nova:   # then Nova: every HA server ACTIVE on a host that runs
+            settled = r.wait_servers_settled(args.converge_timeout)
+            final = r.wait_agreed(30) or final   # the last evacuations' results, replicated
         if final:   # the durable histories follow the replicated log a moment later
             time.sleep(2)
         (out / "run.json").write_text(json.dumps({
             "seed": args.seed, "steps": args.steps, "hosts": args.hosts,
             "began": r.t_begin, "ended": time.time(),
             "converged_after_s": round(converged, 2) if converged is not None else None,
-            "converge_timeout_s": args.converge_timeout}, indent=1))
+            "converge_timeout_s": args.converge_timeout,
+            **({"nova_settled_after_s": round(settled, 2) if settled is not None else None} if args.nova else {})},
+            indent=1))
         if not final:
             (out / "last-status.json").write_text(json.dumps({h: r.status(h) for h in r.hosts}, indent=1))
         r.collect(final)
@@ -551,6 +647,112 @@ def load_run(d):
     return sched, hosts, faults, runinfo, recs
 
 
+def load_nova(d):
+    """Nova's own records of a --nova run (None for a run without Nova): the servers before
+    and after, every evacuation Nova recorded (os-migrations), and the fault proxy's log."""
+    d = Path(d)
+    if not (d / "nova-initial.json").exists():
+        return None
+
+    def read(name, default=None):
+        try:
+            return json.loads((d / name).read_text())
+        except (OSError, ValueError):
+            return default
+    requests = []
+    if (d / "nova-requests.jsonl").exists():
+        for line in (d / "nova-requests.jsonl").read_text().splitlines():
+            try:
+                requests.append(json.loads(line))
+            except ValueError:
+                pass
+    return {"initial": read("nova-initial.json", []), "final": read("nova-final.json"),
+            "migrations": read("nova-migrations.json"), "requests": requests,
+            "cluster": read("cluster.json", {})}
+
+
+def nova_time(text):
+    """Unix time of a Nova timestamp (UTC, with or without fractions or a zone)."""
+    t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return (t if t.tzinfo else t.replace(tzinfo=timezone.utc)).timestamp()
+
+
+def check_nova(nova, hosts, recs, runinfo, records, v):
+    """Nova's records against the BMCs' and the segments: evacuations only of instances
+    whose source host was off by its BMC's log, each instance moved from where it was to one
+    place at a time, never out of its segment, and every HA server ACTIVE at the end or a
+    recorded reason."""
+    segment = {h["name"]: h.get("segment") for h in nova["cluster"].get("hosts", [])}
+    # When each evacuation request reached Nova's front door (the fault proxy): Nova writes
+    # its record a moment later, and a power-on in that moment is not the requester's doing.
+    asked = {}
+    for r in nova["requests"]:
+        v.count(f"nova_requests_{r.get('did', 'broken')}")
+        m = re.search(r"/servers/([0-9a-f-]{36})/action$", r.get("path") or "")
+        if m and r.get("action") == "evacuate" and r.get("did") in ("pass", "lost_reply"):
+            asked.setdefault(m.group(1), []).append(r["t"])
+    migrations = nova["migrations"]
+    if migrations is None:
+        v.violate("nova-records", "Nova's evacuation records (os-migrations) could not be read", {})
+        return
+    failed = ("failed", "error", "cancelled")
+    by_instance = {}
+    for m in migrations:
+        if m.get("migration_type") != "evacuation":
+            continue
+        v.count("nova_evacuations")
+        if m.get("status") in failed:
+            v.count("nova_evacuations_failed")
+        t = nova_time(m["created_at"])
+        m["_t"] = t
+        src, dst = m.get("source_compute"), m.get("dest_compute")
+        by_instance.setdefault(m["instance_uuid"], []).append(m)
+        if src in recs:
+            # The request that made this record: the last one for the server before it.
+            request = max([a for a in asked.get(m["instance_uuid"], []) if a <= t + 0.01], default=t)
+            state, line = power_at(recs[src]["power"], request)
+            if state != "off":
+                v.violate("nova-evacuation-source-off", f"Nova recorded an evacuation of {m['instance_uuid']} from "
+                          f"{src} at {m['created_at']} UTC, asked at {datetime.fromtimestamp(request).isoformat()}, "
+                          f"while {src}'s BMC log says {state}", {"migration": m, "last_power_line": line})
+        if dst is not None and segment.get(src) != segment.get(dst):
+            v.violate("nova-evacuation-in-segment", f"{m['instance_uuid']} was evacuated from {src} (segment "
+                      f"{segment.get(src)}) to {dst} (segment {segment.get(dst)})", {"migration": m})
+    initial = {s["id"]: s for s in nova["initial"]}
+    for iid, ms in by_instance.items():
+        ms.sort(key=lambda m: m["_t"])
+        where = {initial[iid]["host"]} if iid in initial else None
+        for m in ms:
+            if where is not None and m["source_compute"] not in where:
+                v.violate("nova-one-place", f"{iid} was evacuated from {m['source_compute']} at {m['created_at']} "
+                          f"UTC, where it no longer was (it was on {', '.join(sorted(where))}): evacuated twice",
+                          {"migrations": ms})
+                break
+            # A failed evacuation may leave the server at either end.
+            where = {m["source_compute"], m["dest_compute"]} if m.get("status") in failed else {m["dest_compute"]}
+    final = nova["final"]
+    if final is None:
+        v.violate("nova-records", "Nova's final server list could not be read", {})
+        return
+    now = {s["id"]: s for s in final}
+    for iid, s in initial.items():
+        if not s.get("ha"):
+            continue
+        v.count("nova_ha_servers")
+        f = now.get(iid)
+        if f and f["status"] == "ACTIVE" and f["host"] in hosts and not f.get("task_state"):
+            continue
+        # A recorded reason is a notice that names the server (Lifeboat told the operator).
+        reasons = [x for x in records if x.get("kind") == "action_started" and x.get("action") == "notify"
+                   and iid in json.dumps((x.get("event") or {}).get("action") or {})]
+        if reasons:
+            v.count("nova_ha_servers_down_with_reason")
+            continue
+        v.violate("nova-ha-servers-active", f"HA server {iid} ends {f['status'] if f else 'missing'} on "
+                  f"{f['host'] if f else '-'} after the final heal, with no recorded reason",
+                  {"server": f, "settled_after_s": runinfo.get("nova_settled_after_s")})
+
+
 def disturbed_intervals(faults, recs, hosts, end):
     """When each host was touched by a fault or off, as [(from, until)]: from a fault on it
     until every fault on it was undone (restore, heal, power-on, the final heal), and from a
@@ -591,8 +793,8 @@ def disturbed_intervals(faults, recs, hosts, end):
             untouch(f.get("host"), t, f.get("undoes"))
         elif k in ("power_on_any", "final_revive"):
             pass   # a host Lifeboat fenced: its power log says when it was off
-        elif k == "disk_full":
-            pass   # a node with a full disk works as before: the checks hold it to that
+        elif k == "disk_full" or k in NOVA_FAULTS:
+            pass   # a node with a full disk (or a sick Nova) works as before: the checks hold it to that
         elif k == "final_heal":
             for h in hosts:
                 untouch(h, t)
@@ -879,6 +1081,9 @@ def check_records(sched, hosts, faults, runinfo, recs):
 def check(d):
     sched, hosts, faults, runinfo, recs = load_run(d)
     v = check_records(sched, hosts, faults, runinfo, recs)
+    nova = load_nova(d)
+    if nova is not None:
+        check_nova(nova, hosts, recs, runinfo, all_records(recs), v)
     by_kind = {}
     for f in faults:
         if not f.get("skipped") and not f.get("error"):
@@ -887,6 +1092,7 @@ def check(d):
                "faults_by_kind": by_kind, "skipped": sum(1 for f in faults if f.get("skipped")),
                "errors": sum(1 for f in faults if f.get("error")),
                "converged_after_s": runinfo.get("converged_after_s"),
+               "nova_settled_after_s": runinfo.get("nova_settled_after_s"),
                "counts": v.counts, "recoveries_s": v.recoveries,
                "violations": v.violations, "clean": not v.violations}
     Path(d, "verdict.json").write_text(json.dumps(summary, indent=1))
@@ -924,11 +1130,18 @@ def main(argv):
     ap.add_argument("--keep", action="store_true", help="leave the lab up afterwards")
     ap.add_argument("--with", dest="with_", default="", metavar="KIND[,KIND]",
                     help=f"also draw these faults: {', '.join(sorted(OPTIONAL_FAULTS))}")
+    ap.add_argument("--nova", action="store_true",
+                    help=f"with the lab cloud (a fault proxy in front of nova-api), {NOVA_SERVERS_PER_HOST} HA servers "
+                         f"per host, Nova's faults drawn too, and Nova's records checked")
     args = ap.parse_args(argv)
     args.extra = [k for k in args.with_.split(",") if k]
     unknown = [k for k in args.extra if k not in OPTIONAL_FAULTS]
     if unknown:
         ap.error(f"--with: unknown fault {', '.join(unknown)} (optional faults: {', '.join(sorted(OPTIONAL_FAULTS))})")
+    if any(k in NOVA_FAULTS for k in args.extra) and not args.nova:
+        ap.error("--with: Nova's faults need --nova (a lab cloud with the fault proxy)")
+    if args.nova:
+        args.extra += [k for k in NOVA_FAULTS if k not in args.extra]
     if not 3 <= args.hosts <= 9:
         ap.error("--hosts must be 3..9")
     if args.steps < 1:

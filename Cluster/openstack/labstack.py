@@ -15,12 +15,17 @@ Used by Cluster/lab (`up --nova`, `vms`, host boot); run by hand for troubleshoo
                                          fence_evacuate way instead of HA_Enabled)
     labstack.py vms crash|stop|start ID  kill its QEMU process / stop or start it through Nova
     labstack.py vms list [--format json]
+    labstack.py migrations               Nova's evacuation records (os-migrations) as JSON
     labstack.py vms watch [--interval S]  a JSON line per poll of the server list (default 0.2 s)
     labstack.py vms delete ID / vms migrate ID HOST   by hand, as an operator would
     labstack.py app-credential NAME [--reader] [--expires-in SECONDS]
                                          an application credential, as cloud NAME in clouds.yaml
                                          (Keystone caps its tokens' expiry at the credential's)
     labstack.py api stop|start           stop or start nova-api (Nova down, for tests)
+    labstack.py nova-fault MODE [--rate P] [--match REGEX] [--status CODE] | status
+                                         with LAB_NOVA_PROXY=1 (lab up --nova-proxy): make the
+                                         fault proxy in front of nova-api pass, error, hang or
+                                         lose the reply (see faultproxy.py)
     labstack.py env                      print OS_* variables for the admin
 
 Everything lives in $LAB_DIR/openstack; passwords are random, in files readable by root
@@ -72,7 +77,13 @@ MARIADB_DIR = OS_DIR / "mariadb"
 #: catalog as Masakari is, so that the stock `openstack segment ...` finds it.
 HA_ENDPOINT = "http://" + CONTROLLER.rsplit(".", 1)[0] + ".11:15868/v1/%(tenant_id)s"
 PORTS = {"keystone": 5000, "nova": 8774, "placement": 8778, "glance": 9292, "neutron": 9696, "rabbit": 5672,
-         "mariadb": 3306}
+         "mariadb": 3306, "nova_behind_proxy": 18774}
+#: `lab up --nova --nova-proxy`: nova-api listens on its own port and faultproxy.py takes
+#: Nova's catalog address, so that `lab nova-fault` can make Nova fail (5xx, hang, lost reply).
+NOVA_PROXY = os.environ.get("LAB_NOVA_PROXY", "0") == "1"
+NOVA_API_PORT = PORTS["nova_behind_proxy"] if NOVA_PROXY else PORTS["nova"]
+FAULT_CONTROL = OS_DIR / "faultproxy/control.json"
+FAULT_MODES = ("pass", "error", "hang", "lost_reply")
 DATABASES = ("keystone", "placement", "nova_api", "nova", "nova_cell0")
 
 
@@ -369,7 +380,9 @@ def start():
     in_bridge([sys.executable, HERE / "standins.py", CONTROLLER, str(PORTS["glance"]), str(PORTS["neutron"])],
               d / "standins.log")
     novaenv = {"OS_NOVA_CONFIG_DIR": str(d / "nova"), "OS_NOVA_CONFIG_FILES": "api-paste.ini;nova.conf", **NOVA_ENV}
-    gunicorn("wsgi_nova:application", PORTS["nova"], d / "nova/nova-api.log", novaenv, threads=NOVA_API_THREADS, workers=NOVA_API_WORKERS)
+    gunicorn("wsgi_nova:application", NOVA_API_PORT, d / "nova/nova-api.log", novaenv, threads=NOVA_API_THREADS, workers=NOVA_API_WORKERS)
+    if NOVA_PROXY:
+        start_fault_proxy()
     for svc in ("nova-conductor", "nova-scheduler"):
         in_bridge([bin_(svc), *nconf], d / "nova" / f"{svc}.log", NOVA_ENV)
     write_clouds_yaml()
@@ -570,12 +583,20 @@ def vms_crash(server):
 def vms_list(fmt):
     servers = api("GET", "/servers/detail?all_tenants=1")["servers"]
     rows = [{"id": s["id"], "name": s["name"], "host": s.get("OS-EXT-SRV-ATTR:host"), "status": s["status"],
-             "ha": s.get("metadata", {}).get("HA_Enabled", "").lower() == "true"} for s in servers]
+             "ha": s.get("metadata", {}).get("HA_Enabled", "").lower() == "true",
+             "task_state": s.get("OS-EXT-STS:task_state")} for s in servers]
     if fmt == "json":
         print(json.dumps(rows, indent=1))
     else:
         for r in rows:
             print(f"{r['id']}  {r['name']:30} {r['host'] or '-':8} {r['status']:8} {'ha' if r['ha'] else ''}")
+
+
+def migrations():
+    """Nova's own record of every evacuation (os-migrations), as JSON: what `lab chaos --nova`
+    checks Lifeboat against."""
+    rows = api("GET", "/os-migrations?migration_type=evacuation", microversion="2.80")["migrations"]
+    print(json.dumps(rows, indent=1))
 
 
 def vms_watch(interval):
@@ -652,12 +673,57 @@ def api_service(op):
         note("nova-api stopped")
     elif op == "start":
         novaenv = {"OS_NOVA_CONFIG_DIR": str(OS_DIR / "nova"), "OS_NOVA_CONFIG_FILES": "api-paste.ini;nova.conf", **NOVA_ENV}
-        gunicorn("wsgi_nova:application", PORTS["nova"], OS_DIR / "nova/nova-api.log", novaenv, threads=NOVA_API_THREADS,
+        gunicorn("wsgi_nova:application", NOVA_API_PORT, OS_DIR / "nova/nova-api.log", novaenv, threads=NOVA_API_THREADS,
                  workers=NOVA_API_WORKERS)
         wait_http("nova", "/", 90, "nova-api")
         note("nova-api started")
     else:
         die("api: stop or start")
+
+
+def start_fault_proxy():
+    d = FAULT_CONTROL.parent
+    d.mkdir(parents=True, exist_ok=True)
+    in_bridge([sys.executable, HERE / "faultproxy.py", f"{CONTROLLER}:{PORTS['nova']}", f"{CONTROLLER}:{NOVA_API_PORT}",
+               FAULT_CONTROL, d / "requests.jsonl"], d / "faultproxy.log")
+
+
+def nova_fault(args):
+    """`nova-fault MODE [--rate P] [--match REGEX] [--status CODE]` or `nova-fault status`."""
+    if not NOVA_PROXY:
+        die("this lab has no fault proxy in front of Nova (lab up --nova --nova-proxy)")
+    if not args or args[0] == "status":
+        print(FAULT_CONTROL.read_text().strip() if FAULT_CONTROL.exists() else json.dumps({"mode": "pass"}))
+        return
+    mode, rest = args[0], args[1:]
+    if mode not in FAULT_MODES:
+        die(f"nova-fault: unknown mode '{mode}' (one of: {', '.join(FAULT_MODES)}, status)")
+    conf = {"mode": mode}
+    opts = {"--rate": ("rate", float), "--match": ("match", str), "--status": ("status", int)}
+    while rest:
+        if rest[0] not in opts or len(rest) < 2:
+            die(f"nova-fault: unknown or incomplete option '{rest[0]}' (--rate P, --match REGEX, --status CODE)")
+        key, conv = opts[rest[0]]
+        try:
+            conf[key] = conv(rest[1])
+        except ValueError:
+            die(f"nova-fault: {rest[0]} takes a {conv.__name__}, got '{rest[1]}'")
+        rest = rest[2:]
+    if not 0 <= conf.get("rate", 1) <= 1:
+        die("nova-fault: --rate must be within 0..1")
+    if not 500 <= conf.get("status", 503) <= 599:
+        die("nova-fault: --status must be a 5xx code")
+    if "match" in conf:
+        import re
+        try:
+            re.compile(conf["match"])
+        except re.error as e:
+            die(f"nova-fault: --match is not a regular expression ({e})")
+    FAULT_CONTROL.parent.mkdir(parents=True, exist_ok=True)
+    tmp = FAULT_CONTROL.with_suffix(".tmp")
+    tmp.write_text(json.dumps(conf))
+    tmp.replace(FAULT_CONTROL)
+    print(json.dumps(conf))
 
 
 def main(argv):
@@ -666,7 +732,7 @@ def main(argv):
         return
     cmd, rest = argv[0], argv[1:]
     # Everything that talks to the cloud runs in the bridge namespace, where it lives.
-    if cmd not in ("install", "compute-config", "env") and os.environ.get("LAB_IN_BRIDGE") != "1":
+    if cmd not in ("install", "compute-config", "env", "nova-fault") and os.environ.get("LAB_IN_BRIDGE") != "1":
         os.execvpe("ip", ["ip", "netns", "exec", BRIDGE_NS, sys.executable, __file__, *argv],
                    {**os.environ, "LAB_IN_BRIDGE": "1"})
     if cmd == "install":
@@ -698,6 +764,10 @@ def main(argv):
     elif cmd == "app-credential":
         app_credential(rest[0], reader="--reader" in rest,
                        expires_in=rest[rest.index("--expires-in") + 1] if "--expires-in" in rest else None)
+    elif cmd == "migrations":
+        migrations()
+    elif cmd == "nova-fault":
+        nova_fault(rest)
     elif cmd == "api":
         api_service(rest[0] if rest else "status")
     elif cmd == "env":

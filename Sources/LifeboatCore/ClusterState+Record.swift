@@ -161,6 +161,13 @@ extension ClusterState {
                     hosts[to]!.recovery!.finished = false
                     refreshRecovery(to)
                 }
+            } else if hosts[from]!.member || !(hosts[from]!.recovery.map { !$0.finished } ?? false) {
+                // It failed after its source came back (a failure Nova reports only once the
+                // host runs again, or an attempt that ended as it rejoined): not tried again,
+                // which could run it twice. Where it is now only Nova knows: tell the operator.
+                abandonEvacuation(
+                    i, from: from, to: to, key: "\(i)#\(hosts[from]!.failureCount)@back",
+                    reason: "evacuation of \(i) from \(from) to \(to) ended \(outcome.rawValue) after \(from) came back: check where \(i) runs in Nova")
             } else if instances[i]!.evacuationFailures + 1 < policy.evacuationAttemptLimit {
                 // Tried again on another target of the segment (the booking here is released).
                 hosts[to]!.used -= flavor

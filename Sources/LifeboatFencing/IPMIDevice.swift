@@ -62,12 +62,25 @@ public struct IPMIDevice: Sendable {
     }
 
     func powerOffBlocking(check: @Sendable () -> String?) -> OffResult {
-        let deadline = ContinuousClock.now + .milliseconds(Int(timeout * 1000))
+        let start = ContinuousClock.now
+        let deadline = start + .milliseconds(Int(timeout * 1000))
+        // Where the time goes, logged once per power-off: the session, the first status,
+        // the command, the confirmation (what to look at when a fence is slow).
+        var timings: [String] = []
+        var mark = start
+        func lap(_ what: String) {
+            timings.append("\(what) \(milliseconds(since: mark)) ms")
+            mark = .now
+        }
+        defer { Log.info("\(label): power-off took \(milliseconds(since: start)) ms (\(timings.joined(separator: ", ")))") }
         do {
             let password = try PasswordFile.read(settings.passwordFile)
             let s = try session(password)
+            lap("session")
             if try !s.powerIsOn() { return OffResult(outcome: .off, wasOff: true) }
+            lap("status")
             if let why = check() { return OffResult(outcome: .cancelled, error: why) }
+            lap("leadership check")
             var sent = false
             var lastError: FenceError? = nil
             for _ in 0..<settings.retries where !sent {
@@ -76,15 +89,23 @@ public struct IPMIDevice: Sendable {
                     sent = true
                 } catch { lastError = error }
             }
+            lap(sent ? "power-off command" : "power-off command (no reply)")
             // Confirm: poll the chassis status until it says off. A lost reply to the
             // command does not matter; only the status counts.
+            var polls = 0
             while ContinuousClock.now < deadline {
-                if let on = try? s.powerIsOn(), !on { return OffResult(outcome: .off) }
+                polls += 1
+                if let on = try? s.powerIsOn(), !on {
+                    lap("confirmed off by \(polls) status poll\(polls == 1 ? "" : "s")")
+                    return OffResult(outcome: .off)
+                }
                 Thread.sleep(forTimeInterval: 0.05)
             }
+            lap("\(polls) status polls still on")
             let why = lastError.map { " (\($0))" } ?? ""
             return OffResult(outcome: .timeout, error: "\(label): still on \(timeout) s after the power-off\(why)")
         } catch {
+            lap("failed")
             return OffResult(outcome: error.timedOut ? .timeout : .failed, error: error.message)
         }
     }

@@ -127,7 +127,7 @@ public final class NovaExecutor: ActionExecutor {
         }
         // Tracked with the other evacuations to the same target: one list call per target
         // and interval, however many servers are on their way (Nova's API stays free).
-        let seen = await tracker.wait(for: id, on: to, nova: nova, timeout: evacuationTimeout, interval: pollInterval)
+        let seen = await tracker.wait(for: id, from: from, on: to, nova: nova, timeout: evacuationTimeout, interval: pollInterval)
         guard let s = seen else {
             if Task.isCancelled { return ActionReport(.cancelled, message: "stopped tracking \(id)", attributes: attrs) }
             let now = try? await nova.server(id)
@@ -138,7 +138,13 @@ public final class NovaExecutor: ActionExecutor {
         }
         if s.status == "ERROR" {
             let full = try? await nova.server(id)
-            return ActionReport(.failed, message: "\(id) went to ERROR: \(full?.fault ?? s.fault ?? "no fault given")", attributes: attrs)
+            let fault = full?.fault ?? s.fault ?? "no fault given"
+            if s.host != to {
+                // Nova refused the move after accepting the request (its scheduler found
+                // no valid host, say): the server is left in ERROR where it was.
+                return ActionReport(.failed, message: "evacuation of \(id) to \(to) failed; it is in ERROR on \(s.host ?? "no host"): \(fault)", attributes: attrs)
+            }
+            return ActionReport(.failed, message: "\(id) went to ERROR: \(fault)", attributes: attrs)
         }
         if let m = try? await nova.evacuations(of: id).last {
             attrs["migration_id"] = String(m.id)
@@ -277,12 +283,16 @@ actor Slots {
     }
 }
 
-/// Follows servers on their way to a target host: waiters register (server, target); one
-/// loop per target lists that host's servers every interval and wakes each waiter whose
-/// server settled there (ACTIVE or SHUTOFF, no task) or went to ERROR.
+/// Follows servers on their way to a target host: waiters register (server, source,
+/// target); one loop per target lists that host's servers every interval and wakes each
+/// waiter whose server settled there (ACTIVE or SHUTOFF, no task) or went to ERROR. It also
+/// lists the waiters' source hosts: an evacuation that Nova accepted and then failed before
+/// the server left (its scheduler found no valid host) leaves the server in ERROR, with no
+/// task, on the source, and it would never show up on the target.
 actor EvacuationTracker {
     struct Waiter {
         var id: String
+        var from: String
         var continuation: CheckedContinuation<NovaClient.Server?, Never>
         var deadline: ContinuousClock.Instant
     }
@@ -290,10 +300,11 @@ actor EvacuationTracker {
     var waiters: [String: [Waiter]] = [:]
     var loops: Set<String> = []
 
-    func wait(for id: String, on host: String, nova: NovaClient, timeout: Double, interval: Double) async -> NovaClient.Server? {
+    func wait(for id: String, from: String, on host: String, nova: NovaClient, timeout: Double, interval: Double) async -> NovaClient.Server? {
         await withTaskCancellationHandler {
             await withCheckedContinuation { c in
-                waiters[host, default: []].append(Waiter(id: id, continuation: c, deadline: .now + .milliseconds(Int(timeout * 1000))))
+                waiters[host, default: []].append(
+                    Waiter(id: id, from: from, continuation: c, deadline: .now + .milliseconds(Int(timeout * 1000))))
                 if loops.insert(host).inserted {
                     Task { await self.loop(host, nova, interval) }
                 }
@@ -317,10 +328,18 @@ actor EvacuationTracker {
             do { servers = try await nova.servers(host: host) } catch { servers = [] }
             var byID: [String: NovaClient.Server] = [:]
             for s in servers { byID[s.id] = s }
+            var failedOnSource: [String: NovaClient.Server] = [:]
+            for source in Set((waiters[host] ?? []).map(\.from)) where source != host {
+                for s in (try? await nova.servers(host: source)) ?? [] where s.status == "ERROR" && s.taskState == nil {
+                    failedOnSource[s.id] = s
+                }
+            }
             let now = ContinuousClock.now
             var left: [Waiter] = []
             for w in waiters[host] ?? [] {
                 if let s = byID[w.id], s.status == "ERROR" || NovaExecutor.settled(s) {
+                    w.continuation.resume(returning: s)
+                } else if byID[w.id] == nil, let s = failedOnSource[w.id] {
                     w.continuation.resume(returning: s)
                 } else if now >= w.deadline {
                     w.continuation.resume(returning: nil)

@@ -146,6 +146,26 @@ import Testing
         #expect(Lab.actions(r).contains("notify evacuation_failed vm1"))
         #expect(r.final.hosts["h4"]?.used == .zero)
     }
+
+    /// Found by `lab chaos --nova` (seed 1): an evacuation that Nova failed (no valid host)
+    /// while its source came back was left as if nothing had happened: the instance counted
+    /// as active on the source, no notice, while Nova had it in ERROR.
+    @Test func test_anEvacuationThatFailsAfterItsSourceCameBack_isNotRetried_andTheOperatorIsTold() {
+        let r = Lab.run(
+            Lab.scenario(
+                events: [(0, .nodeLost(host: "h1")), (5, .nodeJoined(host: "h1"))],
+                faults: Faults.with(evacuate: ["vm1": .fail]), durations: ["evacuate": 30]))
+        #expect(r.violations.isEmpty, "\(r.violations)")
+        #expect(Lab.actions(r).filter { $0.hasPrefix("evacuate vm1") }.count == 1, "\(Lab.actions(r))")
+        #expect(Lab.actions(r).contains("notify evacuation_failed vm1"), "\(Lab.actions(r))")
+        #expect(r.final.instances["vm1"]?.state == .error)
+        // vm1's booking on its target is released: each host holds what runs on it.
+        for (name, h) in r.final.hosts where name != "h1" {
+            var held = Capacity.zero
+            for i in r.final.instances.values where i.host == name { held += i.flavor }
+            #expect(h.used == held, "\(name)")
+        }
+    }
 }
 
 /// Seeds of the property test that found core bugs (each was about 1 in 30,000 random runs,

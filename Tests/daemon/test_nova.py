@@ -195,3 +195,54 @@ def test_a_failed_vm_is_restarted_in_place_through_nova(cloud):
     assert rec[0].get("start_request_id")
     assert vms()[vm]["status"] == "ACTIVE" and vms()[vm]["host"] == "host4"
     print(f"\ninstance_failed: {vm} stopped and started in place through Nova in {rec[0]['duration_ms']} ms")
+
+
+def test_an_evacuation_that_nova_fails_at_its_scheduler_is_reported_at_once_and_the_operator_told(cloud):
+    """Found by `lab chaos --nova` (seed 1): Nova accepts an evacuation, then its scheduler
+    finds no valid host, and the server goes to ERROR where it was (on the dead source). It
+    never shows on the target, so Lifeboat, which watched only the target, waited out its
+    whole evacuation timeout (300 s). Now the failure is reported at once with Nova's fault,
+    the next target is tried, and when every try has failed the operator is told."""
+    st, _ = restore()
+    leader = st["host1"]["leader"]
+    victim = next(h for h in ("host2", "host1") if h != leader)
+    others = [h for h in ("host1", "host2", "host3") if h != victim]
+    vm = boot(victim, 1, ha=True)[0]
+    poll(lambda: vm in instances(leader), 40, "the server in the inventory")
+
+    def service(op, h):
+        p = lab("exec", "host4", "env", f"OS_CLIENT_CONFIG_FILE={CLOUDS}", "/opt/lifeboat-openstack/bin/openstack",
+                "--os-cloud", "lab", "compute", "service", "set", op, h, "nova-compute", check=False, timeout=120)
+        assert p.returncode == 0, p.stderr
+    # Behind Lifeboat's back, Nova's scheduler refuses every other host of segment a.
+    for h in others:
+        service("--disable", h)
+    try:
+        t0 = time.time()
+        lab("crash", "--power-stays-on", victim)
+
+        def evacuations():
+            acts = json.loads(cli(leader, "history", "--format", "json", "--limit", "1000").stdout)["actions"]
+            return [a for a in acts if a["kind"] == "evacuate" and a.get("instance") == vm and a["outcome"] is not None
+                    and a["started"] >= time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t0 - 1))]
+        first, took = poll(lambda: evacuations() or None, 60, "the first evacuation's result")
+        print(f"\n{victim} crashed; the evacuation Nova refused was reported {took:.1f} s later: {first[0]['message']}")
+        assert first[0]["outcome"] == "failed", first
+        assert "No valid host" in first[0]["message"] and f"ERROR on {victim}" in first[0]["message"], first
+        assert took < 30, "reported at once, not after the evacuation timeout"
+
+        def told():
+            notices = json.loads(cli(leader, "history", "--format", "json", "--limit", "1000").stdout)["notices"]
+            return [n for n in notices if n["kind"] == "evacuation_failed" and n.get("instance") == vm]
+        notice, _ = poll(told, 60, "the operator told that the evacuation failed")
+        assert "failed 2 times" in notice[0]["reason"], notice
+        tries = evacuations()
+        assert len(tries) == 2 and all(a["outcome"] == "failed" for a in tries), tries
+        assert {a["target"] for a in tries} == set(others), "the second try goes to the other host of the segment"
+        assert vms()[vm]["status"] == "ERROR" and vms()[vm]["host"] == victim
+    finally:
+        for h in others:
+            service("--enable", h)
+        lab("vms", "delete", vm, check=False)
+        lab("power", victim, "on")
+        poll(agreed(HOSTS, members=HOSTS), 90, "all four members again")

@@ -262,3 +262,125 @@ def test_the_executors_own_log_times_win_over_the_historys_cluster_time(tmp_path
     logs = {"host1": [(T + 12.0, "executing fence:host3 attempt 1.10"),
                       (T + 12.1, "fence:host3 attempt 1.10 finished off: host3 is off")]}
     assert "fence-confirmed-by-bmc" in invariants(verdict(write_run(tmp_path / "c", records, power, logs=logs)))
+
+
+# ---------------------------------------------------------------------------
+# A --nova run: Nova's own records against the BMCs' logs and the segments
+# ---------------------------------------------------------------------------
+
+def nova_at(t):
+    """A Nova timestamp (UTC, no zone, microseconds) of Unix time t."""
+    from datetime import timezone
+    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
+def migration(iid, src, dst, t, status="done"):
+    return {"instance_uuid": iid, "source_compute": src, "dest_compute": dst, "created_at": nova_at(t),
+            "status": status, "migration_type": "evacuation"}
+
+
+def write_nova(d, migrations, final=None, segments=None, requests=()):
+    """Nova's records of a --nova run: server vm-a (HA) on host3 at the start, ACTIVE on
+    host1 at the end by default."""
+    (d / "nova-initial.json").write_text(json.dumps([{"id": "vm-a", "host": "host3", "status": "ACTIVE", "ha": True},
+                                                     {"id": "vm-b", "host": "host3", "status": "ACTIVE", "ha": False}]))
+    final = final if final is not None else [{"id": "vm-a", "host": "host1", "status": "ACTIVE", "ha": True},
+                                             {"id": "vm-b", "host": "host3", "status": "ACTIVE", "ha": False}]
+    (d / "nova-final.json").write_text(json.dumps(final))
+    (d / "nova-migrations.json").write_text(json.dumps(migrations) if migrations is not None else "null")
+    (d / "nova-requests.jsonl").write_text("".join(json.dumps(r) + "\n" for r in requests))
+    segments = segments or {}
+    (d / "cluster.json").write_text(json.dumps({"hosts": [{"name": h, "segment": segments.get(h, "lab")} for h in HOSTS]}))
+    return d
+
+
+def nova_verdict(d):
+    sched, hosts, faults, runinfo, recs = chaos.load_run(d)
+    v = chaos.check_records(sched, hosts, faults, runinfo, recs)
+    chaos.check_nova(chaos.load_nova(d), hosts, recs, runinfo, chaos.all_records(recs), v)
+    return v
+
+
+def test_a_clean_nova_run_passes_and_counts_what_it_checked(tmp_path):
+    records, power = crash_and_fence()
+    d = write_nova(write_run(tmp_path, records, power), [migration("vm-a", "host3", "host1", T + 12.5)],
+                   requests=[{"did": "pass"}, {"did": "error"}, {"did": "pass"}])
+    v = nova_verdict(d)
+    assert v.violations == []
+    assert v.counts["nova_evacuations"] == 1 and v.counts["nova_ha_servers"] == 1
+    assert v.counts["nova_requests_pass"] == 2 and v.counts["nova_requests_error"] == 1
+    assert chaos.check(d) == 0
+
+
+def test_an_evacuation_nova_recorded_before_the_bmc_said_off_is_caught(tmp_path):
+    records, power = crash_and_fence()
+    d = write_nova(write_run(tmp_path, records, power), [migration("vm-a", "host3", "host1", T + 11.0)])
+    v = nova_verdict(d)
+    assert invariants(v) == ["nova-evacuation-source-off"]
+    assert chaos.check(d) == 1
+
+
+def test_an_evacuation_asked_while_off_and_recorded_after_a_power_on_is_not_a_violation(tmp_path):
+    """Nova writes its record a moment after the request came; an operator's power-on in that
+    moment is not the requester's doing. The request's time comes from the fault proxy."""
+    records, power = crash_and_fence()
+    power["host3"].append((T + 12.50, "power on via BMC"))
+    ask = {"t": T + 12.40, "method": "POST", "path": "/v2.1/servers/00000000-0000-0000-0000-00000000000a/action",
+           "action": "evacuate", "did": "pass", "status": 202}
+    m = migration("00000000-0000-0000-0000-00000000000a", "host3", "host1", T + 12.60)
+    v = nova_verdict(write_nova(write_run(tmp_path / "asked-off", records, power), [m], requests=[ask]))
+    assert "nova-evacuation-source-off" not in invariants(v)
+    late = {**ask, "t": T + 12.55}   # asked after the power-on: caught
+    v = nova_verdict(write_nova(write_run(tmp_path / "asked-on", records, power), [m], requests=[late]))
+    assert "nova-evacuation-source-off" in invariants(v)
+
+
+def test_an_instance_evacuated_twice_is_caught_but_a_failed_try_then_a_good_one_is_not(tmp_path):
+    records, power = crash_and_fence()
+    twice = [migration("vm-a", "host3", "host1", T + 12.5), migration("vm-a", "host3", "host2", T + 13.0)]
+    v = nova_verdict(write_nova(write_run(tmp_path / "twice", records, power), twice))
+    assert invariants(v) == ["nova-one-place"]
+    retried = [migration("vm-a", "host3", "host2", T + 12.5, status="error"), migration("vm-a", "host3", "host1", T + 14.0)]
+    v = nova_verdict(write_nova(write_run(tmp_path / "retried", records, power), retried))
+    assert v.violations == [] and v.counts["nova_evacuations_failed"] == 1
+
+
+def test_an_evacuation_out_of_the_segment_is_caught(tmp_path):
+    records, power = crash_and_fence()
+    d = write_nova(write_run(tmp_path, records, power), [migration("vm-a", "host3", "host1", T + 12.5)],
+                   segments={"host1": "other"})
+    assert invariants(nova_verdict(d)) == ["nova-evacuation-in-segment"]
+
+
+def test_an_ha_server_left_down_needs_a_recorded_reason(tmp_path):
+    records, power = crash_and_fence()
+    down = [{"id": "vm-a", "host": "host3", "status": "ERROR", "ha": True}]
+    v = nova_verdict(write_nova(write_run(tmp_path / "silent", records, power), [], final=down))
+    assert invariants(v) == ["nova-ha-servers-active"]
+    failed = rec(T + 30, 12, "action_finished", action="evacuate", key="evacuate:vm-a", host="host3", outcome="failed")
+    v = nova_verdict(write_nova(write_run(tmp_path / "failed", records + [failed], power), [], final=down))
+    assert invariants(v) == ["nova-ha-servers-active"], "a failed step alone is no reason: the operator must be told"
+    notice = {"kind": "evacuation_failed", "host": "host3", "instance": "vm-a", "reason": "no valid host for vm-a"}
+    why = records + [failed, rec(T + 31, 13, "action_started", action="notify", key="notify:vm-a",
+                                 event={"kind": "action_started", "action": {"kind": "notify", "notice": notice}})]
+    v = nova_verdict(write_nova(write_run(tmp_path / "reason", why, power), [], final=down))
+    assert v.violations == [] and v.counts["nova_ha_servers_down_with_reason"] == 1
+
+
+def test_nova_records_that_could_not_be_read_are_a_violation(tmp_path):
+    records, power = crash_and_fence()
+    d = write_nova(write_run(tmp_path, records, power), None)
+    assert invariants(nova_verdict(d)) == ["nova-records"]
+
+
+def test_nova_faults_are_drawn_only_with_nova_and_keep_other_seeds_as_they_were():
+    plain = chaos.make_schedule(5, 30, 3)
+    assert not {s["kind"] for s in plain} & set(chaos.NOVA_FAULTS)
+    drawn = {s["kind"] for seed in range(20) for s in chaos.make_schedule(seed, 30, 3, list(chaos.NOVA_FAULTS))}
+    assert set(chaos.NOVA_FAULTS) <= drawn
+    errors = [s for seed in range(20) for s in chaos.make_schedule(seed, 30, 3, list(chaos.NOVA_FAULTS))
+              if s["kind"] == "nova_error"]
+    assert {s["status"] for s in errors} == {500, 503} and {s["rate"] for s in errors} == {0.5, 1.0}
+    p = subprocess.run([sys.executable, str(REPO / "Cluster/chaos.py"), "schedule", "--seed", "1", "--with", "nova_hang"],
+                       capture_output=True, text=True)
+    assert p.returncode == 2 and "Nova's faults need --nova" in p.stderr, p.stderr
