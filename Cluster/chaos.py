@@ -677,7 +677,14 @@ def nova_time(text):
     return (t if t.tzinfo else t.replace(tzinfo=timezone.utc)).timestamp()
 
 
-def check_nova(nova, hosts, recs, runinfo, records, v):
+# Seconds between the leader's decision to evacuate and its request reaching Nova (it reads
+# the server first). A power-on by the run itself (an operator's repair) inside that window
+# races the recovery; no cluster manager can stop an operator at the BMC, and the host's
+# nova-compute, once it starts, removes what was evacuated. Counted, not a violation.
+DECISION_TO_REQUEST = 2.0
+
+
+def check_nova(nova, hosts, recs, runinfo, records, v, faults=()):
     """Nova's records against the BMCs' and the segments: evacuations only of instances
     whose source host was off by its BMC's log, each instance moved from where it was to one
     place at a time, never out of its segment, and every HA server ACTIVE at the end or a
@@ -711,7 +718,11 @@ def check_nova(nova, hosts, recs, runinfo, records, v):
             # The request that made this record: the last one for the server before it.
             request = max([a for a in asked.get(m["instance_uuid"], []) if a <= t + 0.01], default=t)
             state, line = power_at(recs[src]["power"], request)
-            if state != "off":
+            operator_on = [f for f in faults if f.get("host") == src and f.get("did") in ("power on", "power cycle")
+                           and request - DECISION_TO_REQUEST <= f["t0"] <= request]
+            if state != "off" and operator_on and power_at(recs[src]["power"], operator_on[0]["t0"] - 0.05)[0] == "off":
+                v.count("nova_evacuations_racing_an_operator_power_on")
+            elif state != "off":
                 v.violate("nova-evacuation-source-off", f"Nova recorded an evacuation of {m['instance_uuid']} from "
                           f"{src} at {m['created_at']} UTC, asked at {datetime.fromtimestamp(request).isoformat()}, "
                           f"while {src}'s BMC log says {state}", {"migration": m, "last_power_line": line})
@@ -1083,7 +1094,7 @@ def check(d):
     v = check_records(sched, hosts, faults, runinfo, recs)
     nova = load_nova(d)
     if nova is not None:
-        check_nova(nova, hosts, recs, runinfo, all_records(recs), v)
+        check_nova(nova, hosts, recs, runinfo, all_records(recs), v, faults)
     by_kind = {}
     for f in faults:
         if not f.get("skipped") and not f.get("error"):

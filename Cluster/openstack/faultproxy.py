@@ -76,14 +76,19 @@ class Control:
         return mode, c
 
 
-async def read_request(reader):
-    """(head bytes, body bytes) of one HTTP/1.1 request, or None at EOF."""
+async def read_request(reader, writer):
+    """(head bytes, body bytes) of one HTTP/1.1 request, or None at EOF. A client that waits
+    for "100 Continue" before its body (curl does above 1 KB) gets it at once."""
     try:
         head = await reader.readuntil(b"\r\n\r\n")
     except asyncio.IncompleteReadError:
         return None
     except asyncio.LimitOverrunError:
         raise ValueError("request head too large")
+    if re.search(rb"\r\nexpect:\s*100-continue", head, re.I):
+        head = re.sub(rb"\r\nexpect:[^\r]*", b"", head, flags=re.I)
+        writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        await writer.drain()
     m = re.search(rb"\r\ncontent-length:\s*(\d+)", head, re.I)
     if re.search(rb"\r\ntransfer-encoding:\s*chunked", head, re.I):
         body = b""
@@ -140,7 +145,7 @@ class Proxy:
 
     async def serve(self, reader, writer):
         try:
-            req = await read_request(reader)
+            req = await read_request(reader, writer)
             if req is None:
                 return
             head, body = req

@@ -258,7 +258,9 @@ extension ClusterState {
         }
         guard case .evacuate(let i, let from, let to) = r.action else { return }
         let source = hosts[from]!
-        guard source.member || !(source.recovery.map { !$0.finished } ?? false) else { return }
+        // Still down since (a recovery over whose given-up instances are retried included):
+        // kept, and planned again.
+        guard source.member || source.recovery?.rejoinedAt != nil || source.recovery == nil else { return }
         abandonEvacuation(
             i, from: from, to: to, key: "\(i)@attempt\(r.attempt)",
             reason: source.member

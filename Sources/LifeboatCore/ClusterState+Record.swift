@@ -23,6 +23,7 @@ extension ClusterState {
                 instances[i]!.evacuatingTo = to
                 hosts[to]!.used += instances[i]!.flavor
             }
+            instances[i]!.gaveUpAt = nil
             // A reserve that receives instances is no longer a reserve (also when an operator
             // marked it reserved again while this evacuation waited for a new leader).
             hosts[to]!.reserved = false
@@ -41,6 +42,7 @@ extension ClusterState {
         case .noCapacity, .instanceNotHA:
             if let i = n.instance {
                 instances[i]!.state = .error
+                if n.kind == .noCapacity { instances[i]!.gaveUpAt = now }
                 failedInstances.remove(i)
                 if let h = n.host { refreshRecovery(h) }
             }
@@ -161,7 +163,7 @@ extension ClusterState {
                     hosts[to]!.recovery!.finished = false
                     refreshRecovery(to)
                 }
-            } else if hosts[from]!.member || !(hosts[from]!.recovery.map { !$0.finished } ?? false) {
+            } else if hosts[from]!.member || hosts[from]!.recovery?.rejoinedAt != nil || hosts[from]!.recovery == nil {
                 // It failed after its source came back (a failure Nova reports only once the
                 // host runs again, or an attempt that ended as it rejoined): not tried again,
                 // which could run it twice. Where it is now only Nova knows: tell the operator.
@@ -196,6 +198,7 @@ extension ClusterState {
         hosts[to]!.used -= instances[i]!.flavor
         instances[i]!.evacuatingTo = nil
         instances[i]!.state = .error
+        instances[i]!.gaveUpAt = now
         raise(Notice(kind: .evacuationFailed, key: key, reason: reason, host: from, instance: i))
     }
 }

@@ -123,7 +123,16 @@ public final class NovaExecutor: ActionExecutor {
         }
         if s.host == from {
             if let why = context.whyNotLeading() { return ActionReport(.cancelled, message: "not evacuated: \(why)", attributes: attrs) }
-            if let r = try await nova.evacuate(id, to: to) { attrs["request_id"] = r }
+            do {
+                if let r = try await nova.evacuate(id, to: to) { attrs["request_id"] = r }
+            } catch where error.status == nil || (500...599).contains(error.status!) {
+                // No answer, or a 5xx: Nova may have taken the request all the same (the
+                // answer was lost on the way back). It is sent once, never again (it could
+                // run twice); Nova's view of the server decides whether it is under way.
+                let now = try await nova.server(id)
+                guard now.host == to || (now.taskState?.hasPrefix("rebuild") ?? false) else { throw error }
+                attrs["answer_lost"] = error.message
+            }
         }
         // Tracked with the other evacuations to the same target: one list call per target
         // and interval, however many servers are on their way (Nova's API stays free).

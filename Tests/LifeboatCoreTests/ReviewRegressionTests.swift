@@ -147,6 +147,33 @@ import Testing
         #expect(r.final.hosts["h4"]?.used == .zero)
     }
 
+    /// Found by `lab chaos --nova` (seed 5): Nova's scheduler refused every evacuation to a
+    /// host re-enabled a moment before; once both targets had refused, every HA server was
+    /// left in error for good although the hosts had room a minute later. Now an instance
+    /// given up on is placed again after `evacuation_retry_interval` while its host stays
+    /// down, on every target, and the operator is told once.
+    @Test func test_anInstanceGivenUpOn_isPlacedAgainAfterTheRetryInterval_andTheOperatorToldOnce() {
+        var p = Policy()
+        p.evacuationAttemptLimit = 1
+        func run(_ p: Policy, until end: Double) -> Simulator.Result {
+            Lab.run(Lab.scenario(policy: p, events: [(0, .nodeLost(host: "h1")), (30, .clock), (end, .clock)],
+                                 faults: Faults.with(evacuate: ["vm1": .failOnce])))
+        }
+        func evacuations(_ r: Simulator.Result) -> [String] { Lab.actions(r).filter { $0.hasPrefix("evacuate vm1") } }
+        let early = run(p, until: 59)
+        #expect(evacuations(early).count == 1, "\(Lab.actions(early))")
+        #expect(early.final.instances["vm1"]?.state == .error)
+        let r = run(p, until: 61)
+        #expect(r.violations.isEmpty, "\(r.violations)")
+        #expect(evacuations(r).count == 2, "\(Lab.actions(r))")
+        #expect(Lab.actions(r).filter { $0 == "notify evacuation_failed vm1" }.count == 1, "\(Lab.actions(r))")
+        #expect(r.final.instances["vm1"]?.state == .active && r.final.instances["vm1"]?.host != "h1")
+        #expect(r.final.instances["vm1"]?.gaveUpAt == nil)
+        p.evacuationRetryInterval = 0   // off: it waits for an operator
+        let off = run(p, until: 600)
+        #expect(evacuations(off).count == 1 && off.final.instances["vm1"]?.state == .error)
+    }
+
     /// Found by `lab chaos --nova` (seed 1): an evacuation that Nova failed (no valid host)
     /// while its source came back was left as if nothing had happened: the instance counted
     /// as active on the source, no notice, while Nova had it in ERROR.

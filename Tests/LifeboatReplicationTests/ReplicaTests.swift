@@ -164,8 +164,8 @@ struct FakeCPG {
         }
         // Decoding refuses an empty batch and a malformed item, naming where.
         for (bytes, needle) in [
-            (#"{"v":7,"type":"events","events":[]}"#, "no events"),
-            (#"{"v":7,"type":"events","events":[{"at":1,"event":{"kind":"clock"},"x":1}]}"#, "events[0]"),
+            (#"{"v":\#(WireMessage.currentVersion),"type":"events","events":[]}"#, "no events"),
+            (#"{"v":\#(WireMessage.currentVersion),"type":"events","events":[{"at":1,"event":{"kind":"clock"},"x":1}]}"#, "events[0]"),
         ] {
             #expect(throws: WireError.self) { try WireMessage.decode(Array(bytes.utf8)) }
             do { _ = try WireMessage.decode(Array(bytes.utf8)) } catch { #expect("\(error)".contains(needle), "\(error)") }

@@ -14,7 +14,8 @@ def nova_lab_is_up():
     """The lab is the 4-host Nova lab this session brought up (another suite may have
     replaced it with a lab of its own since)."""
     env = Path(LAB_DIR, "lab.env")
-    return _state["up"] and env.exists() and "LAB_NOVA=1" in env.read_text() and "LAB_HOSTS=4" in env.read_text()
+    text = env.read_text() if env.exists() else ""
+    return _state["up"] and "LAB_NOVA=1" in text and "LAB_NOVA_PROXY=1" in text and "LAB_HOSTS=4" in text
 
 
 _state = {"up": False}
@@ -22,8 +23,10 @@ _state = {"up": False}
 
 @pytest.fixture(scope="module")
 def cloud():
-    """lab up --nova once for the suites that need Nova (it takes over a minute), shared by
-    consecutive modules; brought up again if another suite's lab replaced it."""
+    """lab up --nova-proxy once for the suites that need Nova (it takes over a minute), shared
+    by consecutive modules; brought up again if another suite's lab replaced it. Every
+    request to Nova goes through the lab's fault proxy (passing them all unless a test says
+    otherwise with `lab nova-fault`)."""
     assert Path(DAEMON).exists(), f"build lifeboatd first ({DAEMON})"
     env = Path(LAB_DIR, "lab.env")
     if os.environ.get("LAB_REUSE") == "1" and env.exists() and "LAB_NOVA=1" in env.read_text():
@@ -31,7 +34,7 @@ def cloud():
     if not nova_lab_is_up():
         lab("down", check=False)
         t0 = time.time()
-        lab("up", "--hosts", "4", "--nova", "--lifeboatd", DAEMON, timeout=600)
+        lab("up", "--hosts", "4", "--nova-proxy", "--lifeboatd", DAEMON, timeout=600)
         took = time.time() - t0
         print(f"\nlab up --nova with 4 hosts (OpenStack controller and 4 computes): {took:.1f} s")
         record("lab_up_nova_s", round(took, 1))

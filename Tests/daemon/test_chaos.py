@@ -70,6 +70,25 @@ def test_a_chaos_seed_with_full_disks_ends_clean():
     assert "No space left on device" in logs or "disk is full" in logs
 
 
+def test_a_chaos_seed_with_a_sick_nova_ends_clean():
+    """Seed 24 with --nova (12 faults): two HA servers on each host of a lab with the real
+    cloud; Nova answers 5xx for a while and loses the answers to writes for another; the
+    leader is killed while it fences, twice; a crash with the power on. Clean by the BMCs',
+    Corosync's and Nova's own records, and every HA server ends ACTIVE (or the operator was
+    told why)."""
+    schedule = chaos.make_schedule(24, 12, 3, list(chaos.NOVA_FAULTS))
+    assert {"nova_error", "nova_lost_reply"} <= {s["kind"] for s in schedule}
+    out = REPO / ".build" / "chaos" / "ci-seed-24-nova"
+    p = subprocess.run([str(REPO / "Cluster/lab"), "chaos", "--seed", "24", "--steps", "12", "--nova",
+                        "--lifeboatd", DAEMON, "--out", str(out)], capture_output=True, text=True, timeout=1200)
+    print(p.stdout[-3000:], p.stderr[-2000:])
+    assert p.returncode == 0, f"seed 24 with Nova: exit {p.returncode}; records in {out}"
+    v = json.loads((out / "verdict.json").read_text())
+    assert v["clean"] and v["faults_by_kind"].get("nova_error") == 1, v["faults_by_kind"]
+    assert v["counts"]["nova_ha_servers"] == 6 and v["nova_settled_after_s"] is not None, v
+    assert v["counts"].get("nova_requests_pass", 0) > 20, v["counts"]
+
+
 def test_the_ci_seeds_together_fenced_hosts():
     """A seed may draw no fence at all (seed 9 with 12 faults did not); the tier as a whole
     must have fenced, and had each fence checked against the BMC's log."""

@@ -297,7 +297,7 @@ def write_nova(d, migrations, final=None, segments=None, requests=()):
 def nova_verdict(d):
     sched, hosts, faults, runinfo, recs = chaos.load_run(d)
     v = chaos.check_records(sched, hosts, faults, runinfo, recs)
-    chaos.check_nova(chaos.load_nova(d), hosts, recs, runinfo, chaos.all_records(recs), v)
+    chaos.check_nova(chaos.load_nova(d), hosts, recs, runinfo, chaos.all_records(recs), v, faults)
     return v
 
 
@@ -333,6 +333,12 @@ def test_an_evacuation_asked_while_off_and_recorded_after_a_power_on_is_not_a_vi
     late = {**ask, "t": T + 12.55}   # asked after the power-on: caught
     v = nova_verdict(write_nova(write_run(tmp_path / "asked-on", records, power), [m], requests=[late]))
     assert "nova-evacuation-source-off" in invariants(v)
+    # ... unless the power-on was the run's own (an operator's repair) a moment before the
+    # request: that races the recovery, and is counted instead.
+    repair = [{"step": 5, "kind": "restore", "undoes": "crash", "host": "host3", "did": "power on", "t0": T + 12.49}]
+    v = nova_verdict(write_nova(write_run(tmp_path / "operator", records, power, faults=repair), [m], requests=[late]))
+    assert "nova-evacuation-source-off" not in invariants(v)
+    assert v.counts["nova_evacuations_racing_an_operator_power_on"] == 1
 
 
 def test_an_instance_evacuated_twice_is_caught_but_a_failed_try_then_a_good_one_is_not(tmp_path):

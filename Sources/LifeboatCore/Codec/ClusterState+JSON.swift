@@ -209,7 +209,7 @@ extension Instance {
             ("project", .optional(project)), ("priority", .int(priority)), ("flavor", flavor.json),
             ("state", .string(state.rawValue)), ("failures", .int(failures)), ("last_failure_at", .optional(lastFailureAt)),
             ("evacuating_to", .optional(evacuatingTo)), ("evacuation_failures", .int(evacuationFailures)),
-            ("failed_targets", .strings(failedTargets)),
+            ("failed_targets", .strings(failedTargets)), ("gave_up_at", .optional(gaveUpAt)),
         ])
     }
 
@@ -226,6 +226,7 @@ extension Instance {
         i.evacuatingTo = try r.optionalText("evacuating_to")
         i.evacuationFailures = Int(try r.uint64("evacuation_failures"))
         i.failedTargets = try r.stringList("failed_targets")
+        i.gaveUpAt = try r.optionalNumber("gave_up_at")
         try r.finish()
         return i
     }

@@ -90,7 +90,7 @@ public struct ClusterConfiguration: Hashable, Sendable {
             p.fenceAttemptLimit >= 1, p.flapLimit >= 1, p.flapWindow >= 0, p.stormWindow >= 0, p.failureTimeout >= 0,
             p.stormThreshold > 0, p.stormThreshold <= 1, p.startupGrace >= 0, p.clockSkewLimit > 0,
             p.noticeRetention >= 1, p.notificationRetention >= 1, p.duplicateNotificationInterval >= 0, p.actionLogRetention >= 1, p.historyRetention >= 1, p.retentionAge >= 0, p.archiveRetention >= 1000, p.archiveRetentionAge >= 0, p.fenceRetryInterval >= 0,
-            p.evacuationAttemptLimit >= 1, p.novaRetryInterval >= 0, p.maxParallelMigrations >= 1, p.migrationAttemptLimit >= 1
+            p.evacuationAttemptLimit >= 1, p.evacuationRetryInterval >= 0, p.novaRetryInterval >= 0, p.maxParallelMigrations >= 1, p.migrationAttemptLimit >= 1
         else { throw ScenarioError("cluster.policy", "a value is out of range") }
     }
 }

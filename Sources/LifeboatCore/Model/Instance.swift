@@ -22,6 +22,10 @@ public struct Instance: Hashable, Sendable {
     /// the targets they failed on (not chosen again for it).
     public var evacuationFailures: Int = 0
     public var failedTargets: [String] = []
+    /// When Lifeboat last gave up recovering it by itself (evacuations failed too often, or
+    /// no room): it is placed again `policy.evacuationRetryInterval` later while its host
+    /// stays down.
+    public var gaveUpAt: Double? = nil
 
     public init(id: String, host: String, ha: Bool, priority: Int = 0, flavor: Capacity) {
         self.id = id

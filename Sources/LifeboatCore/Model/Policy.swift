@@ -37,6 +37,12 @@ public struct Policy: Hashable, Sendable {
     /// Evacuations of one instance for one failure: a failed one is retried on another
     /// target of the segment until this many failed, then the operator is told.
     public var evacuationAttemptLimit: Int = 2
+    /// An HA instance given up on (its evacuations failed that many times, or no host had
+    /// room) while its host stays down is placed again every this many seconds, on every
+    /// target of the segment, as an operator would try again: a refusal by Nova's scheduler
+    /// is often brief (a host re-enabled a moment ago). The operator is told once
+    /// (0: never; the instance then waits for an operator).
+    public var evacuationRetryInterval: Double = 60
     /// A Nova step that failed (Nova down, an error) is tried again after this many seconds:
     /// force-down and disable keep the recovery waiting rather than giving up.
     public var novaRetryInterval: Double = 15

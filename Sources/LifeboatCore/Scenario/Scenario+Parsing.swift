@@ -201,6 +201,7 @@ extension Scenario {
         p.priorityFencingDelay = try r.number("priority_fencing_delay", default: p.priorityFencingDelay)
         p.evacuationAttemptLimit = try atLeast(
             "evacuation_attempt_limit", try r.int("evacuation_attempt_limit", default: p.evacuationAttemptLimit), 1)
+        p.evacuationRetryInterval = try r.number("evacuation_retry_interval", default: p.evacuationRetryInterval)
         p.novaRetryInterval = try r.number("nova_retry_interval", default: p.novaRetryInterval)
         p.evacuateAll = try r.bool("evacuate_all", default: p.evacuateAll)
         p.maxParallelMigrations = try atLeast("max_parallel_migrations", try r.int("max_parallel_migrations", default: p.maxParallelMigrations), 1)
@@ -224,6 +225,7 @@ extension Scenario {
             ("startup_grace", p.startupGrace), ("retention_age", p.retentionAge), ("priority_fencing_delay", p.priorityFencingDelay),
             ("archive_retention_age", p.archiveRetentionAge),
             ("fence_retry_interval", p.fenceRetryInterval), ("nova_retry_interval", p.novaRetryInterval),
+            ("evacuation_retry_interval", p.evacuationRetryInterval),
             ("duplicate_notification_interval", p.duplicateNotificationInterval),
         ]
         where v < 0 {

@@ -27,6 +27,7 @@ public enum Scheduler {
         }
         open.sort { ($0.at, $0.node) < ($1.at, $1.node) }
         for o in open { planHostRecovery(o.name, o.recovery, state, &actions, &evacuations, &slotsFree) }
+        planEvacuationRetries(state, &actions, &evacuations)
         if !evacuations.isEmpty {
             evacuations.sort { a, b in
                 (b.instance.priority, a.instance.id) < (a.instance.priority, b.instance.id)
@@ -38,11 +39,15 @@ public enum Scheduler {
                     actions.append(.evacuate(instance: inst.id, from: inst.host, to: to))
                 } else {
                     let seg = state.hosts[inst.host]!.segment
+                    // Targets that refused it already are not tried again: say so, or the
+                    // operator would look for a capacity problem that is not there.
+                    let tried = inst.failedTargets.isEmpty
+                        ? "" : " (its evacuations to \(inst.failedTargets.joined(separator: ", ")) failed; see their results)"
                     actions.append(
                         .notify(
                             Notice(
                                 kind: .noCapacity, key: "\(inst.id)#\(state.hosts[inst.host]!.failureCount)",
-                                reason: "no host of segment \(seg) has room for \(inst.id) (\(inst.flavor.summary)) under its recovery method; it stays on fenced host \(inst.host)",
+                                reason: "no host of segment \(seg) has room for \(inst.id) (\(inst.flavor.summary)) under its recovery method\(tried); it stays on fenced host \(inst.host)",
                                 host: inst.host, instance: inst.id, segment: seg)))
                 }
             }
@@ -95,23 +100,7 @@ public enum Scheduler {
             // After a cold start, targets are not known until the hosts rejoin: no evacuation
             // is placed (or re-placed) while hosts of the segment are unseen within the grace.
             if state.segmentIsSettling(host.segment) { return }
-            for inst in state.instances(on: name) {
-                // A live migration that was under way when the host failed: its result
-                // comes first (it fails with its source, and the instance is evacuated then).
-                if inst.state == .migrating, state.inFlight["migrate:\(inst.id)"] != nil { continue }
-                if inst.ha && (inst.state == .active || inst.state == .failed || inst.state == .migrating) {
-                    evacuations.append((inst, tiers(recovery.targets, excluding: inst.failedTargets)))
-                } else if inst.state == .evacuating, let to = inst.evacuatingTo, state.inFlight["evacuate:\(inst.id)"] == nil {
-                    if let target = state.hosts[to], EvacuationPlacement.isEligibleTarget(target) {
-                        // Re-issued after a leader change: same target, capacity already booked.
-                        actions.append(.evacuate(instance: inst.id, from: name, to: to))
-                    } else {
-                        // The booked target went into maintenance or failed meanwhile: placed
-                        // again (the old booking is released when the new start is recorded).
-                        evacuations.append((inst, tiers(recovery.targets, excluding: inst.failedTargets)))
-                    }
-                }
-            }
+            planEvacuations(name, recovery, state, &actions, &evacuations)
             return
         }
         if host.fence == .failed {
@@ -185,6 +174,56 @@ public enum Scheduler {
                             reason: "instance \(id) failed on \(inst.host) and is not HA-tagged: not restarted",
                             host: inst.host, instance: id)))
             }
+        }
+    }
+
+    /// The instances of a fenced, forced-down host: HA ones still on it are placed; one given
+    /// up on a while ago is placed again; one whose evacuation a leader change dropped is
+    /// re-issued.
+    static func planEvacuations(
+        _ name: String, _ recovery: HostRecovery, _ state: ClusterState, _ actions: inout [Action],
+        _ evacuations: inout [(instance: Instance, tiers: [[String]])]
+    ) {
+        for inst in state.instances(on: name) {
+            // A live migration that was under way when the host failed: its result
+            // comes first (it fails with its source, and the instance is evacuated then).
+            if inst.state == .migrating, state.inFlight["migrate:\(inst.id)"] != nil { continue }
+            if inst.ha && (inst.state == .active || inst.state == .failed || inst.state == .migrating) {
+                evacuations.append((inst, tiers(recovery.targets, excluding: inst.failedTargets)))
+            } else if inst.ha, inst.state == .error, let gaveUp = inst.gaveUpAt, state.policy.evacuationRetryInterval > 0,
+                state.now - gaveUp >= state.policy.evacuationRetryInterval
+            {
+                // Given up on a while ago, its host still down: placed again on every target
+                // (a refusal by Nova's scheduler is often brief); a failure gives up again,
+                // and the operator, told the first time, is not told again.
+                evacuations.append((inst, tiers(recovery.targets, excluding: [])))
+            } else if inst.state == .evacuating, let to = inst.evacuatingTo, state.inFlight["evacuate:\(inst.id)"] == nil {
+                if let target = state.hosts[to], EvacuationPlacement.isEligibleTarget(target) {
+                    // Re-issued after a leader change: same target, capacity already booked.
+                    actions.append(.evacuate(instance: inst.id, from: name, to: to))
+                } else {
+                    // The booked target went into maintenance or failed meanwhile: placed
+                    // again (the old booking is released when the new start is recorded).
+                    evacuations.append((inst, tiers(recovery.targets, excluding: inst.failedTargets)))
+                }
+            }
+        }
+    }
+
+    /// A recovery is over once every HA instance moved or was given up on (it then holds no
+    /// slot). While its host stays down (fenced, never back since), the instances given up on
+    /// are placed again after `evacuation_retry_interval`, outside the slots.
+    static func planEvacuationRetries(
+        _ state: ClusterState, _ actions: inout [Action], _ evacuations: inout [(instance: Instance, tiers: [[String]])]
+    ) {
+        guard state.policy.evacuationRetryInterval > 0 else { return }
+        for name in state.hostOrder {
+            let h = state.hosts[name]!
+            guard let r = h.recovery, r.finished, r.rejoinedAt == nil, !h.member, h.fence.isOff, r.forceDown == .done,
+                !h.maintenance, state.segments[h.segment]?.enabled ?? false, !(state.segments[h.segment]?.stormHalted ?? true),
+                !state.segmentIsSettling(h.segment)
+            else { continue }
+            planEvacuations(name, r, state, &actions, &evacuations)
         }
     }
 
