@@ -365,6 +365,7 @@ class Run:
                              "storm_threshold": 1.0, "flap_limit": 1000}
         if self.args.nova:
             cluster["policy"]["nova_retry_interval"] = 2
+            cluster["policy"]["evacuation_retry_interval"] = 10   # a run is minutes long
         path = LAB_DIR / "chaos-cluster.json"
         path.write_text(json.dumps(cluster))
         (self.out / "cluster.json").write_text(json.dumps(cluster, indent=1))
