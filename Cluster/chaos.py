@@ -566,6 +566,23 @@ def parse_power_log(text):
     return out
 
 
+def parse_processes_gone(text):
+    """{time of a crash or power-off: time its "processes gone" line says they were gone}."""
+    out, pending = {}, None
+    for line in text.splitlines():
+        m = re.search(r"@(\d+\.\d+) (.*)$", line)
+        if not m:
+            continue
+        t, what = float(m.group(1)), m.group(2)
+        if what.startswith("crash (") or what == "power off via BMC":
+            pending = t
+        elif what == "processes gone" and pending is not None:
+            if t - pending <= 10:
+                out[pending] = t
+            pending = None
+    return out
+
+
 def power_at(timeline, t):
     """The power state at time t (on before the first event)."""
     state, line = "on", None
@@ -644,7 +661,8 @@ def load_run(d):
         status = json.loads((hd / "status.json").read_text()) if (hd / "status.json").exists() else None
         execs = parse_executor_log((hd / "lifeboatd.log").read_text(errors="replace")) \
             if (hd / "lifeboatd.log").exists() else {}
-        recs[h] = {"power": power, "quorum": quorum, "history": hist, "status": status, "executed": execs}
+        recs[h] = {"power": power, "quorum": quorum, "history": hist, "status": status, "executed": execs,
+                   "gone": parse_processes_gone((hd / "power.log").read_text()) if (hd / "power.log").exists() else {}}
     return sched, hosts, faults, runinfo, recs
 
 
@@ -912,22 +930,52 @@ def check_records(sched, hosts, faults, runinfo, recs):
                 (f.get("kind") == "final_heal"):
             chaos_power.append((f.get("host"), f["t0"] - 0.2, f.get("t1", f["t0"]) + 0.5))
 
+    def run_powered_on_after_an_off(h, lo, hi):
+        """The BMC's log says off inside [lo, hi], and the power-on after it was the run's own
+        (an operator's repair): a fence confirmed off in that moment, its result logged a
+        moment after the operator powered the host on again."""
+        timeline = recs[h]["power"]
+        offs = [at for at, st, _ in timeline if st == "off" and lo - 0.05 <= at <= hi]
+        ons = [at for at, st, _ in timeline if st == "on" and offs and offs[-1] < at <= hi]
+        return bool(offs) and bool(ons) and any(
+            f.get("host") == h and f.get("did") in ("power on", "power cycle") and f["t0"] - 0.05 <= ons[0] <= f.get("t1", f["t0"]) + 0.5
+            for f in faults)
+
     # -- 1. A fence that reports "off" is off in the BMC's own log; every step that needs
     #       the host off (force-down, evacuation, disabling it) starts while it is off.
     for x in finishes:
         if x.get("action") == "fence" and x.get("outcome") == "off" and x.get("result") == "applied":
             v.count("fences_confirmed_off")
             state, line = power_at(recs[x["host"]]["power"], wall(x, "end"))
-            if state != "off":
+            if state != "off" and run_powered_on_after_an_off(x["host"], wall(x, "start"), wall(x, "end")):
+                v.count("fences_racing_an_operator_power_on")
+            elif state != "off":
                 v.violate("fence-confirmed-by-bmc", f"fence of {x['host']} reported off at {x['time']} but its "
                           f"BMC's log says {state}", {"record": x, "last_power_line": line})
+    def operator_power_on_unseen(h, t):
+        """Whether host h runs at t only because the run itself (an operator's repair)
+        powered it on, and it has not rejoined the cluster since: Lifeboat, which fenced it,
+        cannot know before it rejoins. That races the recovery (no cluster manager can stop
+        an operator at the BMC; the host's nova-compute, once it starts, removes what was
+        evacuated): counted, not a violation."""
+        ons = [at for at, st, _ in recs[h]["power"] if st == "on" and at <= t]
+        if not ons:
+            return False
+        t_on = ons[-1]
+        by_run = any(f.get("host") == h and f.get("did") in ("power on", "power cycle") and t_on - 2 <= f["t0"] <= t_on + 0.5
+                     for f in faults)
+        rejoined = any(y.get("kind") == "node_joined" and y.get("host") == h and t_on <= y["at"] <= t for y in applied)
+        return by_run and not rejoined and power_at(recs[h]["power"], t_on - 0.05)[0] == "off"
+
     for x in starts:
         if x.get("action") in ("force_down", "evacuate", "disable_service"):
             h = x.get("host")
             if h in recs:
                 state, line = power_at(recs[h]["power"], wall(x, "start"))
                 v.count(f"started_{x['action']}")
-                if state != "off":
+                if state != "off" and operator_power_on_unseen(h, wall(x, "start")):
+                    v.count("recovery_steps_racing_an_operator_power_on")
+                elif state != "off":
                     v.violate("off-before-recovery", f"{x['action']} of {h} started at {x['time']} while its "
                               f"BMC's log says {state}", {"record": x, "last_power_line": line})
 
@@ -976,7 +1024,9 @@ def check_records(sched, hosts, faults, runinfo, recs):
 
     # -- 4. Nothing starts without quorum: each action's origin was in the primary component
     #       by its own Corosync log (and not dead).
-    deaths = {h: [t for t, s, _ in recs[h]["power"] if s in ("off", "dead_on")] for h in hosts}
+    # A crash or power-off in the lab takes a moment (its processes are killed one by one,
+    # logged "processes gone"): the node is dead from then on.
+    deaths = {h: [recs[h]["gone"].get(t, t) for t, s, _ in recs[h]["power"] if s in ("off", "dead_on")] for h in hosts}
     for f in faults:
         if f.get("kind") == "corosync_kill" and f.get("host"):
             deaths[f["host"]].append(f["t0"])

@@ -120,6 +120,46 @@ def test_a_recovery_step_while_the_host_runs_again_is_caught(tmp_path):
     assert invariants(v) == ["off-before-recovery"]
 
 
+def test_a_recovery_step_racing_an_operators_power_on_is_counted_until_the_host_rejoins(tmp_path):
+    """The run powered the fenced host on (an operator's repair) 1 s before the step started:
+    Lifeboat cannot know before the host rejoins. After a rejoin, the same step is caught."""
+    records, power = crash_and_fence()
+    power["host3"].append((T + 20, "power on via BMC"))
+    repair = [{"step": 3, "kind": "restore", "undoes": "crash_power_stays_on", "host": "host3", "did": "power on",
+               "t0": T + 19.9}]
+    step = rec(T + 21, 12, "action_started", action="evacuate", key="evacuate:vm1", host="host3")
+    v = verdict(write_run(tmp_path / "unseen", records + [step], power, faults=repair))
+    assert "off-before-recovery" not in invariants(v)
+    assert v.counts["recovery_steps_racing_an_operator_power_on"] == 1
+    joined = rec(T + 20.5, 13, "node_joined", host="host3")
+    v = verdict(write_run(tmp_path / "rejoined", records + [joined, step], power, faults=repair))
+    assert "off-before-recovery" in invariants(v)
+
+
+def test_a_fence_confirmed_off_a_moment_before_the_run_powered_the_host_on_is_counted(tmp_path):
+    records, power = crash_and_fence()   # the BMC powers it off at T+12.02, the fence ends at T+12.06
+    power["host3"].append((T + 12.04, "power on via BMC"))
+    v = verdict(write_run(tmp_path / "nobody", records, power))
+    assert "fence-confirmed-by-bmc" in invariants(v), "a power-on nobody asked for is still caught"
+    repair = [{"step": 2, "kind": "restore", "undoes": "partition", "host": "host3", "did": "power on",
+               "t0": T + 11.9, "t1": T + 12.05}]
+    v = verdict(write_run(tmp_path / "operator", records, power, faults=repair))
+    assert "fence-confirmed-by-bmc" not in invariants(v) and v.counts["fences_racing_an_operator_power_on"] == 1
+
+
+def test_a_crashing_node_is_dead_once_its_processes_are_gone(tmp_path):
+    """The lab's crash logs its line, then kills the host's processes (a moment): an action
+    its lifeboatd started in that moment came from a live node in the primary component."""
+    records, power = crash_and_fence()
+    power["host2"] = [(T + 30.000, "crash (power on)"), (T + 30.110, "processes gone")]
+    late = rec(T + 30.005, 12, "action_started", origin=2, action="force_down", key="force_down:host3", host="host3")
+    v = verdict(write_run(tmp_path / "dying", records + [late], power))
+    assert "quorum-for-every-action" not in invariants(v)
+    after = rec(T + 30.2, 12, "action_started", origin=2, action="force_down", key="force_down:host3", host="host3")
+    v = verdict(write_run(tmp_path / "dead", records + [after], power))
+    assert "quorum-for-every-action" in invariants(v)
+
+
 def test_two_fences_of_one_host_in_flight_are_caught(tmp_path):
     # host1's attempt finishes "off" after host2 (a new term) started its own.
     records = [fence_start(T + 12.0, 10, "host3", origin=1, term=1),
