@@ -80,7 +80,18 @@ PORTS = {"keystone": 5000, "nova": 8774, "placement": 8778, "glance": 9292, "neu
          "mariadb": 3306, "nova_behind_proxy": 18774}
 #: `lab up --nova --nova-proxy`: nova-api listens on its own port and faultproxy.py takes
 #: Nova's catalog address, so that `lab nova-fault` can make Nova fail (5xx, hang, lost reply).
-NOVA_PROXY = os.environ.get("LAB_NOVA_PROXY", "0") == "1"
+def _lab_has_nova_proxy():
+    """LAB_NOVA_PROXY from the environment (Cluster/lab exports it), else from the running
+    lab's lab.env (a test may run this tool directly)."""
+    if "LAB_NOVA_PROXY" in os.environ:
+        return os.environ["LAB_NOVA_PROXY"] == "1"
+    try:
+        return "LAB_NOVA_PROXY=1" in (LAB_DIR / "lab.env").read_text().split()
+    except OSError:
+        return False
+
+
+NOVA_PROXY = _lab_has_nova_proxy()
 NOVA_API_PORT = PORTS["nova_behind_proxy"] if NOVA_PROXY else PORTS["nova"]
 FAULT_CONTROL = OS_DIR / "faultproxy/control.json"
 FAULT_MODES = ("pass", "error", "hang", "lost_reply")
@@ -661,20 +672,31 @@ print(json.dumps({{'id': cred.id, 'secret': cred.secret}}))
     print(cred["id"])
 
 
+def stop_pid(pidfile):
+    pid = int(pidfile.read_text())
+    run(["kill", str(pid)], check=False)
+    for _ in range(100):
+        if not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower():
+            break
+        time.sleep(0.1)
+
+
 def api_service(op):
+    """Nova down and back: nova-api stopped, and its front door (the fault proxy, when the
+    lab has one) with it, so that Nova's address refuses connections, as it does when
+    nova-api is down without a proxy."""
     pidfile = OS_DIR / "nova/nova-api.pid"
     if op == "stop":
-        pid = int(pidfile.read_text())
-        run(["kill", str(pid)], check=False)   # gunicorn's master: it stops its worker too
-        for _ in range(100):
-            if not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower():
-                break
-            time.sleep(0.1)
+        stop_pid(pidfile)   # gunicorn's master: it stops its worker too
+        if NOVA_PROXY and (FAULT_CONTROL.parent / "faultproxy.pid").exists():
+            stop_pid(FAULT_CONTROL.parent / "faultproxy.pid")
         note("nova-api stopped")
     elif op == "start":
         novaenv = {"OS_NOVA_CONFIG_DIR": str(OS_DIR / "nova"), "OS_NOVA_CONFIG_FILES": "api-paste.ini;nova.conf", **NOVA_ENV}
         gunicorn("wsgi_nova:application", NOVA_API_PORT, OS_DIR / "nova/nova-api.log", novaenv, threads=NOVA_API_THREADS,
                  workers=NOVA_API_WORKERS)
+        if NOVA_PROXY:
+            start_fault_proxy()
         wait_http("nova", "/", 90, "nova-api")
         note("nova-api started")
     else:
