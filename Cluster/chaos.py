@@ -549,14 +549,18 @@ def run(args):
 # The checker: reads only the saved records
 # ---------------------------------------------------------------------------
 
+def power_log_entries(text):
+    """(t, what, line) of each line of a BMC's power.log (`... @UNIXTIME what`)."""
+    for line in text.splitlines():
+        m = re.search(r"@(\d+\.\d+) (.*)$", line)
+        if m:
+            yield float(m.group(1)), m.group(2), line
+
+
 def parse_power_log(text):
     """[(t, state, line)] with state off / dead_on (crashed, BMC still says on) / on."""
     out = []
-    for line in text.splitlines():
-        m = re.search(r"@(\d+\.\d+) (.*)$", line)
-        if not m:
-            continue
-        t, what = float(m.group(1)), m.group(2)
+    for t, what, line in power_log_entries(text):
         if what.startswith("crash (power off)") or what == "power off via BMC":
             out.append((t, "off", line))
         elif what.startswith("crash (power on)"):
@@ -569,11 +573,7 @@ def parse_power_log(text):
 def parse_processes_gone(text):
     """{time of a crash or power-off: time its "processes gone" line says they were gone}."""
     out, pending = {}, None
-    for line in text.splitlines():
-        m = re.search(r"@(\d+\.\d+) (.*)$", line)
-        if not m:
-            continue
-        t, what = float(m.group(1)), m.group(2)
+    for t, what, _ in power_log_entries(text):
         if what.startswith("crash (") or what == "power off via BMC":
             pending = t
         elif what == "processes gone" and pending is not None:
@@ -581,6 +581,22 @@ def parse_processes_gone(text):
                 out[pending] = t
             pending = None
     return out
+
+
+def last_power_on_by_the_run(recs, faults, h, t):
+    """The time of host h's last power-on at or before t when it was the run's own (an
+    operator's repair: a restore, a power-on of a dead host, the final revive) and h was off
+    just before it; else None. Such a power-on races whatever Lifeboat was doing for the
+    fenced host: Lifeboat cannot see it before the host rejoins."""
+    ons = [at for at, st, _ in recs[h]["power"] if st == "on" and at <= t]
+    if not ons:
+        return None
+    t_on = ons[-1]
+    # The power-on lies within that fault's own span (its t0 to t1, when it was logged).
+    by_run = any(f.get("host") == h and f.get("did") in ("power on", "power cycle")
+                 and f["t0"] - 0.05 <= t_on <= f.get("t1", f["t0"]) + 0.5 for f in faults)
+    before = [st for at, st, _ in recs[h]["power"] if at < t_on]
+    return t_on if by_run and before and before[-1] == "off" else None
 
 
 def power_at(timeline, t):
@@ -654,7 +670,8 @@ def load_run(d):
     recs = {}
     for h in hosts:
         hd = d / h
-        power = parse_power_log((hd / "power.log").read_text()) if (hd / "power.log").exists() else []
+        power_text = (hd / "power.log").read_text() if (hd / "power.log").exists() else ""
+        power = parse_power_log(power_text)
         quorum = parse_corosync_quorum((hd / "corosync.log").read_text(), year) \
             if (hd / "corosync.log").exists() else []
         hist = json.loads((hd / "history.json").read_text()) if (hd / "history.json").exists() else {}
@@ -662,7 +679,7 @@ def load_run(d):
         execs = parse_executor_log((hd / "lifeboatd.log").read_text(errors="replace")) \
             if (hd / "lifeboatd.log").exists() else {}
         recs[h] = {"power": power, "quorum": quorum, "history": hist, "status": status, "executed": execs,
-                   "gone": parse_processes_gone((hd / "power.log").read_text()) if (hd / "power.log").exists() else {}}
+                   "gone": parse_processes_gone(power_text)}
     return sched, hosts, faults, runinfo, recs
 
 
@@ -737,9 +754,8 @@ def check_nova(nova, hosts, recs, runinfo, records, v, faults=()):
             # The request that made this record: the last one for the server before it.
             request = max([a for a in asked.get(m["instance_uuid"], []) if a <= t + 0.01], default=t)
             state, line = power_at(recs[src]["power"], request)
-            operator_on = [f for f in faults if f.get("host") == src and f.get("did") in ("power on", "power cycle")
-                           and request - DECISION_TO_REQUEST <= f["t0"] <= request]
-            if state != "off" and operator_on and power_at(recs[src]["power"], operator_on[0]["t0"] - 0.05)[0] == "off":
+            t_on = last_power_on_by_the_run(recs, faults, src, request)
+            if state != "off" and t_on is not None and request - t_on <= DECISION_TO_REQUEST:
                 v.count("nova_evacuations_racing_an_operator_power_on")
             elif state != "off":
                 v.violate("nova-evacuation-source-off", f"Nova recorded an evacuation of {m['instance_uuid']} from "
@@ -934,12 +950,8 @@ def check_records(sched, hosts, faults, runinfo, recs):
         """The BMC's log says off inside [lo, hi], and the power-on after it was the run's own
         (an operator's repair): a fence confirmed off in that moment, its result logged a
         moment after the operator powered the host on again."""
-        timeline = recs[h]["power"]
-        offs = [at for at, st, _ in timeline if st == "off" and lo - 0.05 <= at <= hi]
-        ons = [at for at, st, _ in timeline if st == "on" and offs and offs[-1] < at <= hi]
-        return bool(offs) and bool(ons) and any(
-            f.get("host") == h and f.get("did") in ("power on", "power cycle") and f["t0"] - 0.05 <= ons[0] <= f.get("t1", f["t0"]) + 0.5
-            for f in faults)
+        t_on = last_power_on_by_the_run(recs, faults, h, hi)
+        return t_on is not None and any(st == "off" and lo - 0.05 <= at <= t_on for at, st, _ in recs[h]["power"])
 
     # -- 1. A fence that reports "off" is off in the BMC's own log; every step that needs
     #       the host off (force-down, evacuation, disabling it) starts while it is off.
@@ -958,14 +970,9 @@ def check_records(sched, hosts, faults, runinfo, recs):
         cannot know before it rejoins. That races the recovery (no cluster manager can stop
         an operator at the BMC; the host's nova-compute, once it starts, removes what was
         evacuated): counted, not a violation."""
-        ons = [at for at, st, _ in recs[h]["power"] if st == "on" and at <= t]
-        if not ons:
-            return False
-        t_on = ons[-1]
-        by_run = any(f.get("host") == h and f.get("did") in ("power on", "power cycle") and t_on - 2 <= f["t0"] <= t_on + 0.5
-                     for f in faults)
-        rejoined = any(y.get("kind") == "node_joined" and y.get("host") == h and t_on <= y["at"] <= t for y in applied)
-        return by_run and not rejoined and power_at(recs[h]["power"], t_on - 0.05)[0] == "off"
+        t_on = last_power_on_by_the_run(recs, faults, h, t)
+        return t_on is not None and not any(y.get("kind") == "node_joined" and y.get("host") == h and t_on <= y["at"] <= t
+                                            for y in applied)
 
     for x in starts:
         if x.get("action") in ("force_down", "evacuate", "disable_service"):
