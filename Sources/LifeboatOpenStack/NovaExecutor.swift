@@ -308,6 +308,9 @@ actor EvacuationTracker {
 
     var waiters: [String: [Waiter]] = [:]
     var loops: Set<String> = []
+    /// Each source host's servers in ERROR with no task, as last listed: the loops of
+    /// several targets share one listing of a source (a host's evacuations go to many).
+    var failedOnSources: [String: (at: ContinuousClock.Instant, servers: [String: NovaClient.Server])] = [:]
 
     func wait(for id: String, from: String, on host: String, nova: NovaClient, timeout: Double, interval: Double) async -> NovaClient.Server? {
         await withTaskCancellationHandler {
@@ -321,6 +324,16 @@ actor EvacuationTracker {
         } onCancel: {
             Task { await self.cancel(id, host) }
         }
+    }
+
+    /// The source's servers in ERROR with no task: listed at most once per half interval,
+    /// whichever target's loop asks.
+    func failed(on source: String, _ nova: NovaClient, _ interval: Double) async -> [String: NovaClient.Server] {
+        if let c = failedOnSources[source], ContinuousClock.now - c.at < .milliseconds(Int(interval * 500)) { return c.servers }
+        var found: [String: NovaClient.Server] = [:]
+        for s in (try? await nova.servers(host: source)) ?? [] where s.status == "ERROR" && s.taskState == nil { found[s.id] = s }
+        failedOnSources[source] = (.now, found)
+        return found
     }
 
     /// A cancelled executor stops waiting at once.
@@ -339,9 +352,7 @@ actor EvacuationTracker {
             for s in servers { byID[s.id] = s }
             var failedOnSource: [String: NovaClient.Server] = [:]
             for source in Set((waiters[host] ?? []).map(\.from)) where source != host {
-                for s in (try? await nova.servers(host: source)) ?? [] where s.status == "ERROR" && s.taskState == nil {
-                    failedOnSource[s.id] = s
-                }
+                failedOnSource.merge(await failed(on: source, nova, interval)) { a, _ in a }
             }
             let now = ContinuousClock.now
             var left: [Waiter] = []
