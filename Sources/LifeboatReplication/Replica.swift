@@ -59,6 +59,13 @@ public struct Replica: Sendable {
     var unseenReported: Set<String> = []
     /// Nodes CPG reported down (`NODEDOWN`) and not seen joining since.
     var nodesDown: Set<UInt32> = []
+    /// Hosts whose fence was confirmed off while their node was still listed (a fence of a
+    /// running host: an escalation, an operator's `fence`), with the cluster time of that
+    /// confirmation. A BMC powers a host off in milliseconds; Corosync drops it from its
+    /// lists only when the token times out, seconds later. Until the node leaves, its
+    /// listing is stale and is not reported as the host coming back (CI saw that: the
+    /// "came back" notice stopped an escalation's evacuation, and the host was fenced twice).
+    var listedAfterFence: [String: Double] = [:]
     var round: Round? = nil
     /// This node's requests delivered while a sync round was open: answered once it settles.
     var pendingRequests: [UInt64] = []
@@ -70,6 +77,10 @@ public struct Replica: Sendable {
 
     /// A round with no progress (offer, fragment) for this long is aborted.
     public static let roundTimeout = 10.0
+    /// How long a host confirmed off may stay in Corosync's lists before it is taken as
+    /// running after all (a fence device wired to the wrong BMC): far above Corosync's token
+    /// timeout plus consensus (3.6 s by default, 12 s with `token: 10000`).
+    public static let listedAfterFenceGrace = 30.0
     /// The term holder sends a `clock` event when it has been quiet this long.
     public static let heartbeatInterval = 10.0
 
@@ -212,6 +223,7 @@ public struct Replica: Sendable {
         for l in left where l.nodeDown && !nodes.contains(l.member.node) { nodesDown.insert(l.member.node) }
         for j in joined { nodesDown.remove(j.node) }
         members = newMembers
+        releaseFenceHolds(joined: Set(joined.map(\.node)))
         silent.formIntersection(Set(newMembers))
         reassembly = reassembly.filter { newMembers.contains($0.key.origin) }
         if !joined.isEmpty || round != nil || !synced {
@@ -283,6 +295,7 @@ public struct Replica: Sendable {
             corosyncMembers = Set(list)
             // This list is newer than any node-down CPG reported before it.
             nodesDown.subtract(list)
+            releaseFenceHolds()
         }
         guard synced, leader == me else { return out }
         if state.quorate != quorate {
@@ -302,6 +315,7 @@ public struct Replica: Sendable {
         reported = [:]
         unseenReported = []
         nodesDown = []
+        listedAfterFence = [:]
         pendingRequests = []
         synced = false
         round = nil
@@ -568,6 +582,14 @@ public struct Replica: Sendable {
         for name in state.hostOrder {
             let h = state.hosts[name]!
             let alive = liveness(of: h.nodeID)
+            if alive == true, !h.member, let since = listedAfterFence[name] {
+                guard clock - since >= Self.listedAfterFenceGrace else { continue }
+                listedAfterFence[name] = nil
+                out.append(
+                    .warning(
+                        "\(name) was confirmed off by its fence \(Int(clock - since)) s ago and is still in Corosync's membership: taken as running again (check that its fence device is its own BMC)"
+                    ))
+            }
             if let alive, alive != h.member, reported[name] != alive {
                 reported[name] = alive
                 let event: Event = alive ? .nodeJoined(host: name) : .nodeLost(host: name)
@@ -591,6 +613,8 @@ public struct Replica: Sendable {
         var result = HistoryEntry.Result.applied
         var rejected: String? = nil
         var applied = Applied()
+        let fenced = Self.hostConfirmedOff(by: event)
+        let offBefore = fenced.flatMap { state.hosts[$0]?.fence.isOff } ?? true
         do { applied = try state.apply(event, at: at) } catch {
             rejected = error.reason
             if error.stale {
@@ -600,6 +624,9 @@ public struct Replica: Sendable {
             } else {
                 result = .rejected(error.reason)
             }
+        }
+        if let h = fenced, !offBefore, let host = state.hosts[h], host.fence.isOff, liveness(of: host.nodeID) == true {
+            listedAfterFence[h] = at
         }
         if case .clock = event {} else {
             history.append(
@@ -617,6 +644,26 @@ public struct Replica: Sendable {
             }
         }
         return rejected
+    }
+
+    /// The host whose power-off an event may confirm: a fence's result, an operator's
+    /// confirmation.
+    static func hostConfirmedOff(by event: Event) -> String? {
+        switch event {
+        case .actionFinished(let key, _, _) where key.hasPrefix("fence:"): String(key.dropFirst("fence:".count))
+        case .fenceConfirmedByOperator(let h): h
+        default: nil
+        }
+    }
+
+    /// A host held by `listedAfterFence` is released once its node is no longer seen alive
+    /// (it left, as a powered-off host does) or joins again: from then on its listing is news.
+    mutating func releaseFenceHolds(joined: Set<UInt32> = []) {
+        guard !listedAfterFence.isEmpty else { return }
+        listedAfterFence = listedAfterFence.filter { name, _ in
+            guard let id = state.hosts[name]?.nodeID else { return false }
+            return !joined.contains(id) && liveness(of: id) == true
+        }
     }
 
     /// Retention of the history (`Policy.historyRetention`, `retentionAge`), in batches so

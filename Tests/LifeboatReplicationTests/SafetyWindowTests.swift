@@ -316,4 +316,64 @@ import Testing
         #expect(net.state(3).now >= before)
         #expect(net.state(3).now < before + 60)
     }
+
+    /// Fences host3 while its lifeboatd is still in the group (an operator's fence, like an
+    /// escalation's): the fence's result is applied while CPG and libquorum still list it.
+    static func host3FencedWhileListed() -> FakeCPG {
+        var net = FakeCPG.threeNodes()
+        net.send(1, .fenceRequested(host: "host3"))
+        net.deliverAll()
+        net.send(1, .actionStarted(.fence(host: "host3"), term: net.state(1).term))
+        net.deliverAll()
+        let attempt = net.state(1).inFlight["fence:host3"]!.attempt
+        net.send(1, .actionFinished(key: "fence:host3", attempt: attempt, report: ActionReport(.off)))
+        net.deliverAll()
+        return net
+    }
+
+    /// CI (stop 23): a fence of a running host was confirmed off in 26 ms; Corosync listed
+    /// the host for 2 s more, and the leader reported that stale listing as the host coming
+    /// back: "host2 came back while its instances were being evacuated", the evacuation
+    /// stopped and the host fenced again.
+    @Test func test_hostFencedWhileListed_isNotReportedBack_untilItLeavesAndJoinsAgain() {
+        var net = Self.host3FencedWhileListed()
+        #expect(net.state(1).hosts["host3"]!.fence.isOff && !net.state(1).hosts["host3"]!.member)
+        for _ in 0..<5 {
+            net.t += 1
+            net.tick()
+            net.deliverAll()
+        }
+        for id: UInt32 in [1, 2, 3] {
+            let h = net.state(id).hosts["host3"]!
+            #expect(!h.member && h.recovery?.rejoinedAt == nil && h.recovery?.finished == false)
+        }
+        #expect(!net.state(1).pendingNotices.contains { $0.kind == .evacuationInterrupted })
+        // The token times out: the host leaves both lists; nothing is reported back.
+        net.change(to: [1, 2], left: [(3, true)])
+        net.deliverAll()
+        net.tick()
+        net.deliverAll()
+        #expect(!net.state(1).hosts["host3"]!.member && net.replicas[1]!.listedAfterFence.isEmpty)
+        // Powered on again, it joins: that is news, and reported.
+        net.change(to: [1, 2, 3], joined: [3])
+        net.deliverAll()
+        net.tick()
+        net.deliverAll()
+        #expect(net.state(1).hosts["host3"]!.member && net.state(1).hosts["host3"]!.recovery?.rejoinedAt != nil)
+    }
+
+    /// A host that stays listed long after its fence said off runs after all (its fence
+    /// device is not its BMC): after the grace it is reported back, with a warning.
+    @Test func test_hostStillListedPastTheGrace_isReportedBack_withAWarning() {
+        var net = Self.host3FencedWhileListed()
+        net.t += Replica.listedAfterFenceGrace - 1
+        net.tick()
+        net.deliverAll()
+        #expect(!net.state(1).hosts["host3"]!.member)
+        net.t += 2
+        net.tick()
+        net.deliverAll()
+        #expect(net.state(1).hosts["host3"]!.member)
+        #expect(net.logs.contains { $0.hasPrefix("1: host3 was confirmed off by its fence") })
+    }
 }
