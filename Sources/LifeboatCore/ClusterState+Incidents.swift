@@ -244,7 +244,9 @@ extension ClusterState {
             // lost again before its re-admission): the re-admission still belongs here.
             let readmission = host.member && host.service != .up
             if inc.isResolved {
-                if !readmission { close(inc.scope, &changed) }
+                // Instances given up on are restarted in place once it is re-admitted: those
+                // restarts are this incident's last steps.
+                if !readmission, !strandedRestartsPending(h) { close(inc.scope, &changed) }
             } else {
                 let how = readmission
                     ? "\(h) came back before it was fenced: nothing to recover; its service, disabled by an earlier recovery, is enabled when it is re-admitted"
@@ -262,6 +264,15 @@ extension ClusterState {
             resolve(inc.scope, .recovered, inc.instances.isEmpty ? "\(h) fenced; no HA instance to move" : "\(h) fenced; \(moved) HA instance\(moved == 1 ? "" : "s") running elsewhere", close: false, &changed)
         } else {
             resolve(inc.scope, moved > 0 ? .partial : .failed, "\(h) fenced; \(moved) of \(inc.instances.count) HA instances running elsewhere, not moved: \(leftNow.joined(separator: ", "))", close: false, &changed)
+        }
+    }
+
+    /// HA instances on the host that were given up on and wait for their restart in place
+    /// (`Scheduler.planStrandedRestarts`), or whose restart is in flight.
+    func strandedRestartsPending(_ h: String) -> Bool {
+        (instancesByHost[h] ?? []).contains { id in
+            let i = instances[id]!
+            return (i.ha && i.state == .error && i.gaveUpAt != nil) || inFlight["restart_instance:\(id)"] != nil
         }
     }
 

@@ -61,6 +61,7 @@ extension ClusterState {
                 touched.formUnion([i.host, to])
                 instances[id]!.host = to
                 if i.state == .stopped { instances[id]!.state = .active }  // it runs elsewhere
+                instances[id]!.gaveUpAt = nil  // moved by someone else: not stranded where it was
                 failedInstances.remove(id)
                 if instances[id]!.state == .failed { instances[id]!.state = .active }
                 protection.insert(id)

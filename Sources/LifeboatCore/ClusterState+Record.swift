@@ -141,7 +141,17 @@ extension ClusterState {
             guard instances[i] != nil else { return }
             if ok {
                 instances[i]!.state = .active
+                instances[i]!.gaveUpAt = nil
                 failedInstances.remove(i)
+            } else if instances[i]!.state == .error, instances[i]!.gaveUpAt != nil {
+                // A restart in place after its evacuation was given up: not tried again.
+                instances[i]!.gaveUpAt = nil
+                let h = instances[i]!.host
+                raise(
+                    Notice(
+                        kind: .evacuationFailed, key: "\(i)#\(hosts[h]!.failureCount)@restart",
+                        reason: "\(i), left on \(h) when its evacuation was given up, could not be restarted there after \(h) came back (\(outcome.rawValue)); it stays in error: check it in Nova",
+                        host: h, instance: i))
             } else if instances[i]!.state == .failed {
                 instances[i]!.failures += 1
                 checkInstanceRestartLimit(i)

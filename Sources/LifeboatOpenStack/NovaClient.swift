@@ -274,6 +274,12 @@ public actor NovaClient {
         try await call("POST", "/servers/\(id)/action", body: .object([("os-start", .null)])).requestID
     }
 
+    /// A hard reboot: the guest is created again from its definition (allowed from ERROR,
+    /// SHUTOFF and ACTIVE). Returns the request id.
+    public func hardReboot(_ id: String) async throws(OpenStackError) -> String? {
+        try await call("POST", "/servers/\(id)/action", body: .object([("reboot", .object([("type", .string("HARD"))]))])).requestID
+    }
+
     public func setMetadata(_ id: String, key: String, value: String?) async throws(OpenStackError) {
         let path = "/servers/\(id)/metadata/\(Self.query(key))"
         if let value {

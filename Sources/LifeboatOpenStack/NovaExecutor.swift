@@ -43,7 +43,7 @@ public final class NovaExecutor: ActionExecutor {
             case .disableService(let h): report = try await disable(h, nova)
             case .enableService(let h): report = try await enable(h, nova)
             case .evacuate(let i, let from, let to): report = try await evacuate(i, from: from, to: to, context: context, nova)
-            case .restartInstance(let i, _): report = try await restart(i, context: context, nova)
+            case .restartInstance(let i, let h): report = try await restart(i, on: h, context: context, nova)
             case .migrate(let i, let from, let to): report = try await migrate(i, from: from, to: to, context: context, nova)
             default: report = ActionReport(.failed, message: "not a Nova action: \(action.kind)")
             }
@@ -247,10 +247,16 @@ public final class NovaExecutor: ActionExecutor {
         return ActionReport(.timeout, message: "\(id) not on \(to) within \(migrationTimeout) s (\(s.status))", attributes: attrs)
     }
 
-    func restart(_ id: String, context: ExecutionContext, _ nova: NovaClient) async throws(OpenStackError) -> ActionReport {
+    func restart(_ id: String, on host: String, context: ExecutionContext, _ nova: NovaClient) async throws(OpenStackError) -> ActionReport {
         var s = try await nova.server(id)
         var attrs: [String: String] = [:]
         if let why = context.whyNotLeading() { return ActionReport(.cancelled, message: "not restarted: \(why)") }
+        // Restarted where the cluster has it, or not at all (someone may have moved it).
+        if let at = s.host, at != host {
+            return ActionReport(.failed, message: "not restarted: Nova has \(id) on \(at), not on \(host)", attributes: ["nova_host": at])
+        }
+        let stranded = shared.state?.instances[id].map { $0.state == .error && $0.gaveUpAt != nil } ?? false
+        if stranded || s.status == "ERROR" { return try await hardReboot(id, on: host, s, nova) }
         if s.status != "SHUTOFF" {
             do { attrs["stop_request_id"] = try await nova.stop(id) } catch where error.status == 409 {}
             s = try await waitFor(id, "SHUTOFF", 60, nova)
@@ -258,6 +264,40 @@ public final class NovaExecutor: ActionExecutor {
         attrs["start_request_id"] = try await nova.start(id)
         s = try await waitFor(id, "ACTIVE", 120, nova)
         return ActionReport(s.status == "ACTIVE" ? .ok : .timeout, message: "\(id) restarted: \(s.status)", attributes: attrs.compactMapValues { $0 })
+    }
+
+    /// An instance that died with its host (left there when its evacuation was given up) or
+    /// that Nova has in ERROR: a hard reboot in place, as an operator would do. Nova's
+    /// status may stay ERROR while the reboot runs, so the task is what is waited for.
+    func hardReboot(_ id: String, on host: String, _ before: NovaClient.Server, _ nova: NovaClient) async throws(OpenStackError)
+        -> ActionReport
+    {
+        var attrs = ["nova_status_before": before.status]
+        var s = before
+        // Something else under way (an operator's command): let it end first.
+        if s.taskState != nil { s = try await waitForNoTask(id, 60, nova) }
+        if s.taskState != nil {
+            return ActionReport(.timeout, message: "not restarted: Nova's task \(s.taskState!) on \(id) did not end within 60 s", attributes: attrs)
+        }
+        if let r = try await nova.hardReboot(id) { attrs["reboot_request_id"] = r }
+        s = try await waitForNoTask(id, 120, nova)
+        if s.status == "ACTIVE", s.taskState == nil {
+            return ActionReport(.ok, message: "\(id) restarted in place on \(host) by a hard reboot (it was \(before.status))", attributes: attrs)
+        }
+        if s.taskState != nil {
+            return ActionReport(.timeout, message: "hard reboot of \(id) still \(s.taskState!) after 120 s", attributes: attrs)
+        }
+        return ActionReport(.failed, message: "hard reboot of \(id) ended \(s.status): \(s.fault ?? "no fault given")", attributes: attrs)
+    }
+
+    func waitForNoTask(_ id: String, _ seconds: Double, _ nova: NovaClient) async throws(OpenStackError) -> NovaClient.Server {
+        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+        var s = try await nova.server(id)
+        while s.taskState != nil, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(Int(pollInterval * 1000)))
+            s = try await nova.server(id)
+        }
+        return s
     }
 
     func waitFor(_ id: String, _ status: String, _ seconds: Double, _ nova: NovaClient) async throws(OpenStackError) -> NovaClient.Server {

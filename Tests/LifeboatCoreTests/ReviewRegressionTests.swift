@@ -185,7 +185,10 @@ import Testing
         #expect(r.violations.isEmpty, "\(r.violations)")
         #expect(Lab.actions(r).filter { $0.hasPrefix("evacuate vm1") }.count == 1, "\(Lab.actions(r))")
         #expect(Lab.actions(r).contains("notify evacuation_failed vm1"), "\(Lab.actions(r))")
-        #expect(r.final.instances["vm1"]?.state == .error)
+        // Left in error on its source; once h1 is back in the scheduler, it is restarted
+        // there (see StrandedInstanceTests).
+        #expect(Lab.actions(r).contains("restart_instance vm1"), "\(Lab.actions(r))")
+        #expect(r.final.instances["vm1"]?.host == "h1" && r.final.instances["vm1"]?.state == .active)
         // vm1's booking on its target is released: each host holds what runs on it.
         for (name, h) in r.final.hosts where name != "h1" {
             var held = Capacity.zero
@@ -208,3 +211,69 @@ import Testing
         #expect(r.violations.isEmpty, "seed \(seed): \(r.violations)")
     }
 }
+
+/// Chaos with a sick Nova (stop 23): HA servers given up on while their host was down
+/// (no room for them, or Nova refused their evacuation) stayed in ERROR after the host came
+/// back: only a notice. Now they are restarted in place once the host is re-admitted.
+@Suite struct StrandedInstanceTests {
+    /// h1 lost in a segment with no room left (h2 is smaller than any flavor): vm1 and vm2
+    /// are given up on.
+    static let tiny = Capacity(vcpus: 1, ramMB: 1024, diskGB: 10)
+
+    static func noRoom(_ then: [(Double, Event)], restart: [String: FaultMode] = [:]) -> Simulator.Result {
+        var p = Policy()
+        p.evacuationRetryInterval = 0
+        var s = Lab.scenario(
+            hosts: 2, reserved: 0, capacity: Self.tiny, policy: p, events: [(0, .nodeLost(host: "h1"))] + then,
+            faults: Faults.with(instanceRestart: restart))
+        s.hosts[0].capacity = Lab.big
+        return Lab.run(s)
+    }
+
+    @Test func test_instancesGivenUpOn_areRestartedInPlace_onceTheirHostIsReadmitted() {
+        let down = Self.noRoom([(60, .clock)])
+        #expect(down.final.instances["vm1"]?.state == .error && down.final.instances["vm1"]?.gaveUpAt != nil)
+        #expect(!Lab.actions(down).contains { $0.hasPrefix("restart_instance") }, "\(Lab.actions(down))")
+        let r = Self.noRoom([(60, .nodeJoined(host: "h1")), (120, .clock)])
+        #expect(r.violations.isEmpty, "\(r.violations)")
+        let acts = Lab.actions(r)
+        let enable = acts.firstIndex { $0.hasPrefix("enable_service h1") }
+        let restarts = acts.indices.filter { acts[$0].hasPrefix("restart_instance") }
+        #expect(restarts.map { acts[$0] }.sorted() == ["restart_instance vm1", "restart_instance vm2"], "\(acts)")
+        // Only once h1 is back in the scheduler.
+        #expect(enable != nil && restarts.allSatisfy { $0 > enable! }, "\(acts)")
+        for vm in ["vm1", "vm2"] {
+            #expect(r.final.instances[vm]?.state == .active && r.final.instances[vm]?.host == "h1" && r.final.instances[vm]?.gaveUpAt == nil)
+        }
+        // The non-HA vm3 stays stopped: not ours to start.
+        #expect(r.final.instances["vm3"]?.state == .stopped)
+    }
+
+    @Test func test_aRestartInPlaceThatFails_isToldOnce_andNotTriedAgain() {
+        let r = Self.noRoom([(60, .nodeJoined(host: "h1")), (300, .clock)], restart: ["vm1": .fail])
+        #expect(r.violations.isEmpty, "\(r.violations)")
+        let acts = Lab.actions(r)
+        #expect(acts.filter { $0 == "restart_instance vm1" }.count == 1, "\(acts)")
+        #expect(acts.filter { $0 == "notify evacuation_failed vm1" }.count == 1, "\(acts)")
+        #expect(r.final.instances["vm1"]?.state == .error && r.final.instances["vm1"]?.gaveUpAt == nil)
+        #expect(r.final.instances["vm2"]?.state == .active)
+    }
+
+    /// Moved by someone else (an operator's evacuation) while it was given up on: not
+    /// restarted on the host it left.
+    @Test func test_anInstanceMovedByAnOperator_isNoLongerStranded() throws {
+        var st = Lab.run(Self.noRoomScenarioOnly()).final
+        #expect(st.instances["vm1"]?.gaveUpAt != nil)
+        try st.apply(.inventory([.instanceMoved(id: "vm1", host: "h2")]), at: 100)
+        #expect(st.instances["vm1"]?.gaveUpAt == nil && st.instances["vm1"]?.host == "h2")
+    }
+
+    static func noRoomScenarioOnly() -> Scenario {
+        var p = Policy()
+        p.evacuationRetryInterval = 0
+        var s = Lab.scenario(hosts: 2, reserved: 0, capacity: Self.tiny, policy: p, events: [(0, .nodeLost(host: "h1")), (60, .clock)])
+        s.hosts[0].capacity = Lab.big
+        return s
+    }
+}
+

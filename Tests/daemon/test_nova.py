@@ -263,6 +263,58 @@ def test_an_evacuation_that_nova_fails_at_its_scheduler_is_reported_at_once_the_
         cli("host1", "config", "apply", config())
 
 
+def test_a_server_given_up_on_is_restarted_in_place_once_its_host_is_back(cloud):
+    """Chaos with a sick Nova (stop 23) left 10 of 48 HA servers in ERROR after their host
+    came back: Nova's scheduler had refused their evacuation, and Lifeboat only told. Now,
+    once the host is back in the scheduler, the server is restarted where it is by a hard
+    reboot (Nova allows it from ERROR; the guest is created again), as an operator would."""
+    cli("host1", "config", "apply", config({"evacuation_retry_interval": 0}))
+    st, _ = restore()
+    leader = st["host1"]["leader"]
+    victim = next(h for h in ("host2", "host1") if h != leader)
+    others = [h for h in ("host1", "host2", "host3") if h != victim]
+    vm = boot(victim, 1, ha=True)[0]
+    poll(lambda: vm in instances(leader), 40, "the server in the inventory")
+
+    def service(op, h):
+        p = lab("exec", "host4", "env", f"OS_CLIENT_CONFIG_FILE={CLOUDS}", "/opt/lifeboat-openstack/bin/openstack",
+                "--os-cloud", "lab", "compute", "service", "set", op, h, "nova-compute", check=False, timeout=120)
+        assert p.returncode == 0, p.stderr
+    for h in others:
+        service("--disable", h)
+    try:
+        lab("crash", "--power-stays-on", victim)
+
+        def history():
+            return json.loads(cli(leader, "history", "--format", "json", "--limit", "1000").stdout)
+        poll(lambda: [n for n in history()["notices"] if n["kind"] == "evacuation_failed" and n.get("instance") == vm],
+             90, "the evacuation given up on")
+        assert vms()[vm]["status"] == "ERROR" and vms()[vm]["host"] == victim
+        for h in others:
+            service("--enable", h)
+        # The operator powers the host on again.
+        t0 = time.time()
+        lab("power", victim, "on")
+        v, took = poll(lambda: (x := vms()) and x[vm]["host"] == victim and x[vm]["status"] == "ACTIVE"
+                       and x[vm].get("task_state") is None and x, 180, "the server ACTIVE again on its host", interval=0.5)
+        print(f"\n{victim} powered on: the server left in ERROR there was ACTIVE again {took:.1f} s later")
+        restarts, _ = poll(lambda: [a for a in history()["actions"] if a["kind"] == "restart_instance"
+                                    and a.get("instance") == vm and a["outcome"] is not None] or None, 30, "the restart recorded")
+        assert len(restarts) == 1 and restarts[0]["outcome"] == "ok", restarts
+        assert "hard reboot" in restarts[0]["message"] and "it was ERROR" in restarts[0]["message"], restarts
+        enabled = [a for a in history()["actions"] if a["kind"] == "enable_service" and a.get("host") == victim and a["outcome"] == "ok"]
+        assert enabled and enabled[-1]["started"] <= restarts[0]["started"], "restarted once back in the scheduler"
+        told = [n for n in history()["notices"] if n.get("instance") == vm]
+        assert len(told) == 1 and told[0]["kind"] == "evacuation_failed", told
+    finally:
+        for h in others:
+            service("--enable", h)
+        lab("vms", "delete", vm, check=False)
+        lab("power", victim, "on", check=False)
+        poll(agreed(HOSTS, members=HOSTS), 90, "all four members again")
+        cli("host1", "config", "apply", config())
+
+
 def test_evacuations_whose_answers_are_lost_are_not_sent_again_and_finish_ok(cloud):
     """Nova takes both evacuation requests, but their answers never come back (the lab's
     fault proxy in front of nova-api swallows them, then drops the connections): Lifeboat

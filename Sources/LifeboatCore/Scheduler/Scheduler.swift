@@ -7,7 +7,8 @@
 /// - fence or not, and when: `planHostRecovery` (quorum, maintenance, disabled segment,
 ///   storm guard, concurrency slots, flap guard, fence attempt limit);
 /// - where instances go: `EvacuationPlacement`;
-/// - restarts in place: `planProcessRestarts`, `planInstanceRestarts`;
+/// - restarts in place: `planProcessRestarts`, `planInstanceRestarts`,
+///   `planStrandedRestarts`;
 /// - re-admission of a host that came back: `planReadmissions`;
 /// - moving instances off a host drained for maintenance: `planDrains`.
 public enum Scheduler {
@@ -54,6 +55,7 @@ public enum Scheduler {
         }
         planProcessRestarts(state, &actions)
         planInstanceRestarts(state, &actions)
+        planStrandedRestarts(state, &actions)
         planReadmissions(state, &actions)
         // Evacuations planned above take room that the drains' placement must not give away.
         var planned: [String: Capacity] = [:]
@@ -173,6 +175,23 @@ public enum Scheduler {
                             kind: .instanceNotHA, key: "\(id)#\(inst.failures)",
                             reason: "instance \(id) failed on \(inst.host) and is not HA-tagged: not restarted",
                             host: inst.host, instance: id)))
+            }
+        }
+    }
+
+    /// HA instances given up on while their host was down (no room for them, evacuation
+    /// failed) are still on it when it is re-admitted: they died with its power-off, and
+    /// Nova has them in ERROR (a refused evacuation) or still ACTIVE (never moved). They are
+    /// restarted in place, as an operator would (`nova reboot --hard`), once the host is back
+    /// in the scheduler. Once per give-up: a failure is told, not tried again.
+    static func planStrandedRestarts(_ state: ClusterState, _ actions: inout [Action]) {
+        for name in state.hostOrder {
+            let h = state.hosts[name]!
+            // Only a host that failed can hold instances given up on.
+            guard h.failureCount > 0, h.member, !h.maintenance, h.recovery == nil, h.fence == .none, h.service == .up
+            else { continue }
+            for inst in state.instances(on: name) where inst.ha && inst.state == .error && inst.gaveUpAt != nil {
+                actions.append(.restartInstance(instance: inst.id, host: name))
             }
         }
     }
