@@ -1,5 +1,6 @@
 import Foundation
 import LifeboatCore
+import Synchronization
 
 #if canImport(FoundationNetworking)
     @preconcurrency import FoundationNetworking
@@ -86,7 +87,7 @@ public struct HTTPClient: Sendable {
             if attempt > 0 { try? await Task.sleep(for: .milliseconds(Int(backoff * 1000 * Double(1 << (attempt - 1))))) }
             if Task.isCancelled { throw OpenStackError(call: call, status: nil, message: "cancelled") }
             do {
-                let (data, response) = try await session.data(for: request)
+                let (data, response) = try await Self.fetch(session, request)
                 guard let http = response as? HTTPURLResponse else {
                     last = OpenStackError(call: call, status: nil, message: "not an HTTP answer")
                     continue
@@ -104,6 +105,38 @@ public struct HTTPClient: Sendable {
             }
         }
         throw last
+    }
+
+    /// One exchange through URLSession that a cancelled task leaves at once. URLSession's own
+    /// async `data(for:)` cancels its URLSession task inside the cancelled Swift task's
+    /// status lock, while a network thread completing that request takes the two locks in the
+    /// other order: a deadlock (swift-corelibs-foundation issue 5412). Found by
+    /// `lab chaos --nova` (seed 1): a leader that lost its term cancelled two Nova requests as
+    /// they failed, and its actor hung for good (no log, no status). Cancelling the URLSession
+    /// task from elsewhere is no cure: `cancel()` on a task that has just failed crashes
+    /// ("a task that is not in the registry"). So a cancelled request is not cancelled in
+    /// URLSession at all: its caller is answered `cancelled` at once, and the exchange ends
+    /// by itself (answer or `timeout`), unheard. What was sent has reached Nova either way.
+    /// `HTTPClientTests` cancels 3,000 failing requests (the stock call hangs within the
+    /// first 500).
+    static func fetch(_ session: URLSession, _ request: URLRequest) async throws -> (Data, URLResponse) {
+        let pending = PendingRequest()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (c: PendingRequest.Answer) in
+                guard pending.wait(c) else { return }
+                session.dataTask(with: request) { data, response, error in
+                    if let error {
+                        pending.finish(.failure(error))
+                    } else if let response {
+                        pending.finish(.success((data ?? Data(), response)))
+                    } else {
+                        pending.finish(.failure(URLError(.badServerResponse)))
+                    }
+                }.resume()
+            }
+        } onCancel: {
+            pending.cancel()
+        }
     }
 
     /// The service's own message from an error body (Nova's `{"badRequest": {"message"}}`,
@@ -124,6 +157,7 @@ public struct HTTPClient: Sendable {
         if let u = error as? URLError {
             switch u.code {
             case .timedOut: return "timed out"
+            case .cancelled: return "cancelled"
             case .cannotConnectToHost: return "connection refused"
             case .cannotFindHost: return "host not found"
             case .networkConnectionLost: return "connection lost"
@@ -132,5 +166,41 @@ public struct HTTPClient: Sendable {
             }
         }
         return "\(error)"
+    }
+}
+
+/// The caller of one exchange, answered exactly once: by the exchange's end, or by its
+/// cancellation, whichever comes first (also when the task was cancelled before it began).
+final class PendingRequest: Sendable {
+    typealias Answer = CheckedContinuation<(Data, URLResponse), any Error>
+    private let state = Mutex<(waiting: Answer?, cancelled: Bool)>((nil, false))
+
+    /// Keeps the caller waiting; false (and the caller answered) if it was cancelled already.
+    func wait(_ c: Answer) -> Bool {
+        let cancelled = state.withLock { s in
+            if !s.cancelled { s.waiting = c }
+            return s.cancelled
+        }
+        if cancelled { c.resume(throwing: URLError(.cancelled)) }
+        return !cancelled
+    }
+
+    func finish(_ result: Result<(Data, URLResponse), any Error>) {
+        let c = state.withLock { s in
+            let c = s.waiting
+            s.waiting = nil
+            return c
+        }
+        c?.resume(with: result)
+    }
+
+    func cancel() {
+        let c = state.withLock { s in
+            s.cancelled = true
+            let c = s.waiting
+            s.waiting = nil
+            return c
+        }
+        c?.resume(throwing: URLError(.cancelled))
     }
 }
