@@ -90,7 +90,9 @@ extension ClusterState {
         }
         // Back while its instances were being evacuated: it was powered on again, and Nova
         // may restart its instances there. Moving the rest could run them twice: stop and
-        // tell (evacuations already in flight finish).
+        // tell (evacuations already in flight finish). Those not moved died with its
+        // power-off: they are given up on here, and so restarted in place once it is back in
+        // the scheduler (`Scheduler.planStrandedRestarts`, if Nova still has them there).
         if recovering(h), hosts[h]!.fence.isOff {
             let left = (instancesByHost[h] ?? []).sorted().filter { id in
                 let i = instances[id]!
@@ -108,10 +110,15 @@ extension ClusterState {
                     reason: "\(h) came back while \(id) was being evacuated to \(to), after a leader change: check where \(id) runs in Nova")
             }
             if !left.isEmpty {
+                for id in left {
+                    instances[id]!.state = .error
+                    instances[id]!.gaveUpAt = now
+                    failedInstances.remove(id)
+                }
                 raise(
                     Notice(
                         kind: .evacuationInterrupted, key: "\(h)#\(hosts[h]!.failureCount)",
-                        reason: "\(h) came back while its instances were being evacuated; not moved: \(left.joined(separator: ", ")) (check them in Nova before acting)",
+                        reason: "\(h) came back while its instances were being evacuated; not moved: \(left.joined(separator: ", ")) (restarted there once it is back in the scheduler, if Nova still has them there)",
                         host: h))
             }
         }

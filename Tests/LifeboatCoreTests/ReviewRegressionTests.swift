@@ -12,6 +12,15 @@ import Testing
         #expect(!Lab.actions(r).contains { $0.hasPrefix("evacuate") })
         #expect(Lab.actions(r).contains("notify evacuation_interrupted h1"))
         #expect(r.final.instances["vm1"]?.host == "h1")
+        // Not moved, they died with h1's power-off: restarted there once it is re-admitted.
+        let acts = Lab.actions(r)
+        let enable = acts.firstIndex { $0.hasPrefix("enable_service h1") }
+        for vm in ["vm1", "vm2"] {
+            let restart = acts.firstIndex(of: "restart_instance \(vm)")
+            #expect(enable != nil && restart != nil && restart! > enable!, "\(acts)")
+            #expect(r.final.instances[vm]?.state == .active && r.final.instances[vm]?.gaveUpAt == nil)
+        }
+        #expect(!acts.contains("restart_instance vm3"), "not HA: not ours to start")
     }
 
     @Test func test_applyRefusesEvacuatingFromAHostThatIsAMemberAgain() throws {
