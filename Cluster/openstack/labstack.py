@@ -300,10 +300,23 @@ def compute_config(host):
     hd = LAB_DIR / "hosts" / host
     path = hd / "nova/nova-compute.conf"
     (hd / "nova/state/lock").mkdir(parents=True, exist_ok=True)
+    # A benchmark may size the hosts (`LAB_COMPUTE_VCPUS=64 lab up ...`): kept for the lab's
+    # life in capacity.json (read by labvirt), with allocation ratios of 1 so that Nova's
+    # capacity is what the hypervisor reports, as Lifeboat reads it.
+    capacity = hd / "nova/capacity.json"
+    if os.environ.get("LAB_COMPUTE_VCPUS"):
+        vcpus = int(os.environ["LAB_COMPUTE_VCPUS"])
+        capacity.write_text(json.dumps({"vcpus": vcpus, "memory_mb": int(os.environ.get("LAB_COMPUTE_RAM_MB", 1024 * vcpus)),
+                                        "local_gb": int(os.environ.get("LAB_COMPUTE_DISK_GB", 10 * vcpus))}))
+    sized = """cpu_allocation_ratio = 1.0
+ram_allocation_ratio = 1.0
+disk_allocation_ratio = 1.0
+reserved_host_memory_mb = 0
+""" if capacity.exists() else ""
     write(path, nova_common(f"{hd}/nova/state", host, f"192.168.240.{10 + n}") + """
 [DEFAULT]
 compute_driver = labvirt.LabLibvirtDriver
-""")
+""" + sized)
     print(path)
 
 

@@ -73,7 +73,26 @@ def stop(instance):
     virsh("destroy", name(instance))   # already off: nothing to do
 
 
+def capacity():
+    """The host's size when a benchmark set one (labstack's compute-config writes it next to
+    nova-compute.conf); None: the fake driver's own (1000 vCPUs)."""
+    import json
+    import nova.conf
+    path = os.path.join(os.environ.get("LAB_DIR", "/run/lifeboat-lab"), "hosts", nova.conf.CONF.host, "nova", "capacity.json")
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except OSError:
+        return None
+
+
 class LabLibvirtDriver(fake.FakeDriverWithoutFakeNodes):
+    def __init__(self, virtapi, read_only=False):
+        size = capacity()
+        if size:
+            self.vcpus, self.memory_mb, self.local_gb = size["vcpus"], size["memory_mb"], size["local_gb"]
+        super().__init__(virtapi, read_only)
+
     def spawn(self, context, instance, *args, **kwargs):
         super().spawn(context, instance, *args, **kwargs)
         if real(instance) and kwargs.get("power_on", True):
