@@ -78,11 +78,11 @@ def capacity():
     nova-compute.conf); None: the fake driver's own (1000 vCPUs)."""
     import json
     import nova.conf
-    path = os.path.join(os.environ.get("LAB_DIR", "/run/lifeboat-lab"), "hosts", nova.conf.CONF.host, "nova", "capacity.json")
+    path = os.path.join(os.environ.get("LAB_DIR", "/run/lifeboat-lab"), "hosts", str(nova.conf.CONF.host), "nova", "capacity.json")
     try:
         with open(path) as f:
             return json.load(f)
-    except OSError:
+    except (OSError, ValueError):
         return None
 
 
