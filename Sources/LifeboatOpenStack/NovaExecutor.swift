@@ -107,6 +107,10 @@ public final class NovaExecutor: ActionExecutor {
 
     // MARK: Servers
 
+    /// An evacuation's migration record in these states will not rebuild the server any more
+    /// (`done`: rebuilt on its target; `completed`: its source cleaned up after it).
+    static let endedMigrationStatuses: Set<String> = ["done", "completed", "failed", "error", "cancelled"]
+
     static func settled(_ s: NovaClient.Server) -> Bool { (s.status == "ACTIVE" || s.status == "SHUTOFF") && s.taskState == nil }
 
     func evacuate(_ id: String, from: String, to: String, context: ExecutionContext, _ nova: NovaClient) async throws(OpenStackError) -> ActionReport {
@@ -121,7 +125,25 @@ public final class NovaExecutor: ActionExecutor {
         if s.host != from && s.host != to {
             return ActionReport(.failed, message: "\(id) is on \(s.host ?? "no host"), not on \(from): not evacuated", attributes: attrs)
         }
+        // An earlier evacuation of it that Nova has not ended is never doubled: when its
+        // target died before the rebuild began, Nova still holds the rebuild and replays it
+        // once that host's compute is back, whatever happened meanwhile. A second request
+        // (which Nova accepts: the server is still on its source, with no task) ran the server
+        // on two hosts (`lab chaos --nova`, seed 10). The same target: that one is followed.
+        var earlier: NovaClient.Migration? = nil
         if s.host == from {
+            earlier = try await nova.evacuations(of: id).last { !Self.endedMigrationStatuses.contains($0.status) }
+            if let m = earlier {
+                attrs["earlier_evacuation"] = "migration \(m.id) to \(m.dest_compute ?? "any host") (\(m.status))"
+                if m.dest_compute != to {
+                    return ActionReport(
+                        .failed,
+                        message: "not evacuated to \(to): Nova's earlier evacuation of \(id) (migration \(m.id) to \(m.dest_compute ?? "a host of its scheduler's choosing"), \(m.status)) has not ended, and a second could run it twice",
+                        attributes: attrs)
+                }
+            }
+        }
+        if s.host == from, earlier == nil {
             if let why = context.whyNotLeading() { return ActionReport(.cancelled, message: "not evacuated: \(why)", attributes: attrs) }
             do {
                 if let r = try await nova.evacuate(id, to: to) { attrs["request_id"] = r }
