@@ -1013,8 +1013,19 @@ def check_records(sched, hosts, faults, runinfo, recs):
                           f"{a['record']['time']} finished {a['outcome']} after another started at "
                           f"{b['record']['time']}", {"first": a["record"], "second": b["record"]})
 
+    # A crash or power-off in the lab takes a moment (its processes are killed one by one,
+    # logged "processes gone"): the node is dead from then on.
+    deaths = {h: [recs[h]["gone"].get(t, t) for t, s, _ in recs[h]["power"] if s in ("off", "dead_on")] for h in hosts}
+    for f in faults:
+        if f.get("kind") == "corosync_kill" and f.get("host"):
+            deaths[f["host"]].append(f["t0"])
+
     # -- 3. Every power-off the BMC performed was asked by a recorded fence attempt (or by
-    #       the chaos run itself).
+    #       the chaos run itself). A fence whose records a later sync replaced counts too (its
+    #       leader's side lost the merge: the node keeps them apart as superseded, out of the
+    #       history read here): its executor's log shows it, and its node must have been in
+    #       the primary component when it began (seed 9 --nova: a leader alone in the group,
+    #       quorate with a peer's corosync, fenced a host and crashed before anyone heard).
     for h in hosts:
         lst = by_host.get(h, [])
         for t, state, line in recs[h]["power"]:
@@ -1024,6 +1035,12 @@ def check_records(sched, hosts, faults, runinfo, recs):
             if any(fh in (h, None) and lo <= t <= hi for fh, lo, hi in chaos_power):
                 continue
             inside = [a for a in lst if a["start"] - 0.05 <= t <= (a["end"] if a["end"] is not None else a["start"] + 120) + 0.05]
+            logged = [(eh, e) for eh in hosts for k, e in recs[eh].get("executed", {}).items()
+                      if k[0] == f"fence:{h}" and "start" in e
+                      and e["start"] - 0.05 <= t <= (e.get("end") or e["start"] + 120) + 0.05]
+            if not inside and logged and all(quorate_at(recs[eh]["quorum"], deaths[eh], e["start"]) for eh, e in logged):
+                v.count("bmc_power_offs_by_a_superseded_fence")
+                continue
             if not inside:
                 v.violate("bmc-off-only-by-a-fence", f"{h}'s BMC powered it off at "
                           f"{datetime.fromtimestamp(t).isoformat()} with no fence of {h} in flight",
@@ -1031,12 +1048,6 @@ def check_records(sched, hosts, faults, runinfo, recs):
 
     # -- 4. Nothing starts without quorum: each action's origin was in the primary component
     #       by its own Corosync log (and not dead).
-    # A crash or power-off in the lab takes a moment (its processes are killed one by one,
-    # logged "processes gone"): the node is dead from then on.
-    deaths = {h: [recs[h]["gone"].get(t, t) for t, s, _ in recs[h]["power"] if s in ("off", "dead_on")] for h in hosts}
-    for f in faults:
-        if f.get("kind") == "corosync_kill" and f.get("host"):
-            deaths[f["host"]].append(f["t0"])
     for x in starts:
         origin = host_of_origin(x.get("origin"))
         # Telling the operator is allowed without quorum (a minority says it lost quorum).

@@ -183,6 +183,21 @@ def test_a_bmc_power_off_outside_every_fence_is_caught_unless_chaos_did_it(tmp_p
     assert verdict(write_run(tmp_path / "b", records, power, faults=faults)).violations == []
 
 
+def test_a_fence_whose_records_a_sync_replaced_counts_if_its_node_was_quorate(tmp_path):
+    """Seed 9 --nova: host2's leader fenced host3 alone, then crashed; the merge kept the
+    other side's history. Its executor's log still shows the fence, from a quorate node."""
+    records, power = crash_and_fence()
+    records = []   # the history read after the merge has neither record
+    logs = {"host2": [(T + 12.0, "executing fence:host3 attempt 3.14"),
+                      (T + 12.06, "fence:host3 attempt 3.14 finished off: host3 is off")]}
+    v = verdict(write_run(tmp_path, records, power, logs=logs))
+    assert "bmc-off-only-by-a-fence" not in invariants(v) and v.counts["bmc_power_offs_by_a_superseded_fence"] == 1
+    # The same from a node outside the primary component is not excused.
+    corosync = {"host2": [(T, PRIMARY), (T + 11, NON_PRIMARY)]}
+    v = verdict(write_run(tmp_path / "b", records, power, logs=logs, corosync=corosync))
+    assert "bmc-off-only-by-a-fence" in invariants(v)
+
+
 def test_an_action_started_without_quorum_is_caught_but_a_notice_is_not(tmp_path):
     records, power = crash_and_fence()
     corosync = {"host1": [(T, PRIMARY), (T + 11, NON_PRIMARY)]}
