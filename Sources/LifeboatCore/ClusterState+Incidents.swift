@@ -251,7 +251,7 @@ extension ClusterState {
                 let how = readmission
                     ? "\(h) came back before it was fenced: nothing to recover; its service, disabled by an earlier recovery, is enabled when it is re-admitted"
                     : "\(h) came back before it was fenced: nothing to recover"
-                resolve(inc.scope, .cancelled, how, close: !readmission, &changed)
+                resolve(inc.scope, .cancelled, how, close: !readmission && !strandedRestartsPending(h), &changed)
             }
             return
         }

@@ -296,10 +296,18 @@ public final class NovaExecutor: ActionExecutor {
     {
         var attrs = ["nova_status_before": before.status]
         var s = before
-        // Something else under way (an operator's command): let it end first.
+        // Being moved (an evacuation a former leader asked for, still running): not ours to
+        // touch; where it ends is Nova's record (chaos seed 10 rebooted it on its new host).
+        if let task = s.taskState, task.hasPrefix("rebuild") || task.hasPrefix("migrat") || task.hasPrefix("resize") {
+            return ActionReport(.failed, message: "not restarted: Nova is moving \(id) (task \(task))", attributes: attrs)
+        }
+        // Something else under way (an operator's command): let it end first, then look again.
         if s.taskState != nil { s = try await waitForNoTask(id, 60, nova) }
         if s.taskState != nil {
             return ActionReport(.timeout, message: "not restarted: Nova's task \(s.taskState!) on \(id) did not end within 60 s", attributes: attrs)
+        }
+        if let at = s.host, at != host {
+            return ActionReport(.failed, message: "not restarted: Nova has \(id) on \(at) now, not on \(host)", attributes: attrs)
         }
         if let r = try await nova.hardReboot(id) { attrs["reboot_request_id"] = r }
         s = try await waitForNoTask(id, 120, nova)
