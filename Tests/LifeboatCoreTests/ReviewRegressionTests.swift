@@ -277,6 +277,34 @@ import Testing
         #expect(st.instances["vm1"]?.gaveUpAt == nil && st.instances["vm1"]?.host == "h2")
     }
 
+    /// lab chaos --nova, seed 10 (rerun): a restart in place was still running when its host
+    /// failed again, and the same server was planned for an evacuation meanwhile. Its
+    /// restart's result comes first; nothing else is planned for it until then.
+    @Test func test_aRestartStillRunning_isNotDoubledByAnEvacuation_whenItsHostFailsAgain() {
+        var p = Policy()
+        p.evacuationRetryInterval = 10
+        var sc = Lab.scenario(
+            hosts: 3, reserved: 0, capacity: Self.tiny, policy: p,
+            events: [(0, .nodeLost(host: "h1")), (60, .nodeJoined(host: "h1")), (70, .nodeLost(host: "h1")), (300, .clock)],
+            durations: ["restart_instance": 100])
+        sc.hosts[0].capacity = Lab.big
+        let r = Lab.run(sc)
+        #expect(r.violations.isEmpty, "\(r.violations)")
+        var restartRunning: Set<String> = []
+        for line in r.lines {
+            switch line {
+            case .action(_, .restartInstance(let i, _)): restartRunning.insert(i)
+            case .result(_, .restartInstance(let i, _), _): restartRunning.remove(i)
+            case .action(let at, let a):
+                if let i = a.instance, restartRunning.contains(i) {
+                    Issue.record("\(a.key) planned at \(at) while the restart of \(i) runs")
+                }
+            default: break
+            }
+        }
+        #expect(Lab.actions(r).contains("restart_instance vm1"), "\(Lab.actions(r))")
+    }
+
     static func noRoomScenarioOnly() -> Scenario {
         var p = Policy()
         p.evacuationRetryInterval = 0
