@@ -272,7 +272,7 @@ extension ClusterState {
     func strandedRestartsPending(_ h: String) -> Bool {
         (instancesByHost[h] ?? []).contains { id in
             let i = instances[id]!
-            return (i.ha && i.state == .error && i.gaveUpAt != nil) || inFlight["restart_instance:\(id)"] != nil
+            return (i.ha && i.givenUpOn) || inFlight["restart_instance:\(id)"] != nil
         }
     }
 

@@ -143,7 +143,7 @@ extension ClusterState {
                 instances[i]!.state = .active
                 instances[i]!.gaveUpAt = nil
                 failedInstances.remove(i)
-            } else if instances[i]!.state == .error, instances[i]!.gaveUpAt != nil {
+            } else if instances[i]!.givenUpOn {
                 // A restart in place after its evacuation was given up: not tried again.
                 instances[i]!.gaveUpAt = nil
                 let h = instances[i]!.host

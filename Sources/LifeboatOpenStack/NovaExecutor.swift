@@ -130,20 +130,15 @@ public final class NovaExecutor: ActionExecutor {
         // once that host's compute is back, whatever happened meanwhile. A second request
         // (which Nova accepts: the server is still on its source, with no task) ran the server
         // on two hosts (`lab chaos --nova`, seed 10). The same target: that one is followed.
-        var earlier: NovaClient.Migration? = nil
-        if s.host == from {
-            earlier = try await nova.evacuations(of: id).last { !Self.endedMigrationStatuses.contains($0.status) }
-            if let m = earlier {
-                attrs["earlier_evacuation"] = "migration \(m.id) to \(m.dest_compute ?? "any host") (\(m.status))"
-                if m.dest_compute != to {
-                    return ActionReport(
-                        .failed,
-                        message: "not evacuated to \(to): Nova's earlier evacuation of \(id) (migration \(m.id) to \(m.dest_compute ?? "a host of its scheduler's choosing"), \(m.status)) has not ended, and a second could run it twice",
-                        attributes: attrs)
-                }
+        if s.host == from, let m = try await nova.evacuations(of: id).last(where: { !Self.endedMigrationStatuses.contains($0.status) }) {
+            attrs["earlier_evacuation"] = "migration \(m.id) to \(m.dest_compute ?? "any host") (\(m.status))"
+            if m.dest_compute != to {
+                return ActionReport(
+                    .failed,
+                    message: "not evacuated to \(to): Nova's earlier evacuation of \(id) (migration \(m.id) to \(m.dest_compute ?? "a host of its scheduler's choosing"), \(m.status)) has not ended, and a second could run it twice",
+                    attributes: attrs)
             }
-        }
-        if s.host == from, earlier == nil {
+        } else if s.host == from {
             if let why = context.whyNotLeading() { return ActionReport(.cancelled, message: "not evacuated: \(why)", attributes: attrs) }
             do {
                 if let r = try await nova.evacuate(id, to: to) { attrs["request_id"] = r }
@@ -277,7 +272,7 @@ public final class NovaExecutor: ActionExecutor {
         if let at = s.host, at != host {
             return ActionReport(.failed, message: "not restarted: Nova has \(id) on \(at), not on \(host)", attributes: ["nova_host": at])
         }
-        let stranded = shared.state?.instances[id].map { $0.state == .error && $0.gaveUpAt != nil } ?? false
+        let stranded = shared.state?.instances[id]?.givenUpOn ?? false
         if stranded || s.status == "ERROR" { return try await hardReboot(id, on: host, s, nova) }
         if s.status != "SHUTOFF" {
             do { attrs["stop_request_id"] = try await nova.stop(id) } catch where error.status == 409 {}
@@ -320,20 +315,23 @@ public final class NovaExecutor: ActionExecutor {
         return ActionReport(.failed, message: "hard reboot of \(id) ended \(s.status): \(s.fault ?? "no fault given")", attributes: attrs)
     }
 
+    /// The server once it has no task left, or as it is after `seconds`.
     func waitForNoTask(_ id: String, _ seconds: Double, _ nova: NovaClient) async throws(OpenStackError) -> NovaClient.Server {
-        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
-        var s = try await nova.server(id)
-        while s.taskState != nil, ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(Int(pollInterval * 1000)))
-            s = try await nova.server(id)
-        }
-        return s
+        try await poll(id, seconds, nova) { $0.taskState == nil }
     }
 
+    /// The server once it is `status` with no task, or in ERROR, or as it is after `seconds`.
     func waitFor(_ id: String, _ status: String, _ seconds: Double, _ nova: NovaClient) async throws(OpenStackError) -> NovaClient.Server {
+        try await poll(id, seconds, nova) { ($0.status == status && $0.taskState == nil) || $0.status == "ERROR" }
+    }
+
+    /// Reads the server every `pollInterval` until `done` holds or `seconds` have passed.
+    func poll(_ id: String, _ seconds: Double, _ nova: NovaClient, until done: (NovaClient.Server) -> Bool)
+        async throws(OpenStackError) -> NovaClient.Server
+    {
         let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
         var s = try await nova.server(id)
-        while !(s.status == status && s.taskState == nil), s.status != "ERROR", ContinuousClock.now < deadline {
+        while !done(s), ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(Int(pollInterval * 1000)))
             s = try await nova.server(id)
         }

@@ -26,6 +26,9 @@ public struct Instance: Hashable, Sendable {
     /// no room): it is placed again `policy.evacuationRetryInterval` later while its host
     /// stays down.
     public var gaveUpAt: Double? = nil
+    /// Left in error where it is when Lifeboat gave up recovering it: restarted in place
+    /// once its host is back in the scheduler (`Scheduler.planStrandedRestarts`).
+    public var givenUpOn: Bool { state == .error && gaveUpAt != nil }
 
     public init(id: String, host: String, ha: Bool, priority: Int = 0, flavor: Capacity) {
         self.id = id

@@ -190,7 +190,7 @@ public enum Scheduler {
             // Only a host that failed can hold instances given up on.
             guard h.failureCount > 0, h.member, !h.maintenance, h.recovery == nil, h.fence == .none, h.service == .up
             else { continue }
-            for inst in state.instances(on: name) where inst.ha && inst.state == .error && inst.gaveUpAt != nil
+            for inst in state.instances(on: name) where inst.ha && inst.givenUpOn
                 && state.inFlight["evacuate:\(inst.id)"] == nil && state.inFlight["migrate:\(inst.id)"] == nil
             {
                 actions.append(.restartInstance(instance: inst.id, host: name))
