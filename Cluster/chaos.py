@@ -910,6 +910,12 @@ LOSS_TO_FENCE = 20
 NODE_LOST_TO_FENCE = 5
 
 
+def fence_in_flight_at(start, end, t):
+    """Whether a fence attempt from start to end (None: never finished, taken as at most
+    120 s) could have powered its host off at t."""
+    return start - 0.05 <= t <= (end if end is not None else start + 120) + 0.05
+
+
 def check_records(sched, hosts, faults, runinfo, recs):
     v = Verdict()
     records = all_records(recs)
@@ -1034,10 +1040,9 @@ def check_records(sched, hosts, faults, runinfo, recs):
             v.count("bmc_power_offs")
             if any(fh in (h, None) and lo <= t <= hi for fh, lo, hi in chaos_power):
                 continue
-            inside = [a for a in lst if a["start"] - 0.05 <= t <= (a["end"] if a["end"] is not None else a["start"] + 120) + 0.05]
+            inside = [a for a in lst if fence_in_flight_at(a["start"], a["end"], t)]
             logged = [(eh, e) for eh in hosts for k, e in recs[eh].get("executed", {}).items()
-                      if k[0] == f"fence:{h}" and "start" in e
-                      and e["start"] - 0.05 <= t <= (e.get("end") or e["start"] + 120) + 0.05]
+                      if k[0] == f"fence:{h}" and "start" in e and fence_in_flight_at(e["start"], e.get("end"), t)]
             if not inside and logged and all(quorate_at(recs[eh]["quorum"], deaths[eh], e["start"]) for eh, e in logged):
                 v.count("bmc_power_offs_by_a_superseded_fence")
                 continue

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -197,6 +198,39 @@ def test_a_failed_vm_is_restarted_in_place_through_nova(cloud):
     print(f"\ninstance_failed: {vm} stopped and started in place through Nova in {rec[0]['duration_ms']} ms")
 
 
+def nova_service(op, h):
+    """`openstack compute service set OP H nova-compute` (OP: --enable or --disable)."""
+    p = lab("exec", "host4", "env", f"OS_CLIENT_CONFIG_FILE={CLOUDS}", "/opt/lifeboat-openstack/bin/openstack",
+            "--os-cloud", "lab", "compute", "service", "set", op, h, "nova-compute", check=False, timeout=120)
+    assert p.returncode == 0, p.stderr
+
+
+@contextmanager
+def scheduler_refusing_the_other_hosts(retry_interval):
+    """One HA server on a victim that is not the leader, Lifeboat's inventory has it, and,
+    behind Lifeboat's back, Nova's scheduler refuses every other host of segment a. Yields
+    (leader, victim, others, server); afterwards the hosts are enabled again, the server
+    deleted, the victim powered on and the lab's configuration applied again."""
+    cli("host1", "config", "apply", config({"evacuation_retry_interval": retry_interval}))
+    st, _ = restore()
+    leader = st["host1"]["leader"]
+    victim = next(h for h in ("host2", "host1") if h != leader)
+    others = [h for h in ("host1", "host2", "host3") if h != victim]
+    vm = boot(victim, 1, ha=True)[0]
+    poll(lambda: vm in instances(leader), 40, "the server in the inventory")
+    for h in others:
+        nova_service("--disable", h)
+    try:
+        yield leader, victim, others, vm
+    finally:
+        for h in others:
+            nova_service("--enable", h)
+        lab("vms", "delete", vm, check=False)
+        lab("power", victim, "on", check=False)
+        poll(agreed(HOSTS, members=HOSTS), 90, "all four members again")
+        cli("host1", "config", "apply", config())
+
+
 def test_an_evacuation_that_nova_fails_at_its_scheduler_is_reported_at_once_the_operator_told_and_retried(cloud):
     """Found by `lab chaos --nova` (seed 1): Nova accepts an evacuation, then its scheduler
     finds no valid host, and the server goes to ERROR where it was (on the dead source). It
@@ -205,22 +239,7 @@ def test_an_evacuation_that_nova_fails_at_its_scheduler_is_reported_at_once_the_
     the next target is tried, and when every try has failed the operator is told. (Seed 5:)
     once the targets take servers again, the server given up on is placed again after
     `evacuation_retry_interval` (10 s here) and moves."""
-    cli("host1", "config", "apply", config({"evacuation_retry_interval": 10}))
-    st, _ = restore()
-    leader = st["host1"]["leader"]
-    victim = next(h for h in ("host2", "host1") if h != leader)
-    others = [h for h in ("host1", "host2", "host3") if h != victim]
-    vm = boot(victim, 1, ha=True)[0]
-    poll(lambda: vm in instances(leader), 40, "the server in the inventory")
-
-    def service(op, h):
-        p = lab("exec", "host4", "env", f"OS_CLIENT_CONFIG_FILE={CLOUDS}", "/opt/lifeboat-openstack/bin/openstack",
-                "--os-cloud", "lab", "compute", "service", "set", op, h, "nova-compute", check=False, timeout=120)
-        assert p.returncode == 0, p.stderr
-    # Behind Lifeboat's back, Nova's scheduler refuses every other host of segment a.
-    for h in others:
-        service("--disable", h)
-    try:
+    with scheduler_refusing_the_other_hosts(retry_interval=10) as (leader, victim, others, vm):
         t0 = time.time()
         lab("crash", "--power-stays-on", victim)
 
@@ -245,7 +264,7 @@ def test_an_evacuation_that_nova_fails_at_its_scheduler_is_reported_at_once_the_
         assert vms()[vm]["status"] == "ERROR" and vms()[vm]["host"] == victim
         # The operator repairs the scheduler's side; the retry moves the server, untold.
         for h in others:
-            service("--enable", h)
+            nova_service("--enable", h)
         t1 = time.time()
         v, took = poll(lambda: (x := vms()) and x[vm]["host"] in others and x[vm]["status"] == "ACTIVE" and x, 120,
                        "the server moved by a retry", interval=0.5)
@@ -254,13 +273,6 @@ def test_an_evacuation_that_nova_fails_at_its_scheduler_is_reported_at_once_the_
         assert done[0]["target"] == v[vm]["host"] and len(evacuations()) == 3, evacuations()
         notices = json.loads(cli(leader, "history", "--format", "json", "--limit", "1000").stdout)["notices"]
         assert len([n for n in notices if n.get("instance") == vm]) == 1, "told once"
-    finally:
-        for h in others:
-            service("--enable", h)
-        lab("vms", "delete", vm, check=False)
-        lab("power", victim, "on")
-        poll(agreed(HOSTS, members=HOSTS), 90, "all four members again")
-        cli("host1", "config", "apply", config())
 
 
 def test_a_server_given_up_on_is_restarted_in_place_once_its_host_is_back(cloud):
@@ -268,21 +280,7 @@ def test_a_server_given_up_on_is_restarted_in_place_once_its_host_is_back(cloud)
     came back: Nova's scheduler had refused their evacuation, and Lifeboat only told. Now,
     once the host is back in the scheduler, the server is restarted where it is by a hard
     reboot (Nova allows it from ERROR; the guest is created again), as an operator would."""
-    cli("host1", "config", "apply", config({"evacuation_retry_interval": 0}))
-    st, _ = restore()
-    leader = st["host1"]["leader"]
-    victim = next(h for h in ("host2", "host1") if h != leader)
-    others = [h for h in ("host1", "host2", "host3") if h != victim]
-    vm = boot(victim, 1, ha=True)[0]
-    poll(lambda: vm in instances(leader), 40, "the server in the inventory")
-
-    def service(op, h):
-        p = lab("exec", "host4", "env", f"OS_CLIENT_CONFIG_FILE={CLOUDS}", "/opt/lifeboat-openstack/bin/openstack",
-                "--os-cloud", "lab", "compute", "service", "set", op, h, "nova-compute", check=False, timeout=120)
-        assert p.returncode == 0, p.stderr
-    for h in others:
-        service("--disable", h)
-    try:
+    with scheduler_refusing_the_other_hosts(retry_interval=0) as (leader, victim, others, vm):
         lab("crash", "--power-stays-on", victim)
 
         def history():
@@ -291,7 +289,7 @@ def test_a_server_given_up_on_is_restarted_in_place_once_its_host_is_back(cloud)
              90, "the evacuation given up on")
         assert vms()[vm]["status"] == "ERROR" and vms()[vm]["host"] == victim
         for h in others:
-            service("--enable", h)
+            nova_service("--enable", h)
         # The operator powers the host on again.
         t0 = time.time()
         lab("power", victim, "on")
@@ -306,13 +304,6 @@ def test_a_server_given_up_on_is_restarted_in_place_once_its_host_is_back(cloud)
         assert enabled and enabled[-1]["started"] <= restarts[0]["started"], "restarted once back in the scheduler"
         told = [n for n in history()["notices"] if n.get("instance") == vm]
         assert len(told) == 1 and told[0]["kind"] == "evacuation_failed", told
-    finally:
-        for h in others:
-            service("--enable", h)
-        lab("vms", "delete", vm, check=False)
-        lab("power", victim, "on", check=False)
-        poll(agreed(HOSTS, members=HOSTS), 90, "all four members again")
-        cli("host1", "config", "apply", config())
 
 
 def test_evacuations_whose_answers_are_lost_are_not_sent_again_and_finish_ok(cloud):
