@@ -774,8 +774,17 @@ def check_nova(nova, hosts, recs, runinfo, records, v, faults=()):
                           f"UTC, where it no longer was (it was on {', '.join(sorted(where))}): evacuated twice",
                           {"migrations": ms})
                 break
-            # A failed evacuation may leave the server at either end.
-            where = {m["source_compute"], m["dest_compute"]} if m.get("status") in failed else {m["dest_compute"]}
+            if m.get("status") in failed:
+                # A failed evacuation may leave the server at either end.
+                where = {m["source_compute"], m["dest_compute"]}
+            elif m.get("status") == "completed" and m.get("dest_node") is None:
+                # The source's nova-compute came back while the evacuation was still only
+                # 'accepted': it destroyed its guest and marked the record completed, but the
+                # destination never claimed the server (no dest_node), so Nova still has it on
+                # the source, in ERROR. It never moved.
+                v.count("nova_evacuations_dropped_by_the_returning_source")
+            else:
+                where = {m["dest_compute"]}
     final = nova["final"]
     if final is None:
         v.violate("nova-records", "Nova's final server list could not be read", {})

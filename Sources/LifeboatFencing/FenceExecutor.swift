@@ -127,16 +127,8 @@ public final class FenceExecutor: ActionExecutor {
 
     /// The console capture, if it ends within `wait` seconds.
     static func waitFor(_ capture: Task<ConsoleCapture, Never>, _ wait: Double) async -> ConsoleCapture {
-        await withTaskGroup(of: ConsoleCapture?.self) { group in
-            group.addTask { await capture.value }
-            group.addTask {
-                try? await Task.sleep(for: .milliseconds(Int(wait * 1000)))
-                return nil
-            }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first ?? .unavailable("the serial console capture did not finish within \(wait) s of the power-off")
-        }
+        await value(of: capture, within: wait)
+            ?? .unavailable("the serial console capture did not finish within \(wait) s of the power-off")
     }
 
     /// One level: power off, then confirm off.

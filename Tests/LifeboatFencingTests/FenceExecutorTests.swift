@@ -217,4 +217,28 @@ final class MemoryLevel: FenceLevel, Sendable {
         do { _ = try PasswordFile.read(open) } catch { #expect(error.message.contains("chmod 600")) }
         #expect(try PasswordFile.read(Self.passwordFile("ok")) == "ok")
     }
+
+    /// The console capture runs beside the power-off; a capture that hangs (a BMC whose SOL
+    /// never answers) must still leave its fence record an answer on time. A task group
+    /// here waited for the hung capture for good, so no console event was ever posted.
+    @Test func test_aHungConsoleCapture_isAnsweredWithinItsWait() async {
+        let hung = Task<ConsoleCapture, Never> {
+            await withCheckedContinuation { (_: CheckedContinuation<Void, Never>) in }  // never resumed
+            return .captured("never")
+        }
+        let start = ContinuousClock.now
+        let answer = await FenceExecutor.waitFor(hung, 0.2)
+        let took = ContinuousClock.now - start
+        guard case .unavailable(let why) = answer else {
+            Issue.record("a hung capture gave \(answer)")
+            return
+        }
+        #expect(why.contains("did not finish within 0.2 s"))
+        #expect(took < .seconds(5), "waited \(took) for a capture bounded at 0.2 s")
+        let quick = Task<ConsoleCapture, Never> { .captured("panic") }
+        guard case .captured("panic") = await FenceExecutor.waitFor(quick, 5) else {
+            Issue.record("a finished capture was not returned")
+            return
+        }
+    }
 }

@@ -329,9 +329,10 @@ def nova_at(t):
     return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")
 
 
-def migration(iid, src, dst, t, status="done"):
-    return {"instance_uuid": iid, "source_compute": src, "dest_compute": dst, "created_at": nova_at(t),
-            "status": status, "migration_type": "evacuation"}
+def migration(iid, src, dst, t, status="done", claimed=True):
+    """Nova's record of an evacuation; `claimed` if the destination's compute took it (dest_node)."""
+    return {"instance_uuid": iid, "source_compute": src, "dest_compute": dst, "dest_node": dst if claimed else None,
+            "created_at": nova_at(t), "status": status, "migration_type": "evacuation"}
 
 
 def write_nova(d, migrations, final=None, segments=None, requests=()):
@@ -404,6 +405,24 @@ def test_an_instance_evacuated_twice_is_caught_but_a_failed_try_then_a_good_one_
     retried = [migration("vm-a", "host3", "host2", T + 12.5, status="error"), migration("vm-a", "host3", "host1", T + 14.0)]
     v = nova_verdict(write_nova(write_run(tmp_path / "retried", records, power), retried))
     assert v.violations == [] and v.counts["nova_evacuations_failed"] == 1
+
+
+def test_an_evacuation_its_returning_source_dropped_before_the_destination_claimed_it_did_not_move_the_server(tmp_path):
+    """CI, seed 24 with Nova: host3 came back while the evacuation was still 'accepted'; its
+    nova-compute destroyed the guest and marked the record completed, and host1 never claimed
+    it (dest_node null). The server stayed on host3 in Nova's records, so evacuating it from
+    host3 again later is not a second evacuation."""
+    records, power = crash_and_fence()
+    dropped_then_again = [migration("vm-a", "host3", "host1", T + 12.5, status="completed", claimed=False),
+                          migration("vm-a", "host3", "host1", T + 14.0, status="completed")]
+    v = nova_verdict(write_nova(write_run(tmp_path / "dropped", records, power), dropped_then_again))
+    assert v.violations == [] and v.counts["nova_evacuations_dropped_by_the_returning_source"] == 1
+    # The same two records with the first one claimed by host1: the server was there, so the
+    # second moved it from where it no longer was.
+    claimed = [migration("vm-a", "host3", "host1", T + 12.5, status="completed"),
+               migration("vm-a", "host3", "host1", T + 14.0, status="completed")]
+    v = nova_verdict(write_nova(write_run(tmp_path / "claimed", records, power), claimed))
+    assert invariants(v) == ["nova-one-place"]
 
 
 def test_an_evacuation_out_of_the_segment_is_caught(tmp_path):
