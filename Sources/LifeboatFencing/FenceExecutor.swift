@@ -18,14 +18,19 @@ public final class FenceExecutor: ActionExecutor {
     public let consoleWait: Double
     private let agents = Mutex<[Attempt: [any FenceLevel]]>([:])
     let makeLevel: @Sendable (FenceDevice, String) -> any FenceLevel
+    let captureConsole: @Sendable (IPMISettings, String) async -> ConsoleCapture
 
-    /// - Parameter makeLevel: the device behind a level (tests pass in-memory ones).
+    /// - Parameters:
+    ///   - makeLevel: the device behind a level (tests pass in-memory ones).
+    ///   - captureConsole: reads a host's serial console through its BMC (tests pass their own).
     public init(
         shared: SharedClusterState, rounds: Int = 2, backoff: Double = 1, consoleWait: Double = 6,
-        makeLevel: @escaping @Sendable (FenceDevice, String) -> any FenceLevel = FenceExecutor.realLevel
+        makeLevel: @escaping @Sendable (FenceDevice, String) -> any FenceLevel = FenceExecutor.realLevel,
+        captureConsole: @escaping @Sendable (IPMISettings, String) async -> ConsoleCapture = { await SerialConsole.capture($0, host: $1) }
     ) {
         self.shared = shared
         self.makeLevel = makeLevel
+        self.captureConsole = captureConsole
         self.rounds = max(1, rounds)
         self.backoff = backoff
         self.consoleWait = consoleWait
@@ -74,7 +79,8 @@ public final class FenceExecutor: ActionExecutor {
         var capture: Task<ConsoleCapture, Never>? = nil
         for level in topology.levels {
             if case .ipmi(let s) = level.kind, s.console, consoleWait > 0 {
-                capture = Task.detached { await SerialConsole.capture(s, host: host) }
+                let captureConsole = captureConsole
+                capture = Task.detached { await captureConsole(s, host) }
                 break
             }
         }
@@ -109,12 +115,19 @@ public final class FenceExecutor: ActionExecutor {
                 attributes: attributes)
         }
         report.durationMS = milliseconds(since: start)
-        // The result goes now; the console follows as its own event when the capture ends.
+        // The result goes now; the console follows as its own event when the capture ends,
+        // and not before this node has applied the result: the cluster records a console
+        // only for a finished attempt, and a quick BMC's capture can end before the result
+        // has come back through the group.
         if let capture {
             let attempt = context.attempt
             let shared = shared
             let wait = consoleWait
-            Task.detached { await shared.post(.consoleCaptured(attempt: attempt, console: await Self.waitFor(capture, wait))) }
+            Task.detached {
+                let console = await Self.waitFor(capture, wait)
+                await Self.waitUntilApplied(attempt, in: shared, within: wait + 10)
+                await shared.post(.consoleCaptured(attempt: attempt, console: console))
+            }
         } else if consoleWait > 0 {
             report.console = .unavailable("no IPMI level of \(host) has its serial console enabled")
         }
@@ -129,6 +142,16 @@ public final class FenceExecutor: ActionExecutor {
     static func waitFor(_ capture: Task<ConsoleCapture, Never>, _ wait: Double) async -> ConsoleCapture {
         await value(of: capture, within: wait)
             ?? .unavailable("the serial console capture did not finish within \(wait) s of the power-off")
+    }
+
+    /// Waits (bounded) until this node has applied the finished record of `attempt`. If it
+    /// never comes (the result was refused, this node left the group), the console is posted
+    /// anyway and the history keeps why it was not recorded.
+    static func waitUntilApplied(_ attempt: Attempt, in shared: SharedClusterState, within seconds: Double) async {
+        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+        while !shared.hasFinished(attempt), ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
     }
 
     /// One level: power off, then confirm off.

@@ -28,7 +28,7 @@ final class MemoryLevel: FenceLevel, Sendable {
 }
 
 @Suite struct FenceExecutorTests {
-    static func shared(levels: Int, delay: Double = 0, policy: Policy = Policy()) -> SharedClusterState {
+    static func shared(levels: Int, delay: Double = 0, policy: Policy = Policy(), ipmi: Bool = false) -> SharedClusterState {
         var c = ClusterConfiguration(
             segments: [Segment(name: "s", recoveryMethod: .auto)],
             hosts: (1...2).map { Host(name: "h\($0)", segment: "s", nodeID: UInt32($0), capacity: Capacity(vcpus: 8, ramMB: 8192, diskGB: 100)) },
@@ -36,7 +36,9 @@ final class MemoryLevel: FenceLevel, Sendable {
             policy: policy)
         c.hosts[0].fencing = FenceTopology(
             levels: (0..<levels).map { n in
-                FenceDevice(kind: .agent(AgentSettings(agent: "level\(n + 1)")), timeout: 1)
+                ipmi
+                    ? FenceDevice(kind: .ipmi(IPMISettings(address: "192.0.2.\(n + 1)", username: "u", passwordFile: "/p")), timeout: 1)
+                    : FenceDevice(kind: .agent(AgentSettings(agent: "level\(n + 1)")), timeout: 1)
             }, delay: delay)
         let shared = SharedClusterState()
         shared.update(ClusterState(configuration: c), node: 2)
@@ -240,5 +242,41 @@ final class MemoryLevel: FenceLevel, Sendable {
             Issue.record("a finished capture was not returned")
             return
         }
+    }
+
+    /// CI and the lab: ipmi_sim answered SOL in 23 ms, so the capture ended before the
+    /// fence's result had come back through the group, and the cluster refused the console
+    /// ("no finished action of attempt 1.8 is kept"). The console is posted only once this
+    /// node has applied the result.
+    @Test func test_aConsoleCapturedBeforeTheResultIsApplied_isPostedAfterIt() async throws {
+        let shared = FenceExecutorTests.shared(levels: 1, ipmi: true)
+        var state = shared.state!
+        try state.apply(.leaderChanged(holder: TermHolder(node: 2, incarnation: 1)), at: 1)
+        try state.apply(.nodeLost(host: "h1"), at: 2)
+        let attempt = try #require(try state.start(.fence(host: "h1"), at: 3))
+        shared.update(state, node: 2)
+        let posted = Mutex<[Event]>([])
+        shared.setSink { e in posted.withLock { $0.append(e) } }
+        let level = MemoryLevel("bmc", [.off])
+        let executor = FenceExecutor(shared: shared, rounds: 1, backoff: 0, consoleWait: 2, makeLevel: { _, _ in level }) { _, _ in
+            .captured("Kernel panic")  // at once, before the result is even returned
+        }
+        let context = ExecutionContext(attempt: attempt, startedAt: 3, deadline: .now + .seconds(60), check: { nil })
+        let report = await executor.execute(.fence(host: "h1"), context: context)
+        #expect(report.outcome == .off && report.console == nil)
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(posted.withLock { $0 }.isEmpty, "the console was posted before the result was applied")
+        try state.apply(.actionFinished(key: "fence:h1", attempt: attempt, report: report), at: 4)
+        shared.update(state, node: 2)
+        for _ in 0..<100 where posted.withLock({ $0 }).isEmpty { try await Task.sleep(for: .milliseconds(20)) }
+        let events = posted.withLock { $0 }
+        #expect(events.count == 1)
+        guard case .consoleCaptured(attempt, .captured("Kernel panic")) = events.first else {
+            Issue.record("posted \(events)")
+            return
+        }
+        // Applied after the result, the console is kept with it.
+        try state.apply(events[0], at: 5)
+        #expect(state.actionLog.last?.report.console == .captured("Kernel panic"))
     }
 }

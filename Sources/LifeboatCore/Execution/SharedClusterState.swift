@@ -25,6 +25,11 @@ public final class SharedClusterState: Sendable {
     public func update(_ state: ClusterState, node: UInt32) { value.withLock { $0 = (state.forExecutors, node) } }
 
     public var state: ClusterState? { value.withLock { $0.state } }
+
+    /// Whether this node has applied the result of `attempt` (its finished record is kept).
+    public func hasFinished(_ attempt: Attempt) -> Bool {
+        value.withLock { v in v.state?.actionLog.reversed().contains { $0.record.attempt == attempt } ?? false }
+    }
     /// This node's Corosync node id.
     public var node: UInt32? { value.withLock { $0.node } }
 }
