@@ -236,7 +236,9 @@ final class MemoryLevel: FenceLevel, Sendable {
             return
         }
         #expect(why.contains("did not finish within 0.2 s"))
-        #expect(took < .seconds(5), "waited \(took) for a capture bounded at 0.2 s")
+        // Bounded, not fast: beside the other suites on 2 cores the timer's task waits for a
+        // thread of the pool (6.5 s seen once); the task group it replaces never returned.
+        #expect(took < .seconds(60), "waited \(took) for a capture bounded at 0.2 s")
         let quick = Task<ConsoleCapture, Never> { .captured("panic") }
         guard case .captured("panic") = await FenceExecutor.waitFor(quick, 5) else {
             Issue.record("a finished capture was not returned")
