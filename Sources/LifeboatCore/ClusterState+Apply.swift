@@ -82,7 +82,7 @@ extension ClusterState {
         case .inventory(let changes):
             try validateInventory(changes)
         case .consoleCaptured(let attempt, _):
-            guard actionLog.contains(where: { $0.record.attempt == attempt }) else {
+            guard finishedActionIndex(attempt) != nil else {
                 throw EventRejected("no finished action of attempt \(attempt) is kept: its console capture is not recorded")
             }
         case .actionStarted(let a, let t):
@@ -218,7 +218,7 @@ extension ClusterState {
         case .clock:
             break
         case .consoleCaptured(let attempt, let console):
-            let n = actionLog.lastIndex { $0.record.attempt == attempt }!
+            let n = finishedActionIndex(attempt)!
             var report = actionLog[n].report
             report.console = console
             actionLog[n].report = report.bounded
@@ -267,4 +267,10 @@ extension ClusterState {
                 ? "\(why) while \(i) was being evacuated from \(from) to \(to), and \(from) is running again: check where \(i) runs in Nova"
                 : "\(why) while \(i) was being evacuated from \(from) to \(to), after \(from) came back and left again: check where \(i) runs in Nova")
     }
+}
+
+extension ClusterState {
+    /// Where the finished record of `attempt` is kept in `actionLog`, if it is: what a
+    /// console capture is attached to, and what its executor waits for before sending it.
+    public func finishedActionIndex(_ attempt: Attempt) -> Int? { actionLog.lastIndex { $0.record.attempt == attempt } }
 }

@@ -413,7 +413,7 @@ struct PriorState {
         instances = inst
         consoleIncident = nil
         if case .consoleCaptured(let attempt, _) = event {
-            consoleIncident = s.actionLog.last { $0.record.attempt == attempt }?.record.incident
+            consoleIncident = s.finishedActionIndex(attempt).flatMap { s.actionLog[$0].record.incident }
         }
     }
 }

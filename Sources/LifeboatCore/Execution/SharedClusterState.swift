@@ -28,7 +28,7 @@ public final class SharedClusterState: Sendable {
 
     /// Whether this node has applied the result of `attempt` (its finished record is kept).
     public func hasFinished(_ attempt: Attempt) -> Bool {
-        value.withLock { v in v.state?.actionLog.reversed().contains { $0.record.attempt == attempt } ?? false }
+        value.withLock { $0.state?.finishedActionIndex(attempt) != nil }
     }
     /// This node's Corosync node id.
     public var node: UInt32? { value.withLock { $0.node } }
