@@ -173,7 +173,7 @@ extension ClusterState {
                     hosts[to]!.recovery!.finished = false
                     refreshRecovery(to)
                 }
-            } else if hosts[from]!.member || hosts[from]!.recovery?.rejoinedAt != nil || hosts[from]!.recovery == nil {
+            } else if hostIsBack(from) {
                 // It failed after its source came back (a failure Nova reports only once the
                 // host runs again, or an attempt that ended as it rejoined): not tried again,
                 // which could run it twice. Where it is now only Nova knows: tell the operator.
@@ -226,5 +226,14 @@ extension ClusterState {
     public mutating func finish(_ key: String, _ outcome: Outcome, at time: Double) throws(EventRejected) {
         guard let r = inFlight[key] else { throw EventRejected("no action '\(key)' is in flight") }
         try apply(.actionFinished(key: key, attempt: r.attempt, report: ActionReport(outcome)), at: time)
+    }
+}
+
+extension ClusterState {
+    /// Whether a host whose instances were being moved away runs again: a member, back
+    /// after its fence, or no longer in recovery.
+    public func hostIsBack(_ host: String) -> Bool {
+        guard let h = hosts[host] else { return false }
+        return h.member || h.recovery?.rejoinedAt != nil || h.recovery == nil
     }
 }

@@ -140,6 +140,12 @@ public final class NovaExecutor: ActionExecutor {
             }
         } else if s.host == from {
             if let why = context.whyNotLeading() { return ActionReport(.cancelled, message: "not evacuated: \(why)", attributes: attrs) }
+            // The source may have rejoined since this attempt began (an operator powered it
+            // on): the state then stops further evacuations, and this one, not yet sent, must
+            // not go either (`lab chaos --nova`, seed 5).
+            if let state = shared.state, state.hostIsBack(from) {
+                return ActionReport(.failed, message: "not evacuated: \(from) is running again (it rejoined the cluster)", attributes: attrs)
+            }
             do {
                 if let r = try await nova.evacuate(id, to: to) { attrs["request_id"] = r }
             } catch where error.status == nil || (500...599).contains(error.status!) {
