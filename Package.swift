@@ -123,6 +123,7 @@ let package = Package(
             dependencies: ["LifeboatAPI", "LifeboatCore", .product(name: "PropertyBased", package: "swift-property-based")]),
         .testTarget(name: "LifeboatOpenStackTests", dependencies: ["LifeboatOpenStack", "LifeboatCore"]),
         .testTarget(name: "LifeboatHistoryTests", dependencies: ["LifeboatHistory", "LifeboatCore", "LifeboatReplication"]),
+        .testTarget(name: "LifeboatDaemonTests", dependencies: ["LifeboatDaemon", "LifeboatCore"]),
         .testTarget(
             name: "LifeboatReplicationTests", dependencies: ["LifeboatReplication", "LifeboatCore", "LifeboatStore"],
             exclude: ["Golden"]),

@@ -13,6 +13,9 @@ The control file (JSON, read again whenever it changes) says what to do with a r
     {"mode": "lost_reply"}                   forward it, let Nova do it, never answer (the reply
                                              is lost on the way back: the case a client's retry
                                              must survive)
+    {"mode": "slow", "delay": 2}             hold it that many seconds, then forward it and answer
+                                             (a request on its way: sent, not yet seen by Nova),
+                                             whether or not its client is still there
     "rate": 0.5                              only that share of the matching requests (default 1)
     "match": "^(POST|PUT) "                  only requests whose "METHOD PATH" matches (default all)
 
@@ -22,7 +25,7 @@ of its own upstream (Connection: close), so that every request is decided alone.
 
 The log has one JSON line per request: when it came and ended (Unix time), the method and
 path, the action's name for `POST .../action` (e.g. "evacuate"), what the proxy did
-("pass", "error", "hang", "lost_reply") and the status Nova or the proxy answered.
+("pass", "error", "hang", "lost_reply", "slow") and the status Nova or the proxy answered.
 """
 import asyncio
 import json
@@ -169,6 +172,8 @@ class Proxy:
             elif what == "hang":
                 entry["held"] = await self.hold(reader, changed)
             else:
+                if what == "slow":
+                    await asyncio.sleep(float(conf.get("delay", 2)))
                 ur, uw = await asyncio.open_connection(*self.upstream)
                 uw.write(with_connection_close(head) + body)
                 await uw.drain()

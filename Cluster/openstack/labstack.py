@@ -94,7 +94,7 @@ def _lab_has_nova_proxy():
 NOVA_PROXY = _lab_has_nova_proxy()
 NOVA_API_PORT = PORTS["nova_behind_proxy"] if NOVA_PROXY else PORTS["nova"]
 FAULT_CONTROL = OS_DIR / "faultproxy/control.json"
-FAULT_MODES = ("pass", "error", "hang", "lost_reply")
+FAULT_MODES = ("pass", "error", "hang", "lost_reply", "slow")
 DATABASES = ("keystone", "placement", "nova_api", "nova", "nova_cell0")
 
 
@@ -734,10 +734,10 @@ def nova_fault(args):
     if mode not in FAULT_MODES:
         die(f"nova-fault: unknown mode '{mode}' (one of: {', '.join(FAULT_MODES)}, status)")
     conf = {"mode": mode}
-    opts = {"--rate": ("rate", float), "--match": ("match", str), "--status": ("status", int)}
+    opts = {"--rate": ("rate", float), "--match": ("match", str), "--status": ("status", int), "--delay": ("delay", float)}
     while rest:
         if rest[0] not in opts or len(rest) < 2:
-            die(f"nova-fault: unknown or incomplete option '{rest[0]}' (--rate P, --match REGEX, --status CODE)")
+            die(f"nova-fault: unknown or incomplete option '{rest[0]}' (--rate P, --match REGEX, --status CODE, --delay S)")
         key, conv = opts[rest[0]]
         try:
             conf[key] = conv(rest[1])
@@ -748,6 +748,8 @@ def nova_fault(args):
         die("nova-fault: --rate must be within 0..1")
     if not 500 <= conf.get("status", 503) <= 599:
         die("nova-fault: --status must be a 5xx code")
+    if not 0 <= conf.get("delay", 2) <= 600:
+        die("nova-fault: --delay must be within 0..600 seconds")
     if "match" in conf:
         import re
         try:

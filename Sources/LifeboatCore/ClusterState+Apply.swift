@@ -214,7 +214,11 @@ extension ClusterState {
             // (executors are idempotent); the old attempts' late results are stale.
             let dropped = inFlight.values.sorted { $0.attempt < $1.attempt }
             inFlight = [:]
-            for r in dropped { requeue(r, why: "the leader changed") }
+            for r in dropped {
+                requeue(r, why: "the leader changed")
+                // Its request may be on its way to Nova: the re-issue lets it land first.
+                if case .evacuate(let i, _, _) = r.action, instances[i]?.state == .evacuating { instances[i]!.evacuationInterruptedAt = now }
+            }
         case .clock:
             break
         case .consoleCaptured(let attempt, let console):
@@ -260,7 +264,7 @@ extension ClusterState {
         let source = hosts[from]!
         // Still down since (a recovery over whose given-up instances are retried included):
         // kept, and planned again.
-        guard source.member || source.recovery?.rejoinedAt != nil || source.recovery == nil else { return }
+        guard hostIsBack(from) else { return }
         abandonEvacuation(
             i, from: from, to: to, key: "\(i)@attempt\(r.attempt)",
             reason: source.member

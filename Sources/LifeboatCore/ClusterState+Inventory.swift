@@ -40,6 +40,7 @@ extension ClusterState {
                 var n = i
                 n.state = .active
                 n.evacuatingTo = nil
+                n.evacuationInterruptedAt = nil
                 instances[i.id] = n
                 instancesByHost[i.host, default: []].insert(i.id)
                 hosts[i.host]!.used += i.flavor

@@ -159,6 +159,7 @@ extension ClusterState {
         case .evacuate(let i, let from, let to):
             let flavor = instances[i]!.flavor
             instances[i]!.evacuatingTo = nil
+            instances[i]!.evacuationInterruptedAt = nil
             if ok {
                 instances[i]!.host = to
                 instances[i]!.state = .active
@@ -207,6 +208,7 @@ extension ClusterState {
     mutating func abandonEvacuation(_ i: String, from: String, to: String, key: String, reason: String) {
         hosts[to]!.used -= instances[i]!.flavor
         instances[i]!.evacuatingTo = nil
+        instances[i]!.evacuationInterruptedAt = nil
         instances[i]!.state = .error
         instances[i]!.gaveUpAt = now
         raise(Notice(kind: .evacuationFailed, key: key, reason: reason, host: from, instance: i))

@@ -15,6 +15,9 @@ public final class ControlServer: Sendable {
     public static let maxRequestBytes = 96 << 20
     /// Connections served at once (a thread each); one more is answered "busy" at once.
     public static let maxConnections = 64
+    /// How long a socket taken by another process is asked again before this daemon gives
+    /// up (a killed lifeboatd still exiting releases it within that).
+    public static let previousDaemonExit: Duration = .seconds(5)
 
     /// `group`: a Unix group whose members may connect too (the socket is then mode 0660
     /// and belongs to it); without one, only the daemon's user (root) can (mode 0600).
@@ -22,9 +25,18 @@ public final class ControlServer: Sendable {
         self.path = path
         try FileManager.default.createDirectory(
             atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        if let other = try? UnixSocket.connect(to: path) {
-            Glibc.close(other)
-            throw ScenarioError(path, "another lifeboatd is already answering on this socket")
+        // A lifeboatd killed a moment ago may hold the socket a little longer: SIGKILL makes
+        // its main thread a zombie at once, but its files close only when its last thread has
+        // exited (one may be in an fsync). Its successor, started at once (the lab's
+        // `lifeboatd start` right after `kill-process`), found the socket still taken and
+        // refused to run. So a socket that still takes connections is asked again for a
+        // while; one that does for all of it belongs to a live lifeboatd.
+        let deadline = ContinuousClock.now + Self.previousDaemonExit
+        while UnixSocket.isListening(at: path) {
+            guard ContinuousClock.now < deadline else {
+                throw ScenarioError(path, "another lifeboatd is already answering on this socket")
+            }
+            usleep(100_000)
         }
         do { listenFD = try UnixSocket.listen(at: path) } catch { throw ScenarioError(path, error.description) }
         if let group {

@@ -9,9 +9,10 @@ import LifeboatReplication
 extension Daemon {
     var conductorView: Conductor.View {
         guard let r = replica else { return Conductor.View(term: nil, quorate: false, agrees: false, executable: []) }
+        let syncing = r.holdsTermThroughRound
         return Conductor.View(
-            term: r.mayNotify ? r.state.term : nil, quorate: r.localQuorate && r.state.quorate, agrees: r.membershipAgrees,
-            executable: Set(executors.keys))
+            term: r.mayNotify || syncing ? r.state.term : nil, quorate: r.localQuorate && r.state.quorate, agrees: r.membershipAgrees,
+            executable: Set(executors.keys), syncing: syncing)
     }
 
     func refreshGate() {

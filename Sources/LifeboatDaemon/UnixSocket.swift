@@ -57,6 +57,17 @@ public enum UnixSocket {
         return fd
     }
 
+    /// Whether a process listens at `path`: a connection is taken, or its queue is full
+    /// (a listener that does not accept: the probe never blocks on it, as a blocking connect
+    /// would). No socket there, or none listening: false.
+    public static func isListening(at path: String) -> Bool {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        guard let r = try? withAddress(path, { Glibc.connect(fd, $0, $1) }) else { return false }
+        return r == 0 || errno == EAGAIN || errno == EINPROGRESS
+    }
+
     /// Bounds how long a read or write on `fd` may block.
     public static func setTimeouts(_ fd: Int32, seconds: Int) {
         var tv = timeval(tv_sec: seconds, tv_usec: 0)

@@ -19,11 +19,16 @@ public final class NovaExecutor: ActionExecutor {
     /// Un-forcing down answers 400 while finished evacuation records remain, until the
     /// returning nova-compute has cleaned them up (seconds after it starts): retried so long.
     public let enableRetry: Double
+    /// How long after a leader change dropped an evacuation's attempt its re-issue first
+    /// looks at Nova: the dropped leader's request, if it sent one, has reached Nova and been
+    /// recorded by then (Nova answers an evacuation in about 0.2 s in the lab).
+    public let reissueSettle: Double
 
     public init(
         cloud: CloudConnection, shared: SharedClusterState, maxParallelEvacuations: Int = 50, evacuationTimeout: Double = 300,
-        pollInterval: Double = 0.5, enableRetry: Double = 120, migrationTimeout: Double = 600
+        pollInterval: Double = 0.5, enableRetry: Double = 120, migrationTimeout: Double = 600, reissueSettle: Double = 3
     ) {
+        self.reissueSettle = reissueSettle
         self.migrationTimeout = migrationTimeout
         self.cloud = cloud
         self.shared = shared
@@ -117,6 +122,18 @@ public final class NovaExecutor: ActionExecutor {
         await slots.acquire()
         defer { Task { await slots.release() } }
         var attrs = ["target": to]
+        // A leader change dropped an earlier attempt of this evacuation unfinished: that
+        // leader's request may still be on its way (Nova would take a second), so Nova's
+        // records are read only once it has had time to land.
+        if let since = shared.state?.instances[id]?.evacuationInterruptedAt {
+            let left = since + reissueSettle - context.startedAt
+            if left > 0 {
+                attrs["waited_for_the_dropped_request_s"] = String(format: "%.1f", left)
+                do { try await Task.sleep(for: .milliseconds(Int(left * 1000))) } catch {
+                    return ActionReport(.cancelled, message: "not evacuated: cancelled while the dropped attempt's request landed", attributes: attrs)
+                }
+            }
+        }
         let s = try await nova.server(id)
         // Idempotent: a new leader re-issuing an evacuation that already happened.
         if s.host == to, Self.settled(s) {
@@ -146,8 +163,16 @@ public final class NovaExecutor: ActionExecutor {
             if let state = shared.state, state.hostIsBack(from) {
                 return ActionReport(.failed, message: "not evacuated: \(from) is running again (it rejoined the cluster)", attributes: attrs)
             }
-            do {
-                if let r = try await nova.evacuate(id, to: to) { attrs["request_id"] = r }
+            do throws(OpenStackError) {
+                let sent = await toItsEnd { () async -> Result<String?, OpenStackError> in
+                    do throws(OpenStackError) { return .success(try await nova.evacuate(id, to: to)) } catch { return .failure(error) }
+                }
+                let r: String?
+                switch sent {
+                case .success(let v): r = v
+                case .failure(let e): throw e
+                }
+                if let r { attrs["request_id"] = r }
             } catch where error.status == nil || (500...599).contains(error.status!) {
                 // No answer, or a 5xx: Nova may have taken the request all the same (the
                 // answer was lost on the way back). It is sent once, never again (it could

@@ -14,7 +14,10 @@ import LifeboatCore
 /// - Every attempt of this node's term that is in flight and not running is run (a start
 ///   applied while this node briefly could not act is not left orphaned).
 /// - Losing the term, or quorum, cancels every running executor; a disagreement between
-///   quorum and membership only holds new starts back.
+///   quorum and membership only holds new starts back, and so does a sync round (a node
+///   joined): the term is held through it, and what runs goes on unless the round ends with
+///   the term lost. (Cancelling there made the leader re-issue an evacuation whose request
+///   Nova had not yet recorded: the same server evacuated twice, `lab chaos --nova` seed 24.)
 /// - At most one executor per key, across cancellation: a new attempt of a key waits until
 ///   the previous attempt's executor has ended and its result is applied.
 public struct Conductor: Sendable {
@@ -28,16 +31,20 @@ public struct Conductor: Sendable {
         public var agrees: Bool
         /// Action kinds this node has an executor for.
         public var executable: Set<String>
+        /// A sync round is under way (a node joined): this node keeps `term` through it but
+        /// neither plans, starts nor notifies until the round ends.
+        public var syncing: Bool
 
-        public init(term: UInt64?, quorate: Bool, agrees: Bool, executable: Set<String>) {
+        public init(term: UInt64?, quorate: Bool, agrees: Bool, executable: Set<String>, syncing: Bool = false) {
             self.term = term
             self.quorate = quorate
             self.agrees = agrees
             self.executable = executable
+            self.syncing = syncing
         }
 
-        public var mayNotify: Bool { term != nil }
-        public var mayAct: Bool { term != nil && quorate && agrees }
+        public var mayNotify: Bool { term != nil && !syncing }
+        public var mayAct: Bool { mayNotify && quorate && agrees }
     }
 
     public enum Directive: Sendable, Equatable {
@@ -92,6 +99,9 @@ public struct Conductor: Sendable {
             unexecutable = []
             return out
         }
+        // Through a sync round what runs goes on, and nothing new: the round's outcome (the
+        // term kept or lost) decides in the next step.
+        if view.syncing { return out }
         if view.mayAct {
             for key in state.inFlight.keys.sorted() {
                 let r = state.inFlight[key]!

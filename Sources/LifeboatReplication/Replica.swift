@@ -177,6 +177,9 @@ public struct Replica: Sendable {
         guard let listed = corosyncMembers else { return false }
         return members.allSatisfy { listed.contains($0.node) } && nodesDown.isDisjoint(with: listed)
     }
+    /// This node led and held the term when a sync round opened (a node joined), and still
+    /// does: it keeps the term through the round, acting on nothing new until it ends.
+    public var holdsTermThroughRound: Bool { round != nil && leader == me && holdsTerm }
     /// May record notices (allowed without quorum: invariant 2 lets notices through).
     public var mayNotify: Bool { isLeaderOfRecord && holdsTerm }
     /// May start actions: the term holder of a quorate partition whose views agree.

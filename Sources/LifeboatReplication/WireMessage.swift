@@ -22,7 +22,7 @@ public struct MemberID: Hashable, Comparable, Sendable, CustomStringConvertible 
 public struct WireMessage: Sendable, Equatable {
     /// The protocol version this build speaks. Any change of the schema bumps it: the
     /// golden-file tests (Tests/LifeboatReplicationTests/Golden) fail otherwise.
-    public static let currentVersion = 8
+    public static let currentVersion = 9
     /// One CPG message carries at most this many bytes; larger messages are fragmented.
     public static let maxFrameBytes = 256 * 1024
     /// Raw bytes per fragment (base64 makes 4 of every 3).

@@ -82,6 +82,41 @@ import Testing
         #expect(Scheduler.plan(s).contains(.evacuate(instance: "vm2", from: "h1", to: "h4")))
     }
 
+    /// `lab chaos --nova` seed 24: the dropped leader's evacuation request may still be on
+    /// its way to Nova, so its re-issue is marked to let it land first; the mark survives the
+    /// codec and goes once the evacuation has a result.
+    @Test func test_evacuationDroppedByALeaderChange_isMarkedInterrupted_untilItsResult() throws {
+        var s = try lostH1()
+        try s.start(.fence(host: "h1"), at: 0)
+        try s.finish("fence:h1", .off, at: 0)
+        try s.start(.forceDown(host: "h1"), at: 0)
+        try s.finish("force_down:h1", .ok, at: 0)
+        try s.start(.evacuate(instance: "vm2", from: "h1", to: "h4"), at: 1)
+        #expect(s.instances["vm2"]!.evacuationInterruptedAt == nil)
+        try s.apply(.leaderChanged(holder: Self.holder2), at: 5)
+        #expect(s.instances["vm2"]!.evacuationInterruptedAt == 5)
+        #expect(Scheduler.plan(s).contains(.evacuate(instance: "vm2", from: "h1", to: "h4")))
+        let back = try ClusterState.decode(try JSONParser.parse(JSONWriter.write(s.json, timeKeys: [])), at: "")
+        #expect(back == s)
+        try s.start(.evacuate(instance: "vm2", from: "h1", to: "h4"), at: 6)
+        #expect(s.instances["vm2"]!.evacuationInterruptedAt == 5)  // the re-issue reads it
+        try s.finish("evacuate:vm2", .ok, at: 7)
+        #expect(s.instances["vm2"]!.evacuationInterruptedAt == nil)
+    }
+
+    /// `lab chaos --nova` seed 5: what the evacuation executor asks right before its request.
+    @Test func test_hostIsBack_onlyOnceItRejoinedOrLeftRecovery() throws {
+        var s = try lostH1()
+        #expect(!s.hostIsBack("h1"))  // lost, in recovery
+        try s.start(.fence(host: "h1"), at: 0)
+        try s.finish("fence:h1", .off, at: 0)
+        #expect(!s.hostIsBack("h1"))  // fenced off
+        #expect(s.hostIsBack("h2"))  // a member
+        #expect(!s.hostIsBack("nope"))
+        try s.apply(.nodeJoined(host: "h1"), at: 3)
+        #expect(s.hostIsBack("h1"))
+    }
+
     @Test func test_withoutQuorum_onlyNoticesStart() throws {
         var s = try lostH1()
         try s.apply(.quorum(quorate: false), at: 1)

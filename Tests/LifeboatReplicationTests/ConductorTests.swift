@@ -102,6 +102,28 @@ final class Driver {
         #expect(Self.sends(out).map(\.0) == [.actionFinished(key: "fence:host1", attempt: record.attempt, report: ActionReport(.cancelled))])
     }
 
+    /// A node joined: the leader holds its term through the sync round, what runs goes on,
+    /// nothing new starts; the round ending with the term lost cancels. (Cancelling at the
+    /// round's start made the leader re-issue an evacuation Nova had not yet recorded: one
+    /// server evacuated twice, `lab chaos --nova` seed 24.)
+    @Test func test_syncRound_keepsWhatRuns_startsNothing_andTheTermLostAfterItCancels() throws {
+        var s = try Self.state()
+        try s.start(.fence(host: "host1"), at: 0)
+        let record = s.inFlight["fence:host1"]!
+        try s.apply(.nodeLost(host: "host2"), at: 0)  // a second fence is due
+        let c = Driver()
+        #expect(c.step(s, Self.view(s)).contains(.execute(record)))
+        let starts = c.starts
+        var syncing = Self.view(s)
+        syncing.syncing = true
+        #expect(!syncing.mayAct && !syncing.mayNotify)
+        #expect(c.step(s, syncing).isEmpty)  // no cancel, no start
+        #expect(c.cancelling.isEmpty && c.starts == starts)
+        #expect(c.step(s, Self.view(s)).allSatisfy { if case .cancel = $0 { false } else { true } })  // term kept
+        let lost = Conductor.View(term: nil, quorate: true, agrees: true, executable: ["fence"])
+        #expect(c.step(s, lost) == [.cancel(record, reason: "this node no longer holds term 1")])
+    }
+
     /// At most one executor per key, across cancellation.
     @Test func test_newAttemptOfAKey_waitsForTheCancelledExecutorToEnd() throws {
         var s = try Self.state()

@@ -138,7 +138,7 @@ def test_a_member_that_never_offers_does_not_stall_sync_rounds(cluster):
     import subprocess
     p = subprocess.Popen([str(REPO / "Cluster/lab"), "exec", "host2", BIN, "debug", "cpg-send", "--linger", "25", "-"],
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    p.stdin.write('{"v":8,"type":"event","at":0,"event":{"kind":"clock"}}')
+    p.stdin.write('{"v":9,"type":"event","at":0,"event":{"kind":"clock"}}')
     p.stdin.close()
     t0 = time.time()
     poll(lambda: (s := status("host1")) and not s["synced"], 10, "the probe's join opens a round")
@@ -232,7 +232,7 @@ def test_join_with_20000_instances_and_10000_history_entries(cluster):
     poll(agreed(HOSTS, members=HOSTS), 60, "20,000 instances everywhere")
     # 10,000 events from a member of the group (applied by everyone, kept in the history).
     t0 = time.time()
-    msg = '{"v":8,"type":"event","at":0,"event":{"kind":"reserved","host":"host4","on":true}}'
+    msg = '{"v":9,"type":"event","at":0,"event":{"kind":"reserved","host":"host4","on":true}}'
     lab("exec", "host2", BIN, "debug", "cpg-send", "--repeat", "10000", "--linger", "2", "-", stdin=msg, timeout=300)
     poll(lambda: all((s := status(h)) and s["history_entries"] >= 10000 for h in HOSTS), 300, "10,000 history entries")
     flooded = time.time() - t0

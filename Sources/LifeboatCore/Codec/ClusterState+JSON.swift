@@ -208,7 +208,8 @@ extension Instance {
             ("id", .string(id)), ("host", .string(host)), ("ha", .bool(ha)), ("tag", .string(tag.rawValue)),
             ("project", .optional(project)), ("priority", .int(priority)), ("flavor", flavor.json),
             ("state", .string(state.rawValue)), ("failures", .int(failures)), ("last_failure_at", .optional(lastFailureAt)),
-            ("evacuating_to", .optional(evacuatingTo)), ("evacuation_failures", .int(evacuationFailures)),
+            ("evacuating_to", .optional(evacuatingTo)), ("evacuation_interrupted_at", .optional(evacuationInterruptedAt)),
+            ("evacuation_failures", .int(evacuationFailures)),
             ("failed_targets", .strings(failedTargets)), ("gave_up_at", .optional(gaveUpAt)),
         ])
     }
@@ -224,6 +225,7 @@ extension Instance {
         i.failures = Int(try r.uint64("failures"))
         i.lastFailureAt = try r.optionalNumber("last_failure_at")
         i.evacuatingTo = try r.optionalText("evacuating_to")
+        i.evacuationInterruptedAt = try r.optionalNumber("evacuation_interrupted_at")
         i.evacuationFailures = Int(try r.uint64("evacuation_failures"))
         i.failedTargets = try r.stringList("failed_targets")
         i.gaveUpAt = try r.optionalNumber("gave_up_at")

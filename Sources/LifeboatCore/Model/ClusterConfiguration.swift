@@ -199,6 +199,7 @@ extension ClusterState {
                 n.state = old.state
                 n.failures = old.failures
                 n.evacuatingTo = old.evacuatingTo
+                n.evacuationInterruptedAt = old.evacuationInterruptedAt
                 n.evacuationFailures = old.evacuationFailures
                 n.failedTargets = old.failedTargets
             }

@@ -18,6 +18,10 @@ public struct Instance: Hashable, Sendable {
     public var lastFailureAt: Double? = nil
     /// Where an evacuation in flight is taking it (capacity is booked there).
     public var evacuatingTo: String? = nil
+    /// When a leader change dropped its evacuation's attempt unfinished: that leader's
+    /// request may still be on its way to Nova, which takes a second one all the same, so the
+    /// re-issue lets it land first (`NovaExecutor.evacuate`). Cleared when the evacuation ends.
+    public var evacuationInterruptedAt: Double? = nil
     /// Evacuations of this instance that failed in the current failure of its host, and
     /// the targets they failed on (not chosen again for it).
     public var evacuationFailures: Int = 0
