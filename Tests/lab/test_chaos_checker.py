@@ -464,3 +464,26 @@ def test_nova_faults_are_drawn_only_with_nova_and_keep_other_seeds_as_they_were(
     p = subprocess.run([sys.executable, str(REPO / "Cluster/chaos.py"), "schedule", "--seed", "1", "--with", "nova_hang"],
                        capture_output=True, text=True)
     assert p.returncode == 2 and "Nova's faults need --nova" in p.stderr, p.stderr
+
+
+def test_the_long_tier_table_counts_merged_runs_each_with_its_build():
+    """`Scripts/chaos N --first F --merge`: the goal run (100 seeds) in parts, the table
+    counting every part's seeds and naming the build each ran with."""
+    import importlib.util
+    from importlib.machinery import SourceFileLoader
+    from types import SimpleNamespace
+    loader = SourceFileLoader("chaos_script", str(REPO / "Scripts" / "chaos"))
+    script = importlib.util.module_from_spec(importlib.util.spec_from_loader("chaos_script", loader))
+    loader.exec_module(script)
+    assert script.spans([1, 2, 3, 5, 7, 8]) == "1–3, 5, 7–8"
+    seed = {"clean": True, "faults_by_kind": {"heal": 1}, "counts": {"fences_confirmed_off": 2}, "recoveries_s": [0.04]}
+    results = ([{**seed, "seed": s} for s in range(1, 31)]
+               + [{**seed, "seed": s, "build": "commit abc1234 2026-12-05"} for s in range(31, 41)]
+               + [{"seed": 41, "clean": False, "build": "commit abc1234 2026-12-05",
+                   "violations": [{"invariant": "one-fence-at-a-time", "message": "two fences"}]}])
+    args = SimpleNamespace(nova=False, seeds=11, first=31, steps=30, hosts=3, with_="", merge=True,
+                           lifeboatd=str(REPO / ".build/debug/lifeboatd"))
+    text = script.table(results, args, took=600)
+    assert "| 41 | 40 | 1 | 0 |" in text, text
+    assert "- seeds 1–30: an earlier build" in text and "- seeds 31–41: commit abc1234 2026-12-05" in text, text
+    assert "| fences_confirmed_off | 80 |" in text and "seed 41: **one-fence-at-a-time**" in text, text
