@@ -414,6 +414,15 @@ def test_an_evacuation_on_its_way_to_nova_is_neither_cancelled_by_a_joining_node
     assert [a["outcome"] for a in ev] == ["ok", "ok"], f"not cancelled by the join: {ev}"
     lab("power", victim, "on")
     poll(agreed(HOSTS, members=HOSTS), 90, "all four members again")
+    delete(ids)
+
+
+def delete(ids):
+    """The servers a test booted, gone (the suites share one cloud: a later test's crash
+    counts every HA server on its host)."""
+    for i in ids:
+        lab("vms", "delete", i, check=False)
+    poll(lambda: not set(ids) & set(vms()), 60, "the test's servers deleted")
 
 
 def test_an_evacuation_on_its_way_when_its_leader_dies_is_followed_not_sent_again(cloud):
@@ -453,3 +462,4 @@ def test_an_evacuation_on_its_way_when_its_leader_dies_is_followed_not_sent_agai
     assert len({a["instance"] for a in ev}) == 2, ev
     lab("power", victim, "on")
     poll(agreed(HOSTS, members=HOSTS), 90, "all four members again")
+    delete(ids)
