@@ -53,6 +53,9 @@ def test_a_crash_is_one_incident_every_step_linked_and_timed_kept_across_restart
     st, _ = restore()
     leader = st["host1"]["leader"]
     victim = "host1" if leader != "host1" else "host2"
+    # The incident names every HA server of the host: only this test's (earlier suites'
+    # evacuations leave theirs on whichever host had room).
+    empty(victim, leader)
     ha = boot(victim, 3, ha=True)
     poll(lambda: all(i in instances(leader) for i in ha), 40, "the servers in the inventory")
     before = metrics(leader)
@@ -216,41 +219,48 @@ def test_drain_moves_every_instance_inside_the_segment_by_live_migration_and_say
     for h in ("host1", "host2"):
         cli(leader, "maintenance", h, "off")   # a window an interrupted run left open
     empty("host2", leader)
-    ids = boot("host2", 2, ha=True) + boot("host2", 1, ha=False)
-    osc("server", "stop", ids[-1])   # a stopped server moves by cold migration, and stays stopped
-    poll(lambda: vms()[ids[-1]]["status"] == "SHUTOFF", 60, "the server stopped")
-    poll(lambda: all(i in instances(leader) for i in ids), 40, "the servers in the inventory")
-    t0 = time.time()
-    p = cli(leader, "maintenance", "host2", "on", "--drain", "--wait", "--timeout", "300", timeout=330, check=False)
-    took = time.time() - t0
-    print(f"\n{p.stdout}drain of 3 servers: {took:.1f} s")
-    record("drain_3_s", round(took, 1))
-    assert p.returncode == 0 and "host2 is empty and safe to work on" in p.stdout, p.stdout + p.stderr
-    v = vms()
-    # Inside segment a, never to the reserve (host3) nor outside (host4).
-    assert all(v[i]["host"] == "host1" for i in ids), {i: v[i] for i in ids}
-    assert [v[i]["status"] for i in ids] == ["ACTIVE", "ACTIVE", "SHUTOFF"], {i: v[i] for i in ids}
-    window = js(leader, "incident", "list", "--host", "host2", "--kind", "operator", "--format", "json")["incidents"][-1]
-    shown = js(leader, "incident", "show", str(window["id"]), "--format", "json")
-    assert window["opened_at"] >= t0 - 1, window
-    moves = [s for s in shown["stages"] if s["kind"] == "migrate" and s.get("outcome") == "ok"]
-    assert sorted(s["name"].split()[1] for s in moves) == sorted(ids) and all("target host1" in s["detail"] for s in moves), moves
-    assert sum("cold migration" in s["detail"] for s in moves) == 1, moves
-    cli(leader, "maintenance", "host2", "off")
+    empty("host1", leader)   # the only target (host3 a reserve, host4 another segment): room for three
+    cli(leader, "reserved", "host3", "on")   # a crash of an earlier test may have used the reserve
+    ids, stay = [], []
+    try:
+        ids += boot("host2", 2, ha=True) + boot("host2", 1, ha=False)
+        osc("server", "stop", ids[-1])   # a stopped server moves by cold migration, and stays stopped
+        poll(lambda: vms()[ids[-1]]["status"] == "SHUTOFF", 60, "the server stopped")
+        poll(lambda: all(i in instances(leader) for i in ids), 40, "the servers in the inventory")
+        t0 = time.time()
+        p = cli(leader, "maintenance", "host2", "on", "--drain", "--wait", "--timeout", "300", timeout=330, check=False)
+        took = time.time() - t0
+        print(f"\n{p.stdout}drain of 3 servers: {took:.1f} s")
+        record("drain_3_s", round(took, 1))
+        assert p.returncode == 0 and "host2 is empty and safe to work on" in p.stdout, p.stdout + p.stderr
+        v = vms()
+        # Inside segment a, never to the reserve (host3) nor outside (host4).
+        assert all(v[i]["host"] == "host1" for i in ids), {i: v[i] for i in ids}
+        assert [v[i]["status"] for i in ids] == ["ACTIVE", "ACTIVE", "SHUTOFF"], {i: v[i] for i in ids}
+        window = js(leader, "incident", "list", "--host", "host2", "--kind", "operator", "--format", "json")["incidents"][-1]
+        shown = js(leader, "incident", "show", str(window["id"]), "--format", "json")
+        assert window["opened_at"] >= t0 - 1, window
+        moves = [s for s in shown["stages"] if s["kind"] == "migrate" and s.get("outcome") == "ok"]
+        assert sorted(s["name"].split()[1] for s in moves) == sorted(ids) and all("target host1" in s["detail"] for s in moves), moves
+        assert sum("cold migration" in s["detail"] for s in moves) == 1, moves
+        cli(leader, "maintenance", "host2", "off")
 
-    # Too little room: host1 in maintenance, host3 a reserve (again: a crash of an earlier test
-    # used it, and a reserve that receives instances stops being one): nowhere to go.
-    stay = boot("host2", 1, ha=True)
-    poll(lambda: stay[0] in instances(leader), 40, "the server in the inventory")
-    cli(leader, "reserved", "host3", "on")
-    cli(leader, "maintenance", "host1", "on")
-    p = cli(leader, "maintenance", "host2", "on", "--drain", "--wait", "--timeout", "120", timeout=150, check=False)
-    assert p.returncode == 1 and f"{stay[0]} stays on host2" in p.stdout and "no other host of segment a has room" in p.stdout, p.stdout
-    assert vms()[stay[0]]["host"] == "host2" and vms()[stay[0]]["status"] == "ACTIVE"
-    for h in ("host1", "host2"):
-        cli(leader, "maintenance", h, "off")
-    for i in ids + stay:
-        lab("vms", "delete", i, check=False)
+        # Too little room: host1 in maintenance, host3 a reserve (again: a crash of an earlier test
+        # used it, and a reserve that receives instances stops being one): nowhere to go.
+        stay += boot("host2", 1, ha=True)
+        poll(lambda: stay[0] in instances(leader), 40, "the server in the inventory")
+        cli(leader, "reserved", "host3", "on")
+        cli(leader, "maintenance", "host1", "on")
+        p = cli(leader, "maintenance", "host2", "on", "--drain", "--wait", "--timeout", "120", timeout=150, check=False)
+        assert p.returncode == 1 and f"{stay[0]} stays on host2" in p.stdout and "no other host of segment a has room" in p.stdout, p.stdout
+        assert vms()[stay[0]]["host"] == "host2" and vms()[stay[0]]["status"] == "ACTIVE"
+    finally:
+        # Whatever failed, no host is left in maintenance: a crash of a later test there
+        # would not be fenced (host2 was, and every suite after it waited for it).
+        for h in ("host1", "host2"):
+            cli(leader, "maintenance", h, "off", check=False)
+        for i in ids + stay:
+            lab("vms", "delete", i, check=False)
 
 
 def test_ha_policy_levels_decide_what_a_crash_evacuates_and_an_opt_out_stays(cloud):
