@@ -14,6 +14,17 @@ import Testing
         return s
     }
 
+    /// h1 lost, fenced and forced down; vm2's evacuation to h4 in flight.
+    func evacuatingVM2() throws -> ClusterState {
+        var s = try lostH1()
+        try s.start(.fence(host: "h1"), at: 0)
+        try s.finish("fence:h1", .off, at: 0)
+        try s.start(.forceDown(host: "h1"), at: 0)
+        try s.finish("force_down:h1", .ok, at: 0)
+        try s.start(.evacuate(instance: "vm2", from: "h1", to: "h4"), at: 1)
+        return s
+    }
+
     @Test func test_leaderChanged_raisesTheTerm_andRecordsItsHolder() throws {
         let s = try lostH1()
         #expect(s.term == 1 && s.termHolder == Self.holder1)
@@ -70,12 +81,7 @@ import Testing
     }
 
     @Test func test_cancelledEvacuation_keepsItsTargetAndBooking() throws {
-        var s = try lostH1()
-        try s.start(.fence(host: "h1"), at: 0)
-        try s.finish("fence:h1", .off, at: 0)
-        try s.start(.forceDown(host: "h1"), at: 0)
-        try s.finish("force_down:h1", .ok, at: 0)
-        try s.start(.evacuate(instance: "vm2", from: "h1", to: "h4"), at: 1)
+        var s = try evacuatingVM2()
         let used = s.hosts["h4"]!.used
         try s.finish("evacuate:vm2", .cancelled, at: 2)
         #expect(s.hosts["h4"]!.used == used)
@@ -86,12 +92,7 @@ import Testing
     /// its way to Nova, so its re-issue is marked to let it land first; the mark survives the
     /// codec and goes once the evacuation has a result.
     @Test func test_evacuationDroppedByALeaderChange_isMarkedInterrupted_untilItsResult() throws {
-        var s = try lostH1()
-        try s.start(.fence(host: "h1"), at: 0)
-        try s.finish("fence:h1", .off, at: 0)
-        try s.start(.forceDown(host: "h1"), at: 0)
-        try s.finish("force_down:h1", .ok, at: 0)
-        try s.start(.evacuate(instance: "vm2", from: "h1", to: "h4"), at: 1)
+        var s = try evacuatingVM2()
         #expect(s.instances["vm2"]!.evacuationInterruptedAt == nil)
         try s.apply(.leaderChanged(holder: Self.holder2), at: 5)
         #expect(s.instances["vm2"]!.evacuationInterruptedAt == 5)
@@ -201,12 +202,7 @@ import Testing
     }
 
     @Test func test_restartFromSavedState_keepsRecoveriesAndServices() throws {
-        var s = try lostH1()
-        try s.start(.fence(host: "h1"), at: 0)
-        try s.finish("fence:h1", .off, at: 0)
-        try s.start(.forceDown(host: "h1"), at: 0)
-        try s.finish("force_down:h1", .ok, at: 0)
-        try s.start(.evacuate(instance: "vm2", from: "h1", to: "h4"), at: 1)
+        var s = try evacuatingVM2()
         let r = s.restartedFromSavedState()
         #expect(r.hosts["h1"]!.fence == .off && r.hosts["h1"]!.service == .forcedDown)
         #expect(r.inFlight["evacuate:vm2"] != nil && r.term == s.term)
