@@ -202,7 +202,7 @@ import Testing
     }
 
     @Test func test_restartFromSavedState_keepsRecoveriesAndServices() throws {
-        var s = try evacuatingVM2()
+        let s = try evacuatingVM2()
         let r = s.restartedFromSavedState()
         #expect(r.hosts["h1"]!.fence == .off && r.hosts["h1"]!.service == .forcedDown)
         #expect(r.inFlight["evacuate:vm2"] != nil && r.term == s.term)
