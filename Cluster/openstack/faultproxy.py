@@ -26,6 +26,8 @@ of its own upstream (Connection: close), so that every request is decided alone.
 The log has one JSON line per request: when it came and ended (Unix time), the method and
 path, the action's name for `POST .../action` (e.g. "evacuate"), what the proxy did
 ("pass", "error", "hang", "lost_reply", "slow") and the status Nova or the proxy answered.
+Beside it, arrivals.jsonl has a line for each request as it comes (when, method, path,
+action): a test sees there that a request is on its way before the proxy lets it through.
 """
 import asyncio
 import json
@@ -133,6 +135,7 @@ class Proxy:
         self.upstream = upstream
         self.control = control
         self.log = open(log, "a", buffering=1)
+        self.arrivals = open(os.path.join(os.path.dirname(log), "arrivals.jsonl"), "a", buffering=1)
 
     def record(self, entry):
         self.log.write(json.dumps(entry) + "\n")
@@ -162,6 +165,7 @@ class Proxy:
             name = action_name(path.split("?")[0], body)
             if name:
                 entry["action"] = name
+            self.arrivals.write(json.dumps(entry) + "\n")
             if what == "error":
                 status = int(conf.get("status", 503))
                 text = json.dumps({"error": f"injected by the lab's fault proxy ({status})"}).encode()

@@ -5,7 +5,9 @@ it. Runs after the other Nova suites (same shared cloud), so theirs see the clou
 """
 import json
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 
 from labkit import poll
 
@@ -24,16 +26,57 @@ def proxied_evacuations(since, ids):
             and any(i in r["path"] for i in ids)]
 
 
+def arrived_evacuations(since, ids):
+    """The evacuation requests for ids that reached the proxy after since, as they came (the
+    proxy may still hold them)."""
+    lines = Path(LAB_DIR, "openstack/faultproxy/arrivals.jsonl").read_text().splitlines()
+    got = [r for r in map(json.loads, lines) if r.get("action") == "evacuate" and r["t"] >= since
+           and any(i in r["path"] for i in ids)]
+    return got if len(got) >= len(ids) else None
+
+
 def evacuation_records(ids):
     """Nova's own migration records of evacuations of ids."""
     return [m for m in json.loads(lab("vms", "migrations").stdout)
             if m["instance_uuid"] in ids and m.get("migration_type", "evacuation") == "evacuation"]
 
 
-def executing(host, ids, since):
-    """When HOST's lifeboatd began executing an evacuation of each of ids (after since)."""
-    times = {i: [t for t in log_times(host, f"executing evacuate:{i} ") if t >= since] for i in ids}
-    return times if all(times.values()) else None
+@contextmanager
+def two_servers_of_a_crashed_host_held_on_their_way(delay):
+    """Two HA servers booted on a host that then crashes (its power stays on), with every
+    evacuation request held `delay` s by the fault proxy before Nova sees it. Yields the
+    leader, the victim, the servers' ids and the time of the crash. Whatever the test found,
+    it leaves the proxy passing requests, the victim back in the membership and the servers
+    deleted (the suites share one cloud: a later test's crash counts every HA server on its
+    host)."""
+    st, _ = restore()
+    leader = st["host1"]["leader"]
+    victim = next(h for h in ("host2", "host1") if h != leader)
+    ids = boot(victim, 2, ha=True)
+    try:
+        poll(lambda: all(i in instances(leader) for i in ids), 40, "the servers in the inventory")
+        assert lab("nova-fault", "slow", "--delay", str(delay), "--match", EVACUATE_POST).returncode == 0
+        t0 = time.time()
+        lab("crash", "--power-stays-on", victim)
+        yield SimpleNamespace(leader=leader, victim=victim, ids=ids, t0=t0)
+    finally:
+        lab("nova-fault", "pass")
+        lab("power", victim, "on", check=False)
+        for i in ids:
+            lab("vms", "delete", i, check=False)
+        poll(lambda: not set(ids) & set(vms()), 60, "the test's servers deleted")
+        poll(agreed(HOSTS, members=HOSTS), 90, "all four members again")
+
+
+def active_elsewhere(ids, victim):
+    return poll(lambda: (x := vms()) and all(x[i]["host"] != victim and x[i]["status"] == "ACTIVE" for i in ids) and x,
+                120, "both servers ACTIVE elsewhere", interval=0.3)
+
+
+def evacuations_since(on, ids, t0):
+    acts = json.loads(cli(on, "history", "--format", "json", "--limit", "1000").stdout)["actions"]
+    return [a for a in acts if a["kind"] == "evacuate" and a.get("instance") in ids
+            and a["started"] >= time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t0 - 1))]
 
 
 def test_an_evacuation_on_its_way_to_nova_is_neither_cancelled_by_a_joining_node_nor_sent_twice(cloud):
@@ -43,50 +86,28 @@ def test_an_evacuation_on_its_way_to_nova_is_neither_cancelled_by_a_joining_node
     Here the fault proxy holds each evacuation request 5 s before Nova sees it, and another
     node's lifeboatd restarts (joins) meanwhile: the leader keeps its term and its attempts
     through the round, one request per server reaches Nova, one evacuation record each."""
-    st, _ = restore()
-    leader = st["host1"]["leader"]
-    victim = next(h for h in ("host2", "host1") if h != leader)
-    joiner = next(h for h in HOSTS if h not in (leader, victim))
-    ids = boot(victim, 2, ha=True)
-    poll(lambda: all(i in instances(leader) for i in ids), 40, "the servers in the inventory")
-    assert lab("nova-fault", "slow", "--delay", "5", "--match", EVACUATE_POST).returncode == 0
-    try:
-        t0 = time.time()
-        lab("crash", "--power-stays-on", victim)
-        began, _ = poll(lambda: executing(leader, ids, t0), 60, "the leader executing both evacuations", interval=0.1)
+    with two_servers_of_a_crashed_host_held_on_their_way(5) as c:
+        joiner = next(h for h in HOSTS if h not in (c.leader, c.victim))
+        # Both requests sent and held by the proxy (the executor logs its start before it
+        # reads Nova and sends): then the node joins.
+        poll(lambda: arrived_evacuations(c.t0, c.ids), 60, "both evacuation requests on their way", interval=0.1)
         lab("kill-process", joiner, "lifeboatd")
         lab("lifeboatd", joiner, "start")
         joined = time.time()
-        v, took = poll(lambda: (x := vms()) and all(x[i]["host"] != victim and x[i]["status"] == "ACTIVE" for i in ids) and x,
-                       120, "both servers ACTIVE elsewhere", interval=0.3)
-    finally:
-        lab("nova-fault", "pass")
-    sent = poll(lambda: (r := proxied_evacuations(t0, ids)) and len(r) >= 2 and r, 20, "the proxy's records")[0]
-    # The join came while the requests were still held by the proxy (on their way).
-    synced = [t for t in log_times(leader, "synced from") if t >= joined - 1]
-    assert synced and all(r["t"] <= synced[0] <= r["end"] for r in sent), (synced, sent)
-    print(f"\n{joiner} joined {synced[0] - min(r['t'] for r in sent):.1f} s after the evacuations were sent; "
-          f"both ACTIVE elsewhere {took:.1f} s after the join")
-    time.sleep(2)   # a second request, were one sent, would be logged by now
-    sent = proxied_evacuations(t0, ids)
-    assert sorted(r["path"].split("/")[-2] for r in sent) == sorted(ids), f"one request per server: {sent}"
-    records = evacuation_records(ids)
-    assert sorted(m["instance_uuid"] for m in records) == sorted(ids), f"one evacuation per server in Nova: {records}"
-    acts = json.loads(cli(leader, "history", "--format", "json", "--limit", "1000").stdout)["actions"]
-    ev = [a for a in acts if a["kind"] == "evacuate" and a.get("instance") in ids
-          and a["started"] >= time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t0 - 1))]
-    assert [a["outcome"] for a in ev] == ["ok", "ok"], f"not cancelled by the join: {ev}"
-    lab("power", victim, "on")
-    poll(agreed(HOSTS, members=HOSTS), 90, "all four members again")
-    delete(ids)
-
-
-def delete(ids):
-    """The servers a test booted, gone (the suites share one cloud: a later test's crash
-    counts every HA server on its host)."""
-    for i in ids:
-        lab("vms", "delete", i, check=False)
-    poll(lambda: not set(ids) & set(vms()), 60, "the test's servers deleted")
+        _, took = active_elsewhere(c.ids, c.victim)
+        sent = poll(lambda: (r := proxied_evacuations(c.t0, c.ids)) and len(r) >= 2 and r, 20, "the proxy's records")[0]
+        # The join came while the requests were still held by the proxy (on their way).
+        synced = [t for t in log_times(c.leader, "synced from") if t >= joined - 1]
+        assert synced and all(r["t"] <= synced[0] <= r["end"] for r in sent), (synced, sent)
+        print(f"\n{joiner} joined {synced[0] - min(r['t'] for r in sent):.1f} s after the evacuations were sent; "
+              f"both ACTIVE elsewhere {took:.1f} s after the join")
+        time.sleep(2)   # a second request, were one sent, would be logged by now
+        sent = proxied_evacuations(c.t0, c.ids)
+        assert sorted(r["path"].split("/")[-2] for r in sent) == sorted(c.ids), f"one request per server: {sent}"
+        records = evacuation_records(c.ids)
+        assert sorted(m["instance_uuid"] for m in records) == sorted(c.ids), f"one evacuation per server in Nova: {records}"
+        ev = evacuations_since(c.leader, c.ids, c.t0)
+        assert [a["outcome"] for a in ev] == ["ok", "ok"], f"not cancelled by the join: {ev}"
 
 
 def test_an_evacuation_on_its_way_when_its_leader_dies_is_followed_not_sent_again(cloud):
@@ -94,36 +115,22 @@ def test_an_evacuation_on_its_way_when_its_leader_dies_is_followed_not_sent_agai
     them 1.5 s, then delivers them: the leader is gone, its requests are not). The next leader
     re-issues the evacuations, but first lets the dropped requests land (NovaExecutor's
     reissueSettle), finds them in Nova and follows them: one evacuation record per server."""
-    st, _ = restore()
-    leader = st["host1"]["leader"]
-    victim = next(h for h in ("host2", "host1") if h != leader)
-    ids = boot(victim, 2, ha=True)
-    poll(lambda: all(i in instances(leader) for i in ids), 40, "the servers in the inventory")
-    assert lab("nova-fault", "slow", "--delay", "1.5", "--match", EVACUATE_POST).returncode == 0
-    try:
-        t0 = time.time()
-        lab("crash", "--power-stays-on", victim)
-        poll(lambda: executing(leader, ids, t0), 60, "the leader executing both evacuations", interval=0.05)
-        lab("kill-process", leader, "lifeboatd")
-        v, took = poll(lambda: (x := vms()) and all(x[i]["host"] != victim and x[i]["status"] == "ACTIVE" for i in ids) and x,
-                       120, "both servers ACTIVE elsewhere", interval=0.3)
-    finally:
-        lab("nova-fault", "pass")
-        lab("lifeboatd", leader, "start", check=False)
-    others = [h for h in HOSTS if h not in (leader, victim)]
-    after = status(others[0])["leader"]
-    assert after != leader
-    time.sleep(2)
-    sent = proxied_evacuations(t0, ids)
-    records = evacuation_records(ids)
-    print(f"\nleader {leader} killed with its evacuations on their way: both ACTIVE {took:.1f} s later; "
-          f"{len(sent)} requests reached the proxy, {len(records)} evacuation records")
-    assert sorted(m["instance_uuid"] for m in records) == sorted(ids), f"one evacuation per server in Nova: {records}"
-    assert sorted(r["path"].split("/")[-2] for r in sent) == sorted(ids), f"the dead leader's requests only: {sent}"
-    acts = json.loads(cli(after, "history", "--format", "json", "--limit", "1000").stdout)["actions"]
-    ev = [a for a in acts if a["kind"] == "evacuate" and a.get("instance") in ids and a["outcome"] == "ok"
-          and a["started"] >= time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t0 - 1))]
-    assert len({a["instance"] for a in ev}) == 2, ev
-    lab("power", victim, "on")
-    poll(agreed(HOSTS, members=HOSTS), 90, "all four members again")
-    delete(ids)
+    with two_servers_of_a_crashed_host_held_on_their_way(1.5) as c:
+        try:
+            poll(lambda: arrived_evacuations(c.t0, c.ids), 60, "both evacuation requests on their way", interval=0.05)
+            lab("kill-process", c.leader, "lifeboatd")
+            _, took = active_elsewhere(c.ids, c.victim)
+        finally:
+            lab("lifeboatd", c.leader, "start", check=False)
+        others = [h for h in HOSTS if h not in (c.leader, c.victim)]
+        after = status(others[0])["leader"]
+        assert after != c.leader
+        time.sleep(2)
+        sent = proxied_evacuations(c.t0, c.ids)
+        records = evacuation_records(c.ids)
+        print(f"\nleader {c.leader} killed with its evacuations on their way: both ACTIVE {took:.1f} s later; "
+              f"{len(sent)} requests reached the proxy, {len(records)} evacuation records")
+        assert sorted(m["instance_uuid"] for m in records) == sorted(c.ids), f"one evacuation per server in Nova: {records}"
+        assert sorted(r["path"].split("/")[-2] for r in sent) == sorted(c.ids), f"the dead leader's requests only: {sent}"
+        ev = [a for a in evacuations_since(after, c.ids, c.t0) if a["outcome"] == "ok"]
+        assert len({a["instance"] for a in ev}) == 2, ev
