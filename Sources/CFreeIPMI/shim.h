@@ -10,6 +10,14 @@ extern int posix_spawn_file_actions_addclosefrom_np(posix_spawn_file_actions_t *
 static inline int lifeboat_spawn_closefrom(posix_spawn_file_actions_t *actions, int from) {
     return posix_spawn_file_actions_addclosefrom_np(actions, from);
 }
+#include <unistd.h>
+#include <sys/syscall.h>
+
+/// The calling thread's kernel id (a Linux thread has a nice value of its own; glibc's
+/// gettid() is not visible to Swift).
+static inline pid_t lifeboat_gettid(void) {
+    return (pid_t)syscall(SYS_gettid);
+}
 #include <freeipmi/freeipmi.h>
 #include <ipmiconsole.h>
 

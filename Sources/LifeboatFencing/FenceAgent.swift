@@ -49,7 +49,7 @@ public struct FenceAgent: Sendable {
         } catch { return Run(exitCode: nil, error: error.message, timedOut: false, aborted: false, durationMS: 0) }
         for key in settings.parameters.keys.sorted() { input += "\(key)=\(settings.parameters[key]!)\n" }
         if let secret { input += "password=\(secret)\n" }
-        let r = await runner.run(path, stdin: input, timeout: seconds ?? timeout)
+        let r = await runner.run(path, stdin: input, timeout: seconds ?? timeout, urgent: true)
         // An agent may echo what it was given: its output never reaches a log with the secret.
         func clean(_ s: String) -> String {
             var t = s.trimmingCharacters(in: .whitespacesAndNewlines)

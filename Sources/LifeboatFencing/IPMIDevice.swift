@@ -37,7 +37,7 @@ public struct IPMIDevice: Sendable {
     /// Whether the chassis reports power on.
     public func powerIsOn() async -> Result<Bool, FenceError> {
         let me = self
-        return await Blocking.run("ipmi-status \(host)") {
+        return await Blocking.run("ipmi-status \(host)", urgent: true) {
             Result { () throws(FenceError) in
                 let password = try PasswordFile.read(me.settings.passwordFile)
                 return try me.session(password).powerIsOn()
@@ -58,7 +58,7 @@ public struct IPMIDevice: Sendable {
     /// a non-nil answer (why this node may not act) stops before anything irreversible.
     public func powerOff(check: @escaping @Sendable () -> String?) async -> OffResult {
         let me = self
-        return await Blocking.run("ipmi-off \(host)") { me.powerOffBlocking(check: check) }
+        return await Blocking.run("ipmi-off \(host)", urgent: true) { me.powerOffBlocking(check: check) }
     }
 
     func powerOffBlocking(check: @Sendable () -> String?) -> OffResult {

@@ -1,3 +1,4 @@
+import CFreeIPMI
 import Foundation
 import Synchronization
 import LifeboatCore
@@ -6,12 +7,28 @@ import LifeboatCore
 /// cooperative pool: one hung BMC cannot delay the fencing of another host, nor anything
 /// else the daemon does.
 public enum Blocking {
-    public static func run<T: Sendable>(_ name: String, _ body: @escaping @Sendable () -> T) async -> T {
+    /// The nice value of an urgent thread: the power-off of a lost host and its
+    /// confirmation are what the whole recovery waits for, so on a busy machine (operator
+    /// commands, API load) their thread gets a core before the daemon's other work.
+    public static let urgentNice: Int32 = -10
+
+    /// - Parameter urgent: run `body` at `urgentNice` (a Linux thread has a nice value of
+    ///   its own). Without the privilege to raise it, it runs at the daemon's.
+    public static func run<T: Sendable>(_ name: String, urgent: Bool = false, _ body: @escaping @Sendable () -> T) async -> T {
         await withCheckedContinuation { (c: CheckedContinuation<T, Never>) in
-            let t = Thread { c.resume(returning: body()) }
+            let t = Thread {
+                if urgent { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(lifeboat_gettid()), urgentNice) }
+                c.resume(returning: body())
+            }
             t.name = name
             t.start()
         }
+    }
+
+    /// The nice value of the calling thread.
+    public static func currentNice() -> Int32 {
+        errno = 0
+        return getpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(lifeboat_gettid()))
     }
 }
 

@@ -38,11 +38,13 @@ public final class ProcessRunner: Sendable {
     ///   - environment: added to `baseEnvironment`.
     ///   - keepGroup: leave what the program started in its group running after it exits
     ///     (an OCF `start` leaves its daemon behind); otherwise the group is killed.
+    ///   - urgent: spawn it from an urgent thread (`Blocking.urgentNice`), whose nice value
+    ///     the program inherits: a fence agent.
     public func run(
         _ path: String, arguments: [String] = [], environment: [String] = [], stdin input: String = "", timeout: Double,
-        keepGroup: Bool = false
+        keepGroup: Bool = false, urgent: Bool = false
     ) async -> Result {
-        await Blocking.run("agent \((path as NSString).lastPathComponent)") {
+        await Blocking.run("agent \((path as NSString).lastPathComponent)", urgent: urgent) {
             self.runBlocking(path, arguments, Self.baseEnvironment + environment, input, timeout, keepGroup)
         }
     }
