@@ -57,6 +57,11 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var evacuationTimeout = 300.0
         /// Seconds one live migration (a drain's move) may take.
         public var migrationTimeout = 600.0
+        /// Seconds between Nova's listings while evacuations or migrations are followed (one
+        /// listing per target host, whatever the number of servers going there). Each is a
+        /// `GET /servers/detail` that nova-api builds from its database: a busy Nova is
+        /// spared by a longer interval, at the cost of seeing an end that much later.
+        public var pollInterval = 0.5
     }
 
     /// The HTTP API (`"api": {...}`): Masakari v1 and Lifeboat's own paths; nil: off.
@@ -134,6 +139,10 @@ public struct DaemonConfiguration: Sendable, Equatable {
             s.maxParallelEvacuations = try or.int("max_parallel_evacuations", default: s.maxParallelEvacuations)
             s.evacuationTimeout = try or.number("evacuation_timeout", default: s.evacuationTimeout)
             s.migrationTimeout = try or.number("migration_timeout", default: s.migrationTimeout)
+            s.pollInterval = try or.number("poll_interval", default: s.pollInterval)
+            guard (0.1...60).contains(s.pollInterval) else {
+                throw ScenarioError("openstack.poll_interval", "must be from 0.1 to 60 seconds")
+            }
             guard s.migrationTimeout > 0 else { throw ScenarioError("openstack.migration_timeout", "must be above 0") }
             guard s.inventoryInterval >= 1 else { throw ScenarioError("openstack.inventory_interval", "must be at least 1 second") }
             guard s.maxParallelEvacuations >= 1 else { throw ScenarioError("openstack.max_parallel_evacuations", "must be at least 1") }

@@ -314,6 +314,18 @@ public actor NovaClient {
         return try decode(L.self, r, "nova: GET /os-migrations").migrations.sorted { $0.id < $1.id }
     }
 
+    /// Nova's migration records of one type whose source is `host`, updated since `since`
+    /// (the `changes-since` filter, microversion 2.59 and later: Lifeboat asks for 2.68 at
+    /// least). One database query for nova-api, however many servers moved.
+    public func migrations(from host: String, type: String, changedSince since: Date) async throws(OpenStackError) -> [Migration] {
+        struct L: Decodable { var migrations: [Migration] }
+        let f = ISO8601DateFormatter()
+        f.timeZone = TimeZone(identifier: "UTC")
+        let path = "/os-migrations?source_compute=\(Self.query(host))&migration_type=\(type)&changes-since=\(Self.query(f.string(from: since)))"
+        let r = try await call("GET", path)
+        return try decode(L.self, r, "nova: GET /os-migrations").migrations
+    }
+
     /// An image's properties (for the `evacuable` tag), from the image service.
     public func imageProperties(_ id: String) async throws(OpenStackError) -> [String: JSONValue] {
         let e = try await keystone.endpoint("image")

@@ -182,8 +182,9 @@ public final class NovaExecutor: ActionExecutor {
                 attrs["answer_lost"] = error.message
             }
         }
-        // Tracked with the other evacuations to the same target: one list call per target
-        // and interval, however many servers are on their way (Nova's API stays free).
+        // Tracked with the other evacuations from the same host: one read of that host's
+        // migration records per interval, however many servers are on their way, and a read
+        // of each server whose record ended (Nova's API stays free for the evacuations).
         let seen = await tracker.wait(for: id, from: from, on: to, nova: nova, timeout: evacuationTimeout, interval: pollInterval)
         guard let s = seen else {
             if Task.isCancelled { return ActionReport(.cancelled, message: "stopped tracking \(id)", attributes: attrs) }
@@ -202,6 +203,16 @@ public final class NovaExecutor: ActionExecutor {
                 return ActionReport(.failed, message: "evacuation of \(id) to \(to) failed; it is in ERROR on \(s.host ?? "no host"): \(fault)", attributes: attrs)
             }
             return ActionReport(.failed, message: "\(id) went to ERROR: \(fault)", attributes: attrs)
+        }
+        if s.host != to {
+            // Nova ended the evacuation's record without the move (the target's claim
+            // failed, say) and left the server as it was.
+            let m = try? await nova.evacuations(of: id).last
+            if let m { attrs["migration_status"] = m.status }
+            return ActionReport(
+                .failed,
+                message: "evacuation of \(id) to \(to) ended without the move (migration \(m?.status ?? "?")); it is \(s.status) on \(s.host ?? "no host")",
+                attributes: attrs)
         }
         if let m = try? await nova.evacuations(of: id).last {
             attrs["migration_id"] = String(m.id)
@@ -388,86 +399,5 @@ actor Slots {
 
     func release() {
         if waiting.isEmpty { used -= 1 } else { waiting.removeFirst().resume() }
-    }
-}
-
-/// Follows servers on their way to a target host: waiters register (server, source,
-/// target); one loop per target lists that host's servers every interval and wakes each
-/// waiter whose server settled there (ACTIVE or SHUTOFF, no task) or went to ERROR. It also
-/// lists the waiters' source hosts: an evacuation that Nova accepted and then failed before
-/// the server left (its scheduler found no valid host) leaves the server in ERROR, with no
-/// task, on the source, and it would never show up on the target.
-actor EvacuationTracker {
-    struct Waiter {
-        var id: String
-        var from: String
-        var continuation: CheckedContinuation<NovaClient.Server?, Never>
-        var deadline: ContinuousClock.Instant
-    }
-
-    var waiters: [String: [Waiter]] = [:]
-    var loops: Set<String> = []
-    /// Each source host's servers in ERROR with no task, as last listed: the loops of
-    /// several targets share one listing of a source (a host's evacuations go to many).
-    var failedOnSources: [String: (at: ContinuousClock.Instant, servers: [String: NovaClient.Server])] = [:]
-
-    func wait(for id: String, from: String, on host: String, nova: NovaClient, timeout: Double, interval: Double) async -> NovaClient.Server? {
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { c in
-                waiters[host, default: []].append(
-                    Waiter(id: id, from: from, continuation: c, deadline: .now + .milliseconds(Int(timeout * 1000))))
-                if loops.insert(host).inserted {
-                    Task { await self.loop(host, nova, interval) }
-                }
-            }
-        } onCancel: {
-            Task { await self.cancel(id, host) }
-        }
-    }
-
-    /// The source's servers in ERROR with no task: listed at most once per half interval,
-    /// whichever target's loop asks.
-    func failed(on source: String, _ nova: NovaClient, _ interval: Double) async -> [String: NovaClient.Server] {
-        if let c = failedOnSources[source], ContinuousClock.now - c.at < .milliseconds(Int(interval * 500)) { return c.servers }
-        var found: [String: NovaClient.Server] = [:]
-        for s in (try? await nova.servers(host: source)) ?? [] where s.status == "ERROR" && s.taskState == nil { found[s.id] = s }
-        failedOnSources[source] = (.now, found)
-        return found
-    }
-
-    /// A cancelled executor stops waiting at once.
-    func cancel(_ id: String, _ host: String) {
-        guard var ws = waiters[host], let n = ws.firstIndex(where: { $0.id == id }) else { return }
-        ws.remove(at: n).continuation.resume(returning: nil)
-        waiters[host] = ws
-    }
-
-    func loop(_ host: String, _ nova: NovaClient, _ interval: Double) async {
-        while !(waiters[host] ?? []).isEmpty {
-            try? await Task.sleep(for: .milliseconds(Int(interval * 1000)))
-            let servers: [NovaClient.Server]
-            do { servers = try await nova.servers(host: host) } catch { servers = [] }
-            var byID: [String: NovaClient.Server] = [:]
-            for s in servers { byID[s.id] = s }
-            var failedOnSource: [String: NovaClient.Server] = [:]
-            for source in Set((waiters[host] ?? []).map(\.from)) where source != host {
-                failedOnSource.merge(await failed(on: source, nova, interval)) { a, _ in a }
-            }
-            let now = ContinuousClock.now
-            var left: [Waiter] = []
-            for w in waiters[host] ?? [] {
-                if let s = byID[w.id], s.status == "ERROR" || NovaExecutor.settled(s) {
-                    w.continuation.resume(returning: s)
-                } else if byID[w.id] == nil, let s = failedOnSource[w.id] {
-                    w.continuation.resume(returning: s)
-                } else if now >= w.deadline {
-                    w.continuation.resume(returning: nil)
-                } else {
-                    left.append(w)
-                }
-            }
-            waiters[host] = left
-        }
-        loops.remove(host)
     }
 }

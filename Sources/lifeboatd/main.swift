@@ -60,7 +60,7 @@ do {
         cloud = c
         executors.append(
             NovaExecutor(cloud: c, shared: shared, maxParallelEvacuations: o.maxParallelEvacuations, evacuationTimeout: o.evacuationTimeout,
-                migrationTimeout: o.migrationTimeout))
+                pollInterval: o.pollInterval, migrationTimeout: o.migrationTimeout))
     }
     daemon = try Daemon(configuration: configuration, executors: executors, shared: shared, cloud: cloud)
 } catch {
