@@ -57,10 +57,10 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var evacuationTimeout = 300.0
         /// Seconds one live migration (a drain's move) may take.
         public var migrationTimeout = 600.0
-        /// Seconds between Nova's listings while evacuations or migrations are followed (one
-        /// listing per target host, whatever the number of servers going there). Each is a
-        /// `GET /servers/detail` that nova-api builds from its database: a busy Nova is
-        /// spared by a longer interval, at the cost of seeing an end that much later.
+        /// Seconds between Nova's reads while evacuations or migrations are followed (for
+        /// evacuations, one read of each source host's migration records, then the servers
+        /// whose record ended). Longer spares a busy nova-api, at the cost of seeing an end
+        /// that much later.
         public var pollInterval = 0.5
     }
 

@@ -37,8 +37,6 @@ actor EvacuationTracker {
     /// Waiters by source host.
     var waiters: [String: [Waiter]] = [:]
     var loops: Set<String> = []
-    /// Rounds where the migration records were read, and where the listing was used.
-    private(set) var rounds = (migrations: 0, listings: 0)
 
     func wait(for id: String, from: String, on host: String, nova: NovaClient, timeout: Double, interval: Double) async -> NovaClient.Server? {
         await withTaskCancellationHandler {
@@ -83,7 +81,6 @@ actor EvacuationTracker {
             var listing = round % listEvery == 0
             do {
                 let records = try await nova.migrations(from: source, type: "evacuation", changedSince: since)
-                rounds.migrations += 1
                 // The newest record of each waiting server: an older one is an earlier move.
                 var newest: [String: NovaClient.Migration] = [:]
                 for m in records where ids.contains(m.instance_uuid) && (newest[m.instance_uuid]?.id ?? -1) < m.id {
@@ -97,7 +94,6 @@ actor EvacuationTracker {
                 listing = true
             }
             if listing {
-                rounds.listings += 1
                 for target in Set((waiters[source] ?? []).map(\.to)) {
                     for s in (try? await nova.servers(host: target)) ?? [] where ids.contains(s.id) { read[s.id] = s }
                 }
