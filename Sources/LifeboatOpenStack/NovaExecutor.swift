@@ -204,20 +204,17 @@ public final class NovaExecutor: ActionExecutor {
             }
             return ActionReport(.failed, message: "\(id) went to ERROR: \(fault)", attributes: attrs)
         }
+        let m = try? await nova.evacuations(of: id).last
+        if let m { attrs["migration_status"] = m.status }
         if s.host != to {
             // Nova ended the evacuation's record without the move (the target's claim
             // failed, say) and left the server as it was.
-            let m = try? await nova.evacuations(of: id).last
-            if let m { attrs["migration_status"] = m.status }
             return ActionReport(
                 .failed,
                 message: "evacuation of \(id) to \(to) ended without the move (migration \(m?.status ?? "?")); it is \(s.status) on \(s.host ?? "no host")",
                 attributes: attrs)
         }
-        if let m = try? await nova.evacuations(of: id).last {
-            attrs["migration_id"] = String(m.id)
-            attrs["migration_status"] = m.status
-        }
+        if let m { attrs["migration_id"] = String(m.id) }
         attrs["status"] = s.status
         return ActionReport(.ok, message: "\(id) \(s.status) on \(to)", attributes: attrs)
     }

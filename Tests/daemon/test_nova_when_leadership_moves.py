@@ -18,20 +18,18 @@ from novakit import HOSTS, boot, instances, restore, vms
 EVACUATE_POST = r"^POST /v2\.1/servers/[^/]+/action$"
 
 
-def proxied_evacuations(since, ids):
-    """The fault proxy's records of evacuation requests for ids that came after since (a
-    request is logged when it ends)."""
-    lines = Path(LAB_DIR, "openstack/faultproxy/requests.jsonl").read_text().splitlines()
+def proxied_evacuations(since, ids, log="requests.jsonl"):
+    """The fault proxy's records of evacuation requests for ids that came after since: from
+    requests.jsonl, where a request is logged when it ends, or arrivals.jsonl, where it is
+    logged as it comes (the proxy may still hold it)."""
+    lines = Path(LAB_DIR, "openstack/faultproxy", log).read_text().splitlines()
     return [r for r in map(json.loads, lines) if r.get("action") == "evacuate" and r["t"] >= since
             and any(i in r["path"] for i in ids)]
 
 
 def arrived_evacuations(since, ids):
-    """The evacuation requests for ids that reached the proxy after since, as they came (the
-    proxy may still hold them)."""
-    lines = Path(LAB_DIR, "openstack/faultproxy/arrivals.jsonl").read_text().splitlines()
-    got = [r for r in map(json.loads, lines) if r.get("action") == "evacuate" and r["t"] >= since
-           and any(i in r["path"] for i in ids)]
+    """The evacuation requests for ids, once every one has reached the proxy after since."""
+    got = proxied_evacuations(since, ids, log="arrivals.jsonl")
     return got if len(got) >= len(ids) else None
 
 
