@@ -49,9 +49,17 @@ public struct Replica: Sendable {
     /// Corosync's member list as this node's libquorum last reported it (with `localQuorate`).
     public private(set) var corosyncMembers: Set<UInt32>? = nil
     /// Cluster time = local clock + offset: set at each sync round (the members' lower
-    /// median clock) and raised by the term holder's stamps (never lowered by them: a
-    /// late message would pull it back by its delay).
+    /// median clock, read against the local time its offer arrived) and raised by the term
+    /// holder's stamps (never lowered by them: a late message would pull it back by its
+    /// delay). A round lowers it only if this process has run without a stall since before
+    /// the round (`lastStallAt`).
     public private(set) var clockOffset: Double = 0
+    /// Local time of this replica's last input (timer tick, delivery, membership, quorum),
+    /// and when it last saw a gap of more than `stallGap` between two inputs: the process
+    /// was frozen or starved, and what it receives just after is a backlog whose arrival
+    /// times say nothing of when it was sent.
+    var lastInputAt: Double? = nil
+    public private(set) var lastStallAt: Double? = nil
 
     /// Membership reports this leader sent and has not yet seen applied.
     var reported: [String: Bool] = [:]
@@ -83,6 +91,8 @@ public struct Replica: Sendable {
     public static let listedAfterFenceGrace = 30.0
     /// The term holder sends a `clock` event when it has been quiet this long.
     public static let heartbeatInterval = 10.0
+    /// The daemon ticks every 0.5 s: a gap this long between two inputs is a stall.
+    public static let stallGap = 2.0
 
     struct Round: Sendable {
         var members: [MemberID]
@@ -92,9 +102,10 @@ public struct Replica: Sendable {
         var replay: [(event: Event, stamp: Double, origin: MemberID, request: UInt64?)]? = nil
         var lastProgress: Double
         var abortSentAt: Double? = nil
-        /// This member's clock when it offered, and the round's lower median clock.
-        var myClock: Double
+        /// The round's lower median clock (the offered clocks, alike on every member).
         var roundClock: Double? = nil
+        /// Local time each offer arrived here (the reference clock is read against it).
+        var offerArrived: [MemberID: Double] = [:]
     }
 
     struct FragmentKey: Hashable, Sendable {
@@ -218,6 +229,7 @@ public struct Replica: Sendable {
     public mutating func configurationChanged(
         members list: [MemberID], left: [(member: MemberID, nodeDown: Bool)], joined: [MemberID], now: Double
     ) -> [Output] {
+        noteInput(now)
         var out: [Output] = []
         let newMembers = Array(Set(list)).sorted()
         // Host liveness is not applied here: each member would stamp it with its own clock.
@@ -238,6 +250,7 @@ public struct Replica: Sendable {
     }
 
     public mutating func delivered(from origin: MemberID, bytes: [UInt8], now: Double) -> [Output] {
+        noteInput(now)
         var out: [Output] = []
         let frame: WireMessage.Frame
         do { frame = try WireMessage.decodeFrame(bytes) } catch {
@@ -260,6 +273,7 @@ public struct Replica: Sendable {
     /// Timers: round timeout, a member left out of a round asking for one, the term
     /// holder's clock beat, startup fencing once its grace period is over.
     public mutating func tick(now: Double) -> [Output] {
+        noteInput(now)
         var out: [Output] = []
         if let rd = round {
             if now - rd.lastProgress > Self.roundTimeout, rd.abortSentAt.map({ now - $0 > Self.roundTimeout }) ?? true {
@@ -284,6 +298,7 @@ public struct Replica: Sendable {
     /// record reports it to the group (one reporter per partition) and reconciles host
     /// membership with Corosync's own member list (`corosyncMembers`).
     public mutating func localQuorumChanged(_ quorate: Bool, members list: [UInt32]? = nil, now: Double) -> [Output] {
+        noteInput(now)
         var out: [Output] = []
         if localQuorate && !quorate {
             quorumLostAt = now
@@ -364,6 +379,7 @@ public struct Replica: Sendable {
             guard var rd = round, o.round == rd.members, members.contains(origin) else { return }
             silent.remove(origin)
             rd.offers[origin] = o
+            rd.offerArrived[origin] = now
             rd.lastProgress = now
             round = rd
             let required = Set(rd.members).subtracting(silent)
@@ -402,7 +418,7 @@ public struct Replica: Sendable {
 
     mutating func openRound(now: Double, _ out: inout [Output]) {
         synced = false
-        round = Round(members: members, lastProgress: now, myClock: now)
+        round = Round(members: members, lastProgress: now)
         out.append(
             .send(
                 WireMessage(
@@ -412,15 +428,40 @@ public struct Replica: Sendable {
                             progress: state.progress, epoch: state.epoch, digest: state.lineage, clock: now)))))
     }
 
+    /// This member's offset after a round: the reference clock against the local time its
+    /// offer arrived, not against this member's own offer. Offers need not be sent together:
+    /// a member that was frozen offers seconds after the others, and an offer read against
+    /// another sent that much later looks like a clock that far behind (Cluster/lab chaos,
+    /// seed 57: -4.6 s, stamped into the history by the frozen member once it held the
+    /// term). Read on arrival, a clock only ever errs low, by the message's delay, or by a
+    /// backlog's wait for a member that has just stalled; such a member keeps a higher
+    /// offset than the round's.
+    func roundOffset(reference clock: Double, arrivedAt: Double) -> Double {
+        let estimate = clock - arrivedAt
+        if let stall = lastStallAt, let last = lastInputAt, last - stall < Self.stallGap {
+            return max(clockOffset, estimate)
+        }
+        return estimate
+    }
+
+    /// Notes an input's local time; a gap since the last one longer than `stallGap` is a stall.
+    mutating func noteInput(_ now: Double) {
+        if let last = lastInputAt, now - last > Self.stallGap { lastStallAt = now }
+        lastInputAt = max(lastInputAt ?? now, now)
+    }
+
     /// Every member picks the same winner among the offers, and the same round clock.
     mutating func decide(_ out: inout [Output]) {
         guard var rd = round else { return }
         let offers = rd.offers
         rd.winner = offers.keys.max { a, b in Self.worse(offers[a]!, a, than: offers[b]!, b) }
         rd.replay = []
-        let clocks = offers.values.map(\.clock).sorted()
-        rd.roundClock = clocks[(clocks.count - 1) / 2]
-        if offers[me] != nil { clockOffset = rd.roundClock! - rd.myClock }
+        let byClock = offers.sorted { ($0.value.clock, $0.key) < ($1.value.clock, $1.key) }
+        let reference = byClock[(byClock.count - 1) / 2]
+        rd.roundClock = reference.value.clock
+        if offers[me] != nil, let arrived = rd.offerArrived[reference.key] {
+            clockOffset = roundOffset(reference: reference.value.clock, arrivedAt: arrived)
+        }
         round = rd
         if rd.winner == me {
             out.append(

@@ -240,6 +240,127 @@ struct FakeCPG {
         #expect(abs(net.replicas[follower]!.clockOffset - (before + 3)) < 0.5)
     }
 
+    /// Found by Cluster/lab chaos (seed 57): host1 and host2 crashed while host3's lifeboatd
+    /// was frozen. host2 came back and offered at once; host3 offered 4.6 s later, on
+    /// thawing, and read host2's offer (the round's lower median) against its own: a clock
+    /// 4.6 s behind. It then took the term and stamped the loss and the fence 4.6 s early
+    /// into the history. Now each member reads the reference clock against the time its
+    /// offer arrived, and a member that has just stalled does not let the round pull its
+    /// clock back.
+    @Test func test_aMemberThatOffersLate_afterAFreeze_keepsItsClockAndStampsTrueTimes() throws {
+        var net = FakeCPG.threeNodes()
+        net.autoQuorum = false
+        for _ in 0..<4 {
+            net.t += 0.5
+            net.tick()
+            net.deliverAll()
+        }
+        for id: UInt32 in 1...3 { #expect(abs(net.replicas[id]!.clusterTime(net.clock(id)) - net.t) < 0.1) }
+        // host3's lifeboatd is frozen from here. host1 and host2 crash; host2's lifeboatd
+        // starts again from its saved state and joins host3's group: it offers at once.
+        net.t += 0.3
+        let saved = net.state(2)
+        net.start(2, saved: saved)
+        net.groups = [[2, 3]]
+        let members = [2, 3].map(FakeCPG.member)
+        var backlog: [(group: [UInt32], from: UInt32, bytes: [UInt8])] = []
+        func runNode2(_ net: inout FakeCPG, _ outputs: [Replica.Output]) {
+            net.handle(2, outputs)
+            while !net.queue.isEmpty {
+                let m = net.queue.removeFirst()
+                backlog.append(m)
+                net.handle(2, net.replicas[2]!.delivered(from: FakeCPG.member(m.from), bytes: m.bytes, now: net.clock(2)))
+            }
+        }
+        runNode2(&net, net.replicas[2]!.configurationChanged(members: members, left: [], joined: [FakeCPG.member(2)], now: net.clock(2)))
+        runNode2(&net, net.replicas[2]!.localQuorumChanged(true, members: [2, 3], now: net.clock(2)))
+        for _ in 0..<9 {  // host2 runs on (its timers) while host3 is frozen
+            net.t += 0.5
+            runNode2(&net, net.replicas[2]!.tick(now: net.clock(2)))
+        }
+        #expect(!net.replicas[2]!.synced)  // waiting for host3's offer
+        // host3 thaws: the membership changes and quorum, then the backlog in order.
+        let three = [FakeCPG.member(3)]
+        net.handle(3, net.replicas[3]!.configurationChanged(members: three, left: [(FakeCPG.member(1), true), (FakeCPG.member(2), true)], joined: [], now: net.clock(3)))
+        net.handle(3, net.replicas[3]!.localQuorumChanged(false, members: [3], now: net.clock(3)))
+        net.handle(3, net.replicas[3]!.configurationChanged(members: members, left: [], joined: [FakeCPG.member(2)], now: net.clock(3)))
+        net.handle(3, net.replicas[3]!.localQuorumChanged(true, members: [2, 3], now: net.clock(3)))
+        let after = net.queue
+        net.queue = []
+        for m in backlog { net.handle(3, net.replicas[3]!.delivered(from: FakeCPG.member(m.from), bytes: m.bytes, now: net.clock(3))) }
+        net.queue = after + net.queue
+        // Up to host3's own offer, which decides the round: its clock right then (a holder's
+        // stamp could raise it afterwards, but in the lab host3 held the term itself).
+        while net.replicas[3]!.round?.winner == nil, !net.queue.isEmpty {
+            let m = net.queue.removeFirst()
+            for id in net.group(of: m.from) where m.group.contains(id) {
+                net.handle(id, net.replicas[id]!.delivered(from: FakeCPG.member(m.from), bytes: m.bytes, now: net.clock(id)))
+            }
+        }
+        #expect(net.replicas[3]!.round?.winner != nil)
+        let decided = net.replicas[3]!.clusterTime(net.clock(3)) - net.t
+        #expect(abs(decided) < 0.1, "host3's cluster time after the round is off by \(decided) s")
+        net.deliverAll()
+        #expect(net.replicas[2]!.synced && net.replicas[3]!.synced)
+        #expect(net.replicas[3]!.lastStallAt != nil)
+        for id: UInt32 in [2, 3] {
+            let off = net.replicas[id]!.clusterTime(net.clock(id)) - net.t
+            #expect(abs(off) < 0.1, "node \(id)'s cluster time is off by \(off) s")
+        }
+        // Whoever holds the term, what host3 stamps now carries the true time.
+        net.send(3, .maintenance(host: "host4", on: true))
+        net.deliverAll()
+        let entry = try #require(net.replicas[2]!.history.last)
+        #expect(abs(entry.at - net.t) < 0.1, "stamped \(entry.at - net.t) s from the true time")
+        #expect(net.state(2) == net.state(3))
+    }
+
+    /// Offers need not be sent together without any stall either: node 3 starts and offers
+    /// 4 s after nodes 1 and 2 saw it join, and its clock (2 s behind; node 2's is 5 s ahead)
+    /// is the round's lower median. Read against their own offers, 1 and 2 would disagree
+    /// with 3 by 4 s; read against the time its offer arrived, all three agree.
+    @Test func test_aRoundWhoseOffersWereSentSecondsApart_leavesEveryMemberOnTheSameClock() {
+        var net = FakeCPG()
+        net.skew[2] = 5
+        net.skew[3] = -2
+        for id: UInt32 in 1...3 { net.start(id) }
+        net.change(to: [1], joined: [1])
+        net.deliverAll()
+        net.change(to: [1, 2], joined: [2])
+        net.deliverAll()
+        net.autoQuorum = false
+        let members = [1, 2, 3].map(FakeCPG.member)
+        net.groups = [[1, 2, 3]]
+        var held: [(group: [UInt32], from: UInt32, bytes: [UInt8])] = []
+        func spin(_ net: inout FakeCPG) {  // to nodes 1 and 2 as sent; node 3 gets them later
+            while !net.queue.isEmpty {
+                let m = net.queue.removeFirst()
+                held.append(m)
+                for id: UInt32 in [1, 2] {
+                    net.handle(id, net.replicas[id]!.delivered(from: FakeCPG.member(m.from), bytes: m.bytes, now: net.clock(id)))
+                }
+            }
+        }
+        for id: UInt32 in [1, 2] {
+            net.handle(id, net.replicas[id]!.configurationChanged(members: members, left: [], joined: [FakeCPG.member(3)], now: net.clock(id)))
+        }
+        spin(&net)
+        for _ in 0..<8 {
+            net.t += 0.5
+            for id: UInt32 in [1, 2] { net.handle(id, net.replicas[id]!.tick(now: net.clock(id))) }
+            spin(&net)
+        }
+        net.handle(3, net.replicas[3]!.configurationChanged(members: members, left: [], joined: [FakeCPG.member(3)], now: net.clock(3)))
+        let late = net.queue
+        net.queue = []
+        for m in held { net.handle(3, net.replicas[3]!.delivered(from: FakeCPG.member(m.from), bytes: m.bytes, now: net.clock(3))) }
+        net.queue = late + net.queue
+        net.deliverAll()
+        let times = (1...3).map { net.replicas[UInt32($0)]!.clusterTime(net.clock(UInt32($0))) }
+        #expect((1...3).allSatisfy { net.replicas[UInt32($0)]!.synced })
+        #expect(times.max()! - times.min()! < 0.1, "cluster times \(times.map { $0 - net.t })")
+    }
+
     @Test func test_nodesWithDifferentClocks_recordLossesIdentically() {
         var net = FakeCPG.threeNodes()
         net.start(4)
