@@ -461,6 +461,38 @@ def test_control_socket_is_root_only_unless_a_control_group_is_configured(cluste
     assert socket_stat() == ["600", "root", "root"]
 
 
+def test_lab_lifeboatd_set_changes_a_setting_and_puts_a_refused_one_back(cluster):
+    """`lab lifeboatd-set` (what the benchmarks use to run lifeboatd with another setting):
+    the named host's lifeboatd.conf gets the value and its lifeboatd restarts with it; a
+    value lifeboatd refuses gives the old file back, the daemon running, and a clear error;
+    a malformed key changes nothing."""
+    poll(agreed(["host1", "host2", "host3"], members=["host1", "host2", "host3"]), 40, "agreement")
+    conf = Path(LAB_DIR, "hosts", "host2", "lifeboatd.conf")
+    original = conf.read_text()
+    socket_mode = lambda: lab("exec", "host2", "stat", "-c", "%a %G", "/run/lifeboat/lifeboatd.sock").stdout.split()
+    try:
+        out = lab("lifeboatd-set", "control_group", "users", "host2").stdout
+        assert "host2: control_group = users" in out, out
+        assert json.loads(conf.read_text())["control_group"] == "users"
+        poll(lambda: socket_mode() == ["660", "users"], 15, "host2's socket of group users")
+        poll(agreed(["host1", "host2", "host3"], members=["host1", "host2", "host3"]), 40, "host2 back")
+        # Refused by lifeboatd at start: the previous file back, lifeboatd running with it.
+        before = conf.read_text()
+        bad = lab("lifeboatd-set", "control_group", "no-such-group-x", "host2", check=False)
+        assert bad.returncode != 0 and "host2: lifeboatd refused control_group = no-such-group-x" in bad.stderr, bad.stderr
+        assert conf.read_text().strip() == before.strip()
+        poll(lambda: lab("lifeboatd", "host2", "status", check=False).returncode == 0, 15, "host2's lifeboatd running")
+        # A malformed key: refused before anything is touched.
+        p = lab("lifeboatd-set", "Not A Key", "1", "host2", check=False)
+        assert p.returncode != 0 and "expected KEY or SECTION.KEY" in p.stderr, p.stderr
+        assert conf.read_text().strip() == before.strip()
+    finally:
+        conf.write_text(original)
+    lab("lifeboatd", "host2", "restart", check=False)
+    poll(agreed(["host1", "host2", "host3"], members=["host1", "host2", "host3"]), 40, "host2 rejoined")
+    assert socket_mode() == ["600", "root"]
+
+
 def test_control_socket_serves_64_connections_at_once_and_answers_the_next_busy(cluster):
     """Back-pressure on the control socket: 64 clients that connect and say nothing hold
     their connections (up to the 30 s read timeout); the 65th is told "busy" at once, and
