@@ -255,7 +255,10 @@ class Run:
         elif kind == "bmc_down":
             lab("bmc-down", h)
         elif kind == "corosync_kill":
-            lab("corosync", h, "kill", check=False)
+            p = lab("corosync", h, "kill", check=False)
+            m = re.search(r"corosync killed at (\d+\.\d+)", p.stdout or "")
+            if m:
+                entry["killed_at"] = float(m.group(1))
         elif kind == "corosync_freeze":
             lab("kill-process", h, "corosync", "--stop", check=False)
         elif kind == "lifeboatd_kill":
@@ -1031,9 +1034,11 @@ def check_records(sched, hosts, faults, runinfo, recs):
     # A crash or power-off in the lab takes a moment (its processes are killed one by one,
     # logged "processes gone"): the node is dead from then on.
     deaths = {h: [recs[h]["gone"].get(t, t) for t, s, _ in recs[h]["power"] if s in ("off", "dead_on")] for h in hosts}
+    # A corosync kill ends the node's quorum at the kill itself (the lab prints its time);
+    # runs recorded before it did have only the fault's start, which is earlier.
     for f in faults:
         if f.get("kind") == "corosync_kill" and f.get("host"):
-            deaths[f["host"]].append(f["t0"])
+            deaths[f["host"]].append(f.get("killed_at", f["t0"]))
 
     # -- 3. Every power-off the BMC performed was asked by a recorded fence attempt (or by
     #       the chaos run itself). A fence whose records a later sync replaced counts too (its

@@ -208,6 +208,25 @@ def test_an_action_started_without_quorum_is_caught_but_a_notice_is_not(tmp_path
     assert v.violations == []
 
 
+def test_a_corosync_kill_ends_quorum_at_the_kill_itself_not_when_the_fault_began(tmp_path):
+    """Found by seed 78: the run began to kill host1's corosync 5 ms before host1 started a
+    fence, and the kill itself came later (the lab's command takes tens of ms to get there):
+    host1 was in the primary component when it acted. The lab now prints the kill's own time
+    (`killed at`), and the node's quorum ends there."""
+    records, power = crash_and_fence()   # host1 starts the fence at T+12.0
+
+    def kill(**times):
+        return [{"step": 1, "kind": "corosync_kill", "host": "host1", "t0": T + 11.995, "t1": T + 12.08, **times}]
+
+    v = verdict(write_run(tmp_path / "after", records, power, faults=kill(killed_at=T + 12.05)))
+    assert "quorum-for-every-action" not in invariants(v)
+    v = verdict(write_run(tmp_path / "before", records, power, faults=kill(killed_at=T + 11.998)))
+    assert "quorum-for-every-action" in invariants(v)
+    # A run recorded before the lab printed the time: the fault's start stands, as before.
+    v = verdict(write_run(tmp_path / "unknown", records, power, faults=kill()))
+    assert "quorum-for-every-action" in invariants(v)
+
+
 def test_an_action_from_a_node_that_was_powered_off_is_caught(tmp_path):
     records, power = crash_and_fence()
     power["host1"] = [(T + 5, "crash (power off)")]   # the leader itself was dead at T+12
