@@ -59,7 +59,7 @@ public struct Replica: Sendable {
     /// was frozen or starved, and what it receives just after is a backlog whose arrival
     /// times say nothing of when it was sent.
     var lastInputAt: Double? = nil
-    public private(set) var lastStallAt: Double? = nil
+    var lastStallAt: Double? = nil
 
     /// Membership reports this leader sent and has not yet seen applied.
     var reported: [String: Bool] = [:]

@@ -12,7 +12,8 @@ struct FakeCPG {
     var replicas: [UInt32: Replica] = [:]
     /// Partitions: each a set of node ids that see each other.
     var groups: [[UInt32]] = []
-    var queue: [(group: [UInt32], from: UInt32, bytes: [UInt8])] = []
+    typealias Frame = (group: [UInt32], from: UInt32, bytes: [UInt8])
+    var queue: [Frame] = []
     var logs: [String] = []
     /// Configuration version each node last had when it was asked to persist.
     var persisted: [UInt32: UInt64] = [:]
@@ -97,12 +98,36 @@ struct FakeCPG {
         var steps = 0
         while !queue.isEmpty && steps < 100_000 {
             steps += 1
-            let m = queue.removeFirst()
-            // Virtual synchrony: delivered to the sender's group as it is now.
-            for id in group(of: m.from) where m.group.contains(id) {
-                handle(id, replicas[id]!.delivered(from: Self.member(m.from), bytes: m.bytes, now: clock(id)))
-            }
+            deliverNext()
         }
+    }
+
+    /// The next queued frame. Virtual synchrony: delivered to the sender's group as it is now.
+    mutating func deliverNext() {
+        let m = queue.removeFirst()
+        for id in group(of: m.from) where m.group.contains(id) {
+            handle(id, replicas[id]!.delivered(from: Self.member(m.from), bytes: m.bytes, now: clock(id)))
+        }
+    }
+
+    /// Queued frames delivered, as they are sent, to `ids` only; returned for a member that
+    /// reads them later (a frozen or late one: `deliverLate`).
+    mutating func deliverOnly(to ids: [UInt32]) -> [Frame] {
+        var sent: [Frame] = []
+        while !queue.isEmpty {
+            let m = queue.removeFirst()
+            sent.append(m)
+            for id in ids { handle(id, replicas[id]!.delivered(from: Self.member(m.from), bytes: m.bytes, now: clock(id))) }
+        }
+        return sent
+    }
+
+    /// Frames `id` reads only now, by its clock now, before whatever is queued since.
+    mutating func deliverLate(_ frames: [Frame], to id: UInt32) {
+        let since = queue
+        queue = []
+        for m in frames { handle(id, replicas[id]!.delivered(from: Self.member(m.from), bytes: m.bytes, now: clock(id))) }
+        queue = since + queue
     }
 
     /// Every node's timers.
@@ -263,20 +288,13 @@ struct FakeCPG {
         net.start(2, saved: saved)
         net.groups = [[2, 3]]
         let members = [2, 3].map(FakeCPG.member)
-        var backlog: [(group: [UInt32], from: UInt32, bytes: [UInt8])] = []
-        func runNode2(_ net: inout FakeCPG, _ outputs: [Replica.Output]) {
-            net.handle(2, outputs)
-            while !net.queue.isEmpty {
-                let m = net.queue.removeFirst()
-                backlog.append(m)
-                net.handle(2, net.replicas[2]!.delivered(from: FakeCPG.member(m.from), bytes: m.bytes, now: net.clock(2)))
-            }
-        }
-        runNode2(&net, net.replicas[2]!.configurationChanged(members: members, left: [], joined: [FakeCPG.member(2)], now: net.clock(2)))
-        runNode2(&net, net.replicas[2]!.localQuorumChanged(true, members: [2, 3], now: net.clock(2)))
+        net.handle(2, net.replicas[2]!.configurationChanged(members: members, left: [], joined: [FakeCPG.member(2)], now: net.clock(2)))
+        net.handle(2, net.replicas[2]!.localQuorumChanged(true, members: [2, 3], now: net.clock(2)))
+        var backlog = net.deliverOnly(to: [2])
         for _ in 0..<9 {  // host2 runs on (its timers) while host3 is frozen
             net.t += 0.5
-            runNode2(&net, net.replicas[2]!.tick(now: net.clock(2)))
+            net.handle(2, net.replicas[2]!.tick(now: net.clock(2)))
+            backlog += net.deliverOnly(to: [2])
         }
         #expect(!net.replicas[2]!.synced)  // waiting for host3's offer
         // host3 thaws: the membership changes and quorum, then the backlog in order.
@@ -285,18 +303,10 @@ struct FakeCPG {
         net.handle(3, net.replicas[3]!.localQuorumChanged(false, members: [3], now: net.clock(3)))
         net.handle(3, net.replicas[3]!.configurationChanged(members: members, left: [], joined: [FakeCPG.member(2)], now: net.clock(3)))
         net.handle(3, net.replicas[3]!.localQuorumChanged(true, members: [2, 3], now: net.clock(3)))
-        let after = net.queue
-        net.queue = []
-        for m in backlog { net.handle(3, net.replicas[3]!.delivered(from: FakeCPG.member(m.from), bytes: m.bytes, now: net.clock(3))) }
-        net.queue = after + net.queue
+        net.deliverLate(backlog, to: 3)
         // Up to host3's own offer, which decides the round: its clock right then (a holder's
         // stamp could raise it afterwards, but in the lab host3 held the term itself).
-        while net.replicas[3]!.round?.winner == nil, !net.queue.isEmpty {
-            let m = net.queue.removeFirst()
-            for id in net.group(of: m.from) where m.group.contains(id) {
-                net.handle(id, net.replicas[id]!.delivered(from: FakeCPG.member(m.from), bytes: m.bytes, now: net.clock(id)))
-            }
-        }
+        while net.replicas[3]!.round?.winner == nil, !net.queue.isEmpty { net.deliverNext() }
         #expect(net.replicas[3]!.round?.winner != nil)
         let decided = net.replicas[3]!.clusterTime(net.clock(3)) - net.t
         #expect(abs(decided) < 0.1, "host3's cluster time after the round is off by \(decided) s")
@@ -331,30 +341,17 @@ struct FakeCPG {
         net.autoQuorum = false
         let members = [1, 2, 3].map(FakeCPG.member)
         net.groups = [[1, 2, 3]]
-        var held: [(group: [UInt32], from: UInt32, bytes: [UInt8])] = []
-        func spin(_ net: inout FakeCPG) {  // to nodes 1 and 2 as sent; node 3 gets them later
-            while !net.queue.isEmpty {
-                let m = net.queue.removeFirst()
-                held.append(m)
-                for id: UInt32 in [1, 2] {
-                    net.handle(id, net.replicas[id]!.delivered(from: FakeCPG.member(m.from), bytes: m.bytes, now: net.clock(id)))
-                }
-            }
-        }
         for id: UInt32 in [1, 2] {
             net.handle(id, net.replicas[id]!.configurationChanged(members: members, left: [], joined: [FakeCPG.member(3)], now: net.clock(id)))
         }
-        spin(&net)
+        var held = net.deliverOnly(to: [1, 2])  // node 3 reads them later
         for _ in 0..<8 {
             net.t += 0.5
             for id: UInt32 in [1, 2] { net.handle(id, net.replicas[id]!.tick(now: net.clock(id))) }
-            spin(&net)
+            held += net.deliverOnly(to: [1, 2])
         }
         net.handle(3, net.replicas[3]!.configurationChanged(members: members, left: [], joined: [FakeCPG.member(3)], now: net.clock(3)))
-        let late = net.queue
-        net.queue = []
-        for m in held { net.handle(3, net.replicas[3]!.delivered(from: FakeCPG.member(m.from), bytes: m.bytes, now: net.clock(3))) }
-        net.queue = late + net.queue
+        net.deliverLate(held, to: 3)
         net.deliverAll()
         let times = (1...3).map { net.replicas[UInt32($0)]!.clusterTime(net.clock(UInt32($0))) }
         #expect((1...3).allSatisfy { net.replicas[UInt32($0)]!.synced })
