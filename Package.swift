@@ -122,7 +122,9 @@ let package = Package(
             name: "LifeboatAPITests",
             dependencies: ["LifeboatAPI", "LifeboatCore", .product(name: "PropertyBased", package: "swift-property-based")]),
         .testTarget(name: "LifeboatOpenStackTests", dependencies: ["LifeboatOpenStack", "LifeboatCore"]),
-        .testTarget(name: "LifeboatHistoryTests", dependencies: ["LifeboatHistory", "LifeboatCore", "LifeboatReplication"]),
+        .testTarget(
+            name: "LifeboatHistoryTests",
+            dependencies: ["LifeboatHistory", "LifeboatCore", "LifeboatReplication", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "LifeboatDaemonTests", dependencies: ["LifeboatDaemon", "LifeboatCore"]),
         .testTarget(
             name: "LifeboatReplicationTests", dependencies: ["LifeboatReplication", "LifeboatCore", "LifeboatStore"],

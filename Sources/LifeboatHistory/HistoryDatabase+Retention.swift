@@ -28,6 +28,7 @@ extension HistoryDatabase {
             try db.execute(sql: "DELETE FROM entry WHERE seq < ?", arguments: [cutSeq])
             p.entries = db.changesCount
             guard p.entries > 0 else { return p }
+            try add(db, "entries", -Double(p.entries))
             try db.execute(sql: "DELETE FROM incident_change WHERE seq < ?", arguments: [cutSeq])
             let oldestAt = try Double.fetchOne(db, sql: "SELECT MIN(at) FROM entry") ?? newestAt
             let gone = try Int.fetchAll(db, sql: "SELECT id FROM incident WHERE closed_at IS NOT NULL AND closed_at < ?", arguments: [oldestAt])

@@ -160,6 +160,7 @@ extension HistoryDatabase {
                 r.seq, Int64(bitPattern: r.epoch), r.at, Int64(r.origin), r.originName, r.kind, r.action, r.actionKey, r.host, r.target,
                 r.instance, r.segment, r.incident, r.result, r.reason, r.outcome, r.durationMS, r.body,
             ])
+        try add(db, "entries", 1)
         for inc in entry.applied.incidents {
             try store(db, inc)
             try db.execute(sql: "INSERT OR REPLACE INTO incident_change(seq, incident) VALUES (?, ?)", arguments: [seq, inc.id])
@@ -190,6 +191,7 @@ extension HistoryDatabase {
         try db.execute(sql: "INSERT INTO superseded(seq, superseded_at, body) SELECT seq, ?, body FROM entry WHERE seq >= ?", arguments: [now, seq])
         try db.execute(sql: "DELETE FROM entry WHERE seq >= ?", arguments: [seq])
         let moved = db.changesCount
+        try add(db, "entries", -Double(moved))
         try db.execute(sql: "DELETE FROM incident_change WHERE seq >= ?", arguments: [seq])
         for id in affected {
             let before = try Row.fetchOne(

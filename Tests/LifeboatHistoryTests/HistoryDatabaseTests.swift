@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import LifeboatCore
 import LifeboatReplication
 import Testing
@@ -204,6 +205,43 @@ func temporaryDatabase() throws -> (HistoryDatabase, String) {
         #expect(try db.summary().entries == 5)
         #expect(try db.summary().prunedEntries == total - 5)
         #expect(try db.prune(maxRecords: 5, maxAge: 0) == .init())
+    }
+
+    /// `summary()` reads the entries from a counter kept as they are written and removed
+    /// (status asks for it many times a second; counting scanned the table). It must agree
+    /// with the table after inserts, a supersede, both kinds of prune, and on a database
+    /// written before the counter existed (schema v1), which the migration counts once.
+    @Test func test_theEntriesCounter_agreesWithTheTable_throughSupersedePruneAndAnUpgrade() throws {
+        func counted(_ db: HistoryDatabase) throws -> Int { try db.pool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM entry") ?? -1 } }
+        var common = HistoryDriver()
+        common.apply(.quorum(quorate: true), at: 1000)
+        var loser = common
+        var winner = common
+        loser.crashAndReturn(at: 1010)
+        winner.apply(.maintenance(host: "h4", on: true), at: 1010)
+        for n in 0..<30 { winner.apply(.reserved(host: "h4", on: n % 2 == 0), at: 1020 + Double(n)) }
+        let (db, path) = try temporaryDatabase()
+        try db.sync(window: loser.entries, firstSeq: 0, context: .of(loser.state), reconcile: false)
+        #expect(try db.summary().entries == loser.entries.count)
+        let out = try db.sync(window: winner.entries, firstSeq: 0, context: .of(winner.state), reconcile: true)
+        #expect(out.superseded > 0)
+        #expect(try db.summary().entries == winner.entries.count)
+        #expect(try db.summary().entries == counted(db))
+        try db.prune(maxRecords: 1_000_000, maxAge: 20)
+        #expect(try db.summary().entries == counted(db))
+        try db.prune(maxRecords: 7, maxAge: 0)
+        #expect(try db.summary().entries == 7 && counted(db) == 7)
+        #expect(try db.summary().openIncidents == db.pool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM incident WHERE closed_at IS NULL") })
+
+        // A v1 database: no counter, no index; the upgrade counts what is there.
+        try db.pool.write { d in
+            try d.execute(sql: "DELETE FROM counter WHERE name = 'entries'; DROP INDEX incident_open; DELETE FROM grdb_migrations WHERE identifier LIKE 'v2:%'")
+        }
+        #expect(try db.summary().entries == 0)  // what a missing counter reads as, before the upgrade
+        let upgraded = try HistoryDatabase(path: path)
+        #expect(try upgraded.summary().entries == 7)
+        let plan = try upgraded.pool.read { try Row.fetchAll($0, sql: "EXPLAIN QUERY PLAN SELECT COUNT(*) FROM incident WHERE closed_at IS NULL").map { $0["detail"] as String } }
+        #expect(plan.joined().contains("incident_open"), "open incidents are counted from their index: \(plan)")
     }
 
     @Test func test_aFileThatIsNotADatabase_isRefusedWithTheReason() throws {
