@@ -74,14 +74,17 @@ extension MasakariAPI {
             throw b.invalid("generated_time", "'\(timeText)' is not an ISO 8601 date-time")
         }
         let payload = try Self.payload(b, type)
-        let s = try await currentState()
-        guard let host = s.hosts[hostname] else { throw .badRequest("Host with name \(hostname) could not be found.") }
-        if host.maintenance { throw .conflict("Notification received from host \(hostname) of type '\(type.rawValue)' is ignored as the host is already under maintenance.") }
+        try await fromState { s throws(APIFault) in
+            guard let host = s.hosts[hostname] else { throw .badRequest("Host with name \(hostname) could not be found.") }
+            if host.maintenance { throw .conflict("Notification received from host \(hostname) of type '\(type.rawValue)' is ignored as the host is already under maintenance.") }
+        }
         let n = NotificationRecord(identity: RecordIdentity(uuid: newUUID()), type: type, hostname: hostname, generatedTime: wire, generatedAt: at, payload: payload)
         try await write(.notificationReceived(n))
-        let after = try await currentState()
-        guard let saved = after.notification(uuid: n.identity.uuid) else { throw APIFault(500, "notification \(n.identity.uuid) was applied but is not in the state") }
-        return .json(202, .object([("notification", MasakariViews.notification(saved, version: v, details: false, in: after))]))
+        let view = try await fromState { after throws(APIFault) in
+            guard let saved = after.notification(uuid: n.identity.uuid) else { throw APIFault(500, "notification \(n.identity.uuid) was applied but is not in the state") }
+            return MasakariViews.notification(saved, version: v, details: false, in: after)
+        }
+        return .json(202, .object([("notification", view)]))
     }
 
     /// The payload: string values under keys of `^[a-zA-Z0-9-_:. ]{1,255}$`, with the fields

@@ -173,6 +173,15 @@ public struct MasakariAPI: Sendable {
         return s
     }
 
+    /// What `body` makes of the current state, without keeping the state. A handler that
+    /// checks a write against the state and then waits for the write must not hold the
+    /// state meanwhile: the daemon applies other writes while it waits, and each would copy
+    /// the arrays it changes because this copy still shares them (a notification's apply
+    /// copied all the notifications kept, 10,000 by default).
+    func fromState<T>(_ body: (ClusterState) throws(APIFault) -> T) async throws(APIFault) -> T {
+        try body(try await currentState())
+    }
+
     /// Submits through the replicated log; a refusal becomes the fault it stands for.
     func write(_ event: Event) async throws(APIFault) {
         if let why = await backend.submit(event) { throw Self.fault(forRejection: why) }

@@ -22,8 +22,7 @@ extension Daemon: APIBackend {
     }
 
     public func status() async -> JSONValue {
-        guard let r = replica else { return .object([("connected", .bool(false))]) }
-        return await fullStatus(r)
+        await fullStatus()
     }
 
     public func historyRequest(_ request: JSONValue) async -> JSONValue {
