@@ -7,9 +7,10 @@ import LifeboatReplication
 /// The control socket's requests (the `lifeboat` CLI): status, configuration, history,
 /// operator events.
 extension Daemon {
+    /// Answers one control request.
     ///
-    /// No copy of the replica is held across a suspension (`replica!` is read before each
-    /// case's first `await`, where the actor guarantees it is still there). While a request
+    /// No copy of the replica is held across a suspension: `replica!` is read before each
+    /// case's first `await`, where the actor guarantees it is still there. While a request
     /// waits for its write or for SQLite, the daemon applies other events, and a copy held
     /// here made each of them copy the arrays it changed: under 200 commands a second, a
     /// notification's apply copied all 10,000 notifications kept, and the history window.
