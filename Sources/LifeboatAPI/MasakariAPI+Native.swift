@@ -35,8 +35,9 @@ extension MasakariAPI {
                 body: Array(text.utf8))
         case 3 where parts[0] == "hosts":
             let host = parts[1]
-            let s = try await currentState()
-            guard s.hosts[host] != nil else { throw .notFound("No host \(host) in any segment") }
+            try await fromState { s throws(APIFault) in
+                guard s.hosts[host] != nil else { throw .notFound("No host \(host) in any segment") }
+            }
             let event: Event
             switch parts[2] {
             case "fence":
@@ -56,8 +57,8 @@ extension MasakariAPI {
                 throw .notFound("Unknown resource \(r.path)")
             }
             try await write(event)
-            let after = try await currentState()
-            return .json(202, .object([("accepted", .string(event.kind)), ("host", .string(host)), ("epoch", .uint(after.epoch))]))
+            let epoch = try await fromState { after throws(APIFault) in after.epoch }
+            return .json(202, .object([("accepted", .string(event.kind)), ("host", .string(host)), ("epoch", .uint(epoch))]))
         default:
             throw .notFound(
                 "Unknown resource \(r.path) (GET status, GET history, GET incidents, GET incidents/ID, GET report, POST hosts/NAME/fence, POST hosts/NAME/confirm-off, PUT hosts/NAME/maintenance)")

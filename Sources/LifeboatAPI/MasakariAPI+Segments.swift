@@ -2,6 +2,10 @@ import LifeboatCore
 
 /// `/v1/segments` and `/v1/segments/{uuid}/hosts`: Lifeboat's failover segments and hosts,
 /// changed through the replicated log as configuration events.
+///
+/// Every handler reads the state through `fromState` and keeps only the values it needs
+/// (a segment, a host, a view) across a write: a state held while the daemon applies other
+/// writes would make each of them copy what it changes.
 extension MasakariAPI {
     static let segmentFilters = ["recovery_method": "string", "service_type": "string", "enabled": "bool"]
     static let segmentSorts: Set<String> = ["id", "uuid", "name", "description", "recovery_method", "service_type", "enabled", "created_at", "updated_at"]
@@ -17,22 +21,18 @@ extension MasakariAPI {
                 var filters = Self.segmentFilters
                 if v < Microversion(1, 2) { filters["enabled"] = nil }
                 let q = try ListQuery(r, filterKeys: filters, sortKeys: Self.segmentSorts)
-                let s = try await currentState()
-                return .json(200, .object([("segments", .array(try q.apply(s.segments.values.map(MasakariViews.segment))))]))
+                let items = try await fromState { s throws(APIFault) in s.segments.values.map(MasakariViews.segment) }
+                return .json(200, .object([("segments", .array(try q.apply(items)))]))
             }
             return try await createSegment(r, v)
         case 1:
             try allow(r, ["GET", "PUT", "DELETE"])
-            let s = try await currentState()
-            guard let seg = s.segment(uuid: rest[0].lowercased()) else { throw .notFound("Failover segment \(rest[0]) could not be found.") }
+            let seg = try await fromState { s throws(APIFault) in try Self.segment(rest[0], in: s) }
             switch r.method {
             case "GET": return .json(200, .object([("segment", MasakariViews.segment(seg))]))
-            case "PUT": return try await updateSegment(r, seg, s, v)
+            case "PUT": return try await updateSegment(r, seg, v)
             default:
-                let busy = openNotifications(on: Set(s.hostsBySegment[seg.name] ?? []), s)
-                if let n = busy.first {
-                    throw .conflict("Failover segment \(seg.identity.uuid) has notification \(n.identity.uuid) in status '\(n.status.rawValue)': it cannot be deleted now")
-                }
+                try await fromState { s throws(APIFault) in try self.refuseIfBusy(seg, in: s, "deleted") }
                 try await write(.segmentRemoved(uuid: seg.identity.uuid))
                 return APIResponse(status: 204)
             }
@@ -50,19 +50,22 @@ extension MasakariAPI {
         let serviceType = try b.name("service_type")
         let description = b.has("description") ? try b.description("description") : nil
         let enabled = b.has("enabled") ? try b.boolean("enabled") : true
-        let s = try await currentState()
-        if s.segments[name] != nil { throw .conflict("Failover segment with name \(name) already exists.") }
+        try await fromState { s throws(APIFault) in
+            if s.segments[name] != nil { throw .conflict("Failover segment with name \(name) already exists.") }
+        }
         var seg = Segment(name: name, recoveryMethod: RecoveryMethod(rawValue: method)!, enabled: enabled)
         seg.identity.uuid = newUUID()
         seg.description = description
         seg.serviceType = serviceType
         try await write(.segmentSaved(seg))
-        let after = try await currentState()
-        guard let saved = after.segment(uuid: seg.identity.uuid) else { throw APIFault(500, "segment \(seg.identity.uuid) was applied but is not in the state") }
+        let saved = try await fromState { after throws(APIFault) in
+            guard let saved = after.segment(uuid: seg.identity.uuid) else { throw APIFault(500, "segment \(seg.identity.uuid) was applied but is not in the state") }
+            return saved
+        }
         return .json(201, .object([("segment", MasakariViews.segment(saved))]))
     }
 
-    func updateSegment(_ r: APIRequest, _ seg: Segment, _ s: ClusterState, _ v: Microversion) async throws(APIFault) -> APIResponse {
+    func updateSegment(_ r: APIRequest, _ seg: Segment, _ v: Microversion) async throws(APIFault) -> APIResponse {
         let b = try BodyReader.wrapped(r.body, "segment")
         let allowed = ["name", "description", "recovery_method", "service_type"] + (v >= Microversion(1, 2) ? ["enabled"] : [])
         try b.only(allowed)
@@ -75,42 +78,47 @@ extension MasakariAPI {
         if b.has("service_type") { next.serviceType = try b.name("service_type") }
         if b.has("description") { next.description = try b.description("description") }
         if b.has("enabled") { next.enabled = try b.boolean("enabled") }
-        if next.name != seg.name, s.segments[next.name] != nil { throw .conflict("Failover segment with name \(next.name) already exists.") }
-        if let n = openNotifications(on: Set(s.hostsBySegment[seg.name] ?? []), s).first {
-            throw .conflict("Failover segment \(seg.identity.uuid) has notification \(n.identity.uuid) in status '\(n.status.rawValue)': it cannot be updated now")
+        try await fromState { s throws(APIFault) in
+            if next.name != seg.name, s.segments[next.name] != nil { throw .conflict("Failover segment with name \(next.name) already exists.") }
+            try self.refuseIfBusy(seg, in: s, "updated")
         }
         try await write(.segmentSaved(next))
-        let after = try await currentState()
-        guard let saved = after.segment(uuid: seg.identity.uuid) else { throw .notFound("Failover segment \(seg.identity.uuid) could not be found.") }
+        let saved = try await fromState { after throws(APIFault) in
+            guard let saved = after.segment(uuid: seg.identity.uuid) else { throw .notFound("Failover segment \(seg.identity.uuid) could not be found.") }
+            return saved
+        }
         return .json(200, .object([("segment", MasakariViews.segment(saved))]))
     }
 
     // MARK: Hosts
 
     func hosts(_ r: APIRequest, segmentUUID: String, _ rest: [String], _ v: Microversion) async throws(APIFault) -> APIResponse {
-        let s = try await currentState()
-        guard let seg = s.segment(uuid: segmentUUID) else { throw .notFound("Failover segment \(segmentUUID) could not be found.") }
         switch rest.count {
         case 0:
             try allow(r, ["GET", "POST"])
             if r.method == "GET" {
                 let q = try ListQuery(r, filterKeys: Self.hostFilters, sortKeys: Self.hostSorts)
-                let items = (s.hostsBySegment[seg.name] ?? []).map { MasakariViews.host(s.hosts[$0]!, in: s) }
+                let items = try await fromState { s throws(APIFault) in
+                    let seg = try Self.segment(segmentUUID, in: s)
+                    return (s.hostsBySegment[seg.name] ?? []).map { MasakariViews.host(s.hosts[$0]!, in: s) }
+                }
                 return .json(200, .object([("hosts", .array(try q.apply(items)))]))
             }
-            return try await createHost(r, seg, s)
+            return try await createHost(r, try await fromState { s throws(APIFault) in try Self.segment(segmentUUID, in: s) })
         case 1:
             try allow(r, ["GET", "PUT", "DELETE"])
-            guard let h = s.host(uuid: rest[0].lowercased()), h.segment == seg.name else {
-                throw .notFound("Host \(rest[0]) could not be found in failover segment \(segmentUUID).")
+            let (h, view) = try await fromState { s throws(APIFault) in
+                let seg = try Self.segment(segmentUUID, in: s)
+                guard let h = s.host(uuid: rest[0].lowercased()), h.segment == seg.name else {
+                    throw .notFound("Host \(rest[0]) could not be found in failover segment \(segmentUUID).")
+                }
+                return (h, r.method == "GET" ? MasakariViews.host(h, in: s) : nil)
             }
             switch r.method {
-            case "GET": return .json(200, .object([("host", MasakariViews.host(h, in: s))]))
-            case "PUT": return try await updateHost(r, h, s)
+            case "GET": return .json(200, .object([("host", view ?? .null)]))
+            case "PUT": return try await updateHost(r, h)
             default:
-                if let n = openNotifications(on: [h.name], s).first {
-                    throw .conflict("Host \(h.identity.uuid) has notification \(n.identity.uuid) in status '\(n.status.rawValue)': it cannot be deleted now")
-                }
+                try await fromState { s throws(APIFault) in try self.refuseIfBusy(h, in: s, "deleted") }
                 try await write(.hostRemoved(uuid: h.identity.uuid))
                 return APIResponse(status: 204)
             }
@@ -119,7 +127,7 @@ extension MasakariAPI {
         }
     }
 
-    func createHost(_ r: APIRequest, _ seg: Segment, _ s: ClusterState) async throws(APIFault) -> APIResponse {
+    func createHost(_ r: APIRequest, _ seg: Segment) async throws(APIFault) -> APIResponse {
         let b = try BodyReader.wrapped(r.body, "host")
         try b.only(["name", "type", "control_attributes", "reserved", "on_maintenance"])
         let name = try b.name("name")
@@ -127,12 +135,14 @@ extension MasakariAPI {
         let control = try b.description("control_attributes")
         let reserved = b.has("reserved") ? try b.boolean("reserved") : false
         let maintenance = b.has("on_maintenance") ? try b.boolean("on_maintenance") : false
-        if let other = s.hosts[name] {
-            throw .conflict("Host with name \(name) already exists (in failover segment \(s.segments[other.segment]!.identity.uuid)).")
-        }
-        guard s.detachedHosts[name] != nil else {
-            throw .badRequest(
-                "Host \(name) is not a node of this Lifeboat cluster: a protected host needs its Corosync node id and fence device (add it with lifeboat config apply)")
+        try await fromState { s throws(APIFault) in
+            if let other = s.hosts[name] {
+                throw .conflict("Host with name \(name) already exists (in failover segment \(s.segments[other.segment]!.identity.uuid)).")
+            }
+            guard s.detachedHosts[name] != nil else {
+                throw .badRequest(
+                    "Host \(name) is not a node of this Lifeboat cluster: a protected host needs its Corosync node id and fence device (add it with lifeboat config apply)")
+            }
         }
         switch await backend.computeExists(name) {
         case .success(false): throw .badRequest("Compute service for host \(name) could not be found.")
@@ -143,12 +153,14 @@ extension MasakariAPI {
             uuid: newUUID(), name: name, segment: seg.name, reserved: reserved, maintenance: maintenance, type: type ?? "",
             controlAttributes: control)
         try await write(.hostSaved(reg))
-        let after = try await currentState()
-        guard let h = after.host(uuid: reg.uuid) else { throw APIFault(500, "host \(reg.uuid) was applied but is not in the state") }
-        return .json(201, .object([("host", MasakariViews.host(h, in: after))]))
+        let view = try await fromState { after throws(APIFault) in
+            guard let h = after.host(uuid: reg.uuid) else { throw APIFault(500, "host \(reg.uuid) was applied but is not in the state") }
+            return MasakariViews.host(h, in: after)
+        }
+        return .json(201, .object([("host", view)]))
     }
 
-    func updateHost(_ r: APIRequest, _ h: Host, _ s: ClusterState) async throws(APIFault) -> APIResponse {
+    func updateHost(_ r: APIRequest, _ h: Host) async throws(APIFault) -> APIResponse {
         let b = try BodyReader.wrapped(r.body, "host")
         let allowed = ["name", "type", "control_attributes", "reserved", "on_maintenance"]
         try b.only(allowed)
@@ -163,19 +175,42 @@ extension MasakariAPI {
         if b.has("control_attributes") { reg.controlAttributes = try b.description("control_attributes") }
         if b.has("reserved") { reg.reserved = try b.boolean("reserved") }
         if b.has("on_maintenance") { reg.maintenance = try b.boolean("on_maintenance") }
-        if reg.name != h.name {
-            if s.hosts[reg.name] != nil { throw .conflict("Host with name \(reg.name) already exists.") }
-            throw .conflict("Host \(h.name) cannot be renamed: its name is its Corosync node and Nova compute service name")
-        }
         // Maintenance is how an operator stops a recovery's alerts: always allowed; other
         // changes wait for the host's open notifications.
         let onlyMaintenance = b.members.allSatisfy { $0.0 == "on_maintenance" }
-        if !onlyMaintenance, let n = openNotifications(on: [h.name], s).first {
-            throw .conflict("Host \(h.identity.uuid) has notification \(n.identity.uuid) in status '\(n.status.rawValue)': it cannot be updated now")
+        try await fromState { s throws(APIFault) in
+            if reg.name != h.name {
+                if s.hosts[reg.name] != nil { throw .conflict("Host with name \(reg.name) already exists.") }
+                throw .conflict("Host \(h.name) cannot be renamed: its name is its Corosync node and Nova compute service name")
+            }
+            if !onlyMaintenance { try self.refuseIfBusy(h, in: s, "updated") }
         }
         try await write(.hostSaved(reg))
-        let after = try await currentState()
-        guard let saved = after.host(uuid: h.identity.uuid) else { throw .notFound("Host \(h.identity.uuid) could not be found.") }
-        return .json(200, .object([("host", MasakariViews.host(saved, in: after))]))
+        let view = try await fromState { after throws(APIFault) in
+            guard let saved = after.host(uuid: h.identity.uuid) else { throw .notFound("Host \(h.identity.uuid) could not be found.") }
+            return MasakariViews.host(saved, in: after)
+        }
+        return .json(200, .object([("host", view)]))
+    }
+
+    // MARK: Checks against one state
+
+    static func segment(_ uuid: String, in s: ClusterState) throws(APIFault) -> Segment {
+        guard let seg = s.segment(uuid: uuid.lowercased()) else { throw .notFound("Failover segment \(uuid) could not be found.") }
+        return seg
+    }
+
+    /// A segment with an open notification on one of its hosts is not changed under it.
+    func refuseIfBusy(_ seg: Segment, in s: ClusterState, _ verb: String) throws(APIFault) {
+        if let n = openNotifications(on: Set(s.hostsBySegment[seg.name] ?? []), s).first {
+            throw .conflict("Failover segment \(seg.identity.uuid) has notification \(n.identity.uuid) in status '\(n.status.rawValue)': it cannot be \(verb) now")
+        }
+    }
+
+    /// Nor is a host with an open notification.
+    func refuseIfBusy(_ h: Host, in s: ClusterState, _ verb: String) throws(APIFault) {
+        if let n = openNotifications(on: [h.name], s).first {
+            throw .conflict("Host \(h.identity.uuid) has notification \(n.identity.uuid) in status '\(n.status.rawValue)': it cannot be \(verb) now")
+        }
     }
 }
