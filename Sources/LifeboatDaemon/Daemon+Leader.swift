@@ -49,7 +49,9 @@ extension Daemon {
             attempt: record.attempt, startedAt: record.startedAt, deadline: .now + .seconds(timeout),
             check: { gate.whyNot(term: term) })
         Log.info("executing \(record.key) attempt \(record.attempt)")
-        let task = Task.detached { [weak self] in
+        // High, as the Corosync loop: an action's steps and its result go before queued
+        // operator commands (see main.swift).
+        let task = Task.detached(priority: .high) { [weak self] in
             let report = await executor.execute(record.action, context: context)
             await self?.executorDone(record, report)
         }

@@ -99,7 +99,11 @@ watcher.start()
 
 if let api = configuration.api { daemon.startAPI(api) }
 
-let status = await daemon.run()
+// Corosync's inputs and the actions they start run at high priority, operator commands
+// (control socket, API) at the default medium: the daemon actor takes queued jobs by
+// priority, so a membership change or a delivered fence start does not wait behind a
+// burst of commands (under 200 commands a second, it did).
+let status = await Task(priority: .high) { await daemon.run() }.value
 control.close()
 Log.info("stopped")
 exit(status)
