@@ -107,15 +107,12 @@ extension MasakariAPI {
             return try await createHost(r, try await fromState { s throws(APIFault) in try Self.segment(segmentUUID, in: s) })
         case 1:
             try allow(r, ["GET", "PUT", "DELETE"])
-            let (h, view) = try await fromState { s throws(APIFault) in
-                let seg = try Self.segment(segmentUUID, in: s)
-                guard let h = s.host(uuid: rest[0].lowercased()), h.segment == seg.name else {
-                    throw .notFound("Host \(rest[0]) could not be found in failover segment \(segmentUUID).")
-                }
-                return (h, r.method == "GET" ? MasakariViews.host(h, in: s) : nil)
+            if r.method == "GET" {
+                let view = try await fromState { s throws(APIFault) in MasakariViews.host(try Self.host(rest[0], inSegment: segmentUUID, s), in: s) }
+                return .json(200, .object([("host", view)]))
             }
+            let h = try await fromState { s throws(APIFault) in try Self.host(rest[0], inSegment: segmentUUID, s) }
             switch r.method {
-            case "GET": return .json(200, .object([("host", view ?? .null)]))
             case "PUT": return try await updateHost(r, h)
             default:
                 try await fromState { s throws(APIFault) in try self.refuseIfBusy(h, in: s, "deleted") }
@@ -198,6 +195,14 @@ extension MasakariAPI {
     static func segment(_ uuid: String, in s: ClusterState) throws(APIFault) -> Segment {
         guard let seg = s.segment(uuid: uuid.lowercased()) else { throw .notFound("Failover segment \(uuid) could not be found.") }
         return seg
+    }
+
+    static func host(_ uuid: String, inSegment segmentUUID: String, _ s: ClusterState) throws(APIFault) -> Host {
+        let seg = try segment(segmentUUID, in: s)
+        guard let h = s.host(uuid: uuid.lowercased()), h.segment == seg.name else {
+            throw .notFound("Host \(uuid) could not be found in failover segment \(segmentUUID).")
+        }
+        return h
     }
 
     /// A segment with an open notification on one of its hosts is not changed under it.
