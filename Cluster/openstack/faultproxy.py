@@ -25,7 +25,8 @@ of its own upstream (Connection: close), so that every request is decided alone.
 
 The log has one JSON line per request: when it came and ended (Unix time), the method and
 path, the action's name for `POST .../action` (e.g. "evacuate"), what the proxy did
-("pass", "error", "hang", "lost_reply", "slow") and the status Nova or the proxy answered.
+("pass", "error", "hang", "lost_reply", "slow") and the status Nova or the proxy answered;
+"reply" says when that answer could not be delivered (its client was gone).
 Beside it, arrivals.jsonl has a line for each request as it comes (when, method, path,
 action): a test sees there that a request is on its way before the proxy lets it through.
 """
@@ -188,8 +189,14 @@ class Proxy:
                 if what == "lost_reply":
                     entry["held"] = await self.hold(reader, changed)
                 else:
-                    writer.write(response)
-                    await writer.drain()
+                    try:
+                        writer.write(response)
+                        await writer.drain()
+                    except OSError as e:
+                        # Nova did it; only the answer is lost (its client died meanwhile,
+                        # e.g. a leader killed while a `slow` request was held): the
+                        # request is still one Nova saw, and the log must say so.
+                        entry["reply"] = f"not delivered ({type(e).__name__}: {e})"
             entry["end"] = round(time.time(), 3)
             self.record(entry)
         except (ValueError, OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as e:
