@@ -186,6 +186,25 @@ def test_bmc_power_off_kills_host_and_power_on_brings_it_back(healthy):
     assert host_pids("host2")
 
 
+def test_a_chassis_set_of_several_items_powers_off_as_a_set_of_power_alone(healthy):
+    """ipmi_sim calls the generated chassis program, which answers a lone `set power 0`
+    itself and hands every other op to `lab _chassis`: a set of several items must power
+    off the same way (logged, the host's processes killed) and a power-on boot it again."""
+    log = Path(LAB_DIR, "hosts", "host2", "power.log")
+    lines = len(log.read_text().splitlines()) if log.exists() else 0
+    before = host_pids("host2")
+    assert before
+    lab("_chassis", "host2", "set", "bootdev", "1", "power", "0")
+    poll(lambda: not any(alive(p) for p in before), 5, "host2's processes to die")
+    new = poll(lambda: (l := log.read_text().splitlines()[lines:]) and "processes gone" in l[-1] and l, 5,
+               "the power log's line for the kill")[0]
+    assert [l.split(" ", 3)[3] for l in new] == ["power off via BMC", "processes gone"], new
+    assert lab("power", "host2", "status").stdout.strip() == "host2: off"
+    poll(members_are({"host1", "host3"}), 10, "survivors to drop host2")
+    lab("power", "host2", "on")
+    poll(members_are(set(HOSTS)), 30, "host2 to rejoin after power on")
+
+
 @pytest.mark.parametrize("mode", ["down", "drop", "cluster"])
 def test_partition_one_of_three_and_heal(healthy, mode):
     start = time.monotonic()
