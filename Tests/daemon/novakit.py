@@ -21,7 +21,9 @@ def vms():
 def boot(host, n, ha, libvirt=False, tag=None):
     """N servers ACTIVE on HOST. A host re-enabled a moment ago may still be skipped by
     Nova's scheduler (its provider's disabled trait is cleared asynchronously): servers
-    that go to ERROR are deleted and booted again, a few times."""
+    that go to ERROR are booted again, a few times. Every server of a failed attempt is
+    deleted first, the ACTIVE ones too: left behind, they would be one server more on HOST
+    than the caller knows of (a drain once moved four where the test booted three)."""
     flags = (["--ha"] if ha else []) + (["--libvirt"] if libvirt else []) + ([f"--evacuable-{tag}"] if tag else [])
     start = time.time()
     while True:
@@ -31,7 +33,7 @@ def boot(host, n, ha, libvirt=False, tag=None):
         # The trait is synced by the compute's periodic resource update (every 60 s).
         if "went to ERROR" not in p.stderr or time.time() - start > 120:
             raise AssertionError(f"vms boot {host} {n} failed:\n{p.stdout}\n{p.stderr}")
-        for i in re.findall(r"'([0-9a-f-]{36})': 'ERROR'", p.stderr):
+        for i in re.findall(r"'([0-9a-f-]{36})': '", p.stderr):
             lab("vms", "delete", i, check=False)
         time.sleep(5)
 
