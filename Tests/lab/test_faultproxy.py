@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from labkit import poll
+
 REPO = Path(__file__).resolve().parents[2]
 PROXY = REPO / "Cluster/openstack/faultproxy.py"
 
@@ -75,15 +77,6 @@ def records(log):
     return [json.loads(l) for l in log.read_text().splitlines()] if log.exists() else []
 
 
-def wait_for(f, timeout=10):
-    end = time.time() + timeout
-    while time.time() < end:
-        if (v := f()):
-            return v
-        time.sleep(0.05)
-    raise AssertionError(f"not within {timeout} s")
-
-
 def test_a_passed_request_is_forwarded_answered_and_logged_with_its_action(proxy):
     port, _, log = proxy
     s = post(port, "/v2.1/servers/a/action", {"evacuate": {}})
@@ -91,7 +84,7 @@ def test_a_passed_request_is_forwarded_answered_and_logged_with_its_action(proxy
     s.close()
     assert answer.startswith("HTTP/1.0 200") or answer.startswith("HTTP/1.1 200"), answer
     assert Upstream.seen == [("/v2.1/servers/a/action", {"evacuate": {}})]
-    [r] = wait_for(lambda: records(log))
+    [r], _ = poll(lambda: records(log), 10, "the request's log line")
     assert (r["did"], r["action"], r["status"], r["path"]) == ("pass", "evacuate", 200, "/v2.1/servers/a/action")
     assert "reply" not in r
 
@@ -104,10 +97,10 @@ def test_a_held_request_whose_client_left_reaches_the_upstream_and_is_logged_as_
     control.write_text(json.dumps({"mode": "slow", "delay": 1, "match": r"^POST "}))
     time.sleep(0.05)
     s = post(port, "/v2.1/servers/b/action", {"evacuate": {"host": None}})
-    wait_for(lambda: (log.parent / "arrivals.jsonl").exists() and (log.parent / "arrivals.jsonl").read_text())
+    poll(lambda: (log.parent / "arrivals.jsonl").exists() and (log.parent / "arrivals.jsonl").read_text(), 10, "the request's arrival")
     s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")   # RST on close
     s.close()
-    [r] = wait_for(lambda: records(log))
+    [r], _ = poll(lambda: records(log), 10, "the request's log line")
     assert Upstream.seen == [("/v2.1/servers/b/action", {"evacuate": {"host": None}})]
     assert (r["did"], r["action"], r["status"], r["path"]) == ("slow", "evacuate", 200, "/v2.1/servers/b/action"), r
     assert r["end"] - r["t"] >= 1.0, r
@@ -120,6 +113,6 @@ def test_an_unreadable_control_file_passes_requests(proxy):
     s = post(port, "/v2.1/servers/c/action", {"evacuate": {}})
     s.makefile("rb").read()
     s.close()
-    [r] = wait_for(lambda: records(log))
+    [r], _ = poll(lambda: records(log), 10, "the request's log line")
     assert (r["did"], r["status"]) == ("pass", 200)
     assert Upstream.seen == [("/v2.1/servers/c/action", {"evacuate": {}})]
