@@ -118,6 +118,20 @@ public final class NovaExecutor: ActionExecutor {
 
     static func settled(_ s: NovaClient.Server) -> Bool { (s.status == "ACTIVE" || s.status == "SHUTOFF") && s.taskState == nil }
 
+    /// What Nova shows of the server now, read in the order `EvacuationStart` needs (its
+    /// unended evacuation record, then the server); a task with no record yet is read again
+    /// a few times (Nova creates the record a moment after it sets the task).
+    func start(_ id: String, from: String, to: String, _ nova: NovaClient) async throws(OpenStackError) -> EvacuationStart {
+        var decision = EvacuationStart.send
+        for round in 0..<4 {
+            if round > 0 { try? await Task.sleep(for: .milliseconds(Int(pollInterval * 1000))) }
+            let unended = try await nova.evacuations(of: id).last { !Self.endedMigrationStatuses.contains($0.status) }
+            decision = EvacuationStart.decide(unended: unended, server: try await nova.server(id), id: id, from: from, to: to)
+            guard case .readAgain = decision else { return decision }
+        }
+        return decision
+    }
+
     func evacuate(_ id: String, from: String, to: String, context: ExecutionContext, _ nova: NovaClient) async throws(OpenStackError) -> ActionReport {
         await slots.acquire()
         defer { Task { await slots.release() } }
@@ -134,28 +148,17 @@ public final class NovaExecutor: ActionExecutor {
                 }
             }
         }
-        let s = try await nova.server(id)
-        // Idempotent: a new leader re-issuing an evacuation that already happened.
-        if s.host == to, Self.settled(s) {
-            return ActionReport(.ok, message: "\(id) already runs on \(to) (\(s.status))", attributes: attrs)
-        }
-        if s.host != from && s.host != to {
-            return ActionReport(.failed, message: "\(id) is on \(s.host ?? "no host"), not on \(from): not evacuated", attributes: attrs)
-        }
-        // An earlier evacuation of it that Nova has not ended is never doubled: when its
-        // target died before the rebuild began, Nova still holds the rebuild and replays it
-        // once that host's compute is back, whatever happened meanwhile. A second request
-        // (which Nova accepts: the server is still on its source, with no task) ran the server
-        // on two hosts (`lab chaos --nova`, seed 10). The same target: that one is followed.
-        if s.host == from, let m = try await nova.evacuations(of: id).last(where: { !Self.endedMigrationStatuses.contains($0.status) }) {
-            attrs["earlier_evacuation"] = "migration \(m.id) to \(m.dest_compute ?? "any host") (\(m.status))"
-            if m.dest_compute != to {
-                return ActionReport(
-                    .failed,
-                    message: "not evacuated to \(to): Nova's earlier evacuation of \(id) (migration \(m.id) to \(m.dest_compute ?? "a host of its scheduler's choosing"), \(m.status)) has not ended, and a second could run it twice",
-                    attributes: attrs)
-            }
-        } else if s.host == from {
+        switch try await start(id, from: from, to: to, nova) {
+        case .alreadyThere:
+            // Idempotent: a new leader re-issuing an evacuation that already happened.
+            return ActionReport(.ok, message: "\(id) already runs on \(to)", attributes: attrs)
+        case .refuse(let why):
+            return ActionReport(.failed, message: why, attributes: attrs)
+        case .readAgain(let task):
+            return ActionReport(.failed, message: "not evacuated: Nova has \(id) on \(from) with task \(task) and no evacuation of it under way", attributes: attrs)
+        case .follow(let because):
+            attrs["earlier_evacuation"] = because
+        case .send:
             if let why = context.whyNotLeading() { return ActionReport(.cancelled, message: "not evacuated: \(why)", attributes: attrs) }
             // The source may have rejoined since this attempt began (an operator powered it
             // on): the state then stops further evacuations, and this one, not yet sent, must
@@ -180,6 +183,19 @@ public final class NovaExecutor: ActionExecutor {
                 let now = try await nova.server(id)
                 guard now.host == to || (now.taskState?.hasPrefix("rebuild") ?? false) else { throw error }
                 attrs["answer_lost"] = error.message
+            } catch where error.status == 400 || error.status == 409 {
+                // Refused because another request moved it first (400: "the target host can't
+                // be the same one"; 409: it has a task): that one is followed when it goes to
+                // this target. Anything else is this attempt's failure.
+                switch try await start(id, from: from, to: to, nova) {
+                case .alreadyThere:
+                    attrs["refused_as_under_way"] = error.message
+                    return ActionReport(.ok, message: "\(id) already runs on \(to)", attributes: attrs)
+                case .follow(let because):
+                    attrs["earlier_evacuation"] = because
+                    attrs["refused_as_under_way"] = error.message
+                default: throw error
+                }
             }
         }
         // Tracked with the other evacuations from the same host: one read of that host's
