@@ -463,14 +463,16 @@ class Run:
             self.nova_faults = []
             lab("nova-fault", "pass", check=False)
         lab("heal")
+        revived = {}
         for h in self.hosts:
             if not self.alive(h):
-                self.revive(h)
+                revived[h] = self.revive(h)["did"]
             else:
                 lab("corosync", h, "start", check=False)
                 lab("lifeboatd", h, "start", check=False)
         self.outstanding = []
-        self.log({"step": "final", "kind": "final_heal", "t0": t0})
+        # Which hosts it powered on: the checker counts those power-ons as the run's own.
+        self.log({"step": "final", "kind": "final_heal", "t0": t0, "revived": revived})
 
     def collect(self, final):
         for h in self.hosts:
@@ -596,8 +598,15 @@ def last_power_on_by_the_run(recs, faults, h, t):
         return None
     t_on = ons[-1]
     # The power-on lies within that fault's own span (its t0 to t1, when it was logged).
-    by_run = any(f.get("host") == h and f.get("did") in ("power on", "power cycle")
-                 and f["t0"] - 0.05 <= t_on <= f.get("t1", f["t0"]) + 0.5 for f in faults)
+    # The final heal powers on every host that is dead (its record names them; one of a run
+    # before it did has no list, and then any power-on in its span is its own: Lifeboat
+    # never powers a host on).
+    def powered_on_by(f):
+        if f.get("kind") == "final_heal":
+            revived = f.get("revived")
+            return revived is None or revived.get(h) in ("power on", "power cycle")
+        return f.get("host") == h and f.get("did") in ("power on", "power cycle")
+    by_run = any(powered_on_by(f) and f["t0"] - 0.05 <= t_on <= f.get("t1", f["t0"]) + 0.5 for f in faults)
     before = [st for at, st, _ in recs[h]["power"] if at < t_on]
     return t_on if by_run and before and before[-1] == "off" else None
 

@@ -112,6 +112,15 @@ extension ClusterState {
         switch action {
         case .fence(let h):
             guard hosts[h]!.recovery != nil else { throw EventRejected("host \(h) is not being recovered") }
+        case .forceDown(let h), .disableService(let h):
+            // Planned for a fenced host's recovery only. The leader plans from the state it
+            // has; a join replicated before this start ends that recovery (`nodeJoined`),
+            // and forcing the service of a host that runs again down would take it out of
+            // Nova (`lab chaos --nova` seed 15: a retry planned as host2 rejoined).
+            guard let r = hosts[h]!.recovery, hosts[h]!.fence.isOff else { throw EventRejected("host \(h) is not fenced off in a recovery") }
+            guard !r.finished, r.rejoinedAt == nil else {
+                throw EventRejected("host \(h) runs again (it rejoined after its fence): its recovery is over, nova-compute is not taken out")
+            }
         case .evacuate(let i, let from, let to):
             try requireHost(to)
             guard instances[i]!.host == from else {

@@ -63,7 +63,17 @@ public final class NovaExecutor: ActionExecutor {
 
     // MARK: Services
 
+    /// Why a service step of a fenced host's recovery must not reach Nova any more: the host
+    /// rejoined after its fence (it runs again) after the step's attempt was recorded, and
+    /// taking its nova-compute out now would take out a running host. Nil otherwise.
+    func runsAgain(_ host: String) -> String? {
+        guard let state = shared.state, let h = state.hosts[host] else { return nil }
+        guard h.recovery == nil || h.recovery?.rejoinedAt != nil else { return nil }
+        return "\(host) is running again (it rejoined the cluster after its fence)"
+    }
+
     func forceDown(_ host: String, _ nova: NovaClient) async throws(OpenStackError) -> ActionReport {
+        if let why = runsAgain(host) { return ActionReport(.cancelled, message: "not forced down: \(why)") }
         let s = try await nova.computeService(host: host)
         var request: String? = nil
         if s.forced_down != true { request = try await nova.setForcedDown(s.id, true).1 }
@@ -79,6 +89,7 @@ public final class NovaExecutor: ActionExecutor {
     }
 
     func disable(_ host: String, _ nova: NovaClient) async throws(OpenStackError) -> ActionReport {
+        if let why = runsAgain(host) { return ActionReport(.cancelled, message: "not disabled: \(why)") }
         let s = try await nova.computeService(host: host)
         let reason = "lifeboat: \(host) failed and was fenced; recovering its instances"
         var request: String? = nil

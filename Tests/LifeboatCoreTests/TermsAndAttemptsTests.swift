@@ -118,6 +118,41 @@ import Testing
         #expect(s.hostIsBack("h1"))
     }
 
+    /// `lab chaos --nova` seed 15: the leader planned a force-down retry from a state in
+    /// which host2 was still fenced off; host2's join was replicated first, so the start came
+    /// after the host ran again. The start is refused, and nothing changes.
+    @Test func test_serviceSteps_planned_beforeARejoin_areRefused_afterIt() throws {
+        var s = try lostH1()
+        try s.start(.fence(host: "h1"), at: 0)
+        try s.finish("fence:h1", .off, at: 0)
+        #expect(Scheduler.plan(s).contains(.forceDown(host: "h1")))
+        var rejoined = s
+        try rejoined.apply(.nodeJoined(host: "h1"), at: 3)
+        #expect(!Scheduler.plan(rejoined).contains(.forceDown(host: "h1")))
+        let before = rejoined
+        #expect(throws: EventRejected.self) { try rejoined.start(.forceDown(host: "h1"), at: 3) }
+        #expect(throws: EventRejected.self) { try rejoined.start(.disableService(host: "h1"), at: 3) }
+        #expect(rejoined == before)
+        // Before the rejoin both are valid, in the planner's order.
+        var inOrder = s
+        try inOrder.start(.forceDown(host: "h1"), at: 1)
+        try inOrder.finish("force_down:h1", .ok, at: 1)
+        try inOrder.start(.disableService(host: "h1"), at: 1)
+    }
+
+    /// A force-down started before the rejoin, still in flight after it: the host is not
+    /// re-enabled until its result is in (Nova would get both at once, in either order).
+    @Test func test_readmission_waitsFor_aServiceStepInFlight() throws {
+        var s = try lostH1()
+        try s.start(.fence(host: "h1"), at: 0)
+        try s.finish("fence:h1", .off, at: 0)
+        try s.start(.forceDown(host: "h1"), at: 1)
+        try s.apply(.nodeJoined(host: "h1"), at: 2)
+        #expect(!Scheduler.plan(s).contains(.enableService(host: "h1")))
+        try s.finish("force_down:h1", .ok, at: 3)
+        #expect(Scheduler.plan(s).contains(.enableService(host: "h1")))
+    }
+
     @Test func test_withoutQuorum_onlyNoticesStart() throws {
         var s = try lostH1()
         try s.apply(.quorum(quorate: false), at: 1)

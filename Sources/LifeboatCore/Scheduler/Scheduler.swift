@@ -262,8 +262,11 @@ public enum Scheduler {
         for name in state.hostOrder {
             let h = state.hosts[name]!
             let retry = h.readmissionFailedAt.map { state.now - $0 >= state.policy.novaRetryInterval } ?? true
+            // Nor while a service step of its recovery is still in flight (started before it
+            // rejoined): Nova would get "force down" and "enable" at once, in either order.
             guard h.member, !h.maintenance, !h.readmissionFailed || retry, h.service != .up || h.fence.isOff,
-                h.recovery?.finished ?? true, !evacuating.contains(name)
+                h.recovery?.finished ?? true, !evacuating.contains(name),
+                state.inFlight["force_down:\(name)"] == nil, state.inFlight["disable_service:\(name)"] == nil
             else { continue }
             actions.append(.enableService(host: name))
         }
