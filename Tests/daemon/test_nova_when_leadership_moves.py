@@ -108,21 +108,30 @@ def test_an_evacuation_on_its_way_to_nova_is_neither_cancelled_by_a_joining_node
         assert [a["outcome"] for a in ev] == ["ok", "ok"], f"not cancelled by the join: {ev}"
 
 
+def kill_the_leader_once_its_requests_are_held(c, then_hold=None):
+    """Kills c's leader once both its evacuation requests reached the proxy (held there);
+    then_hold: hold later requests that many seconds instead. Waits for both servers ACTIVE
+    elsewhere and starts the leader again. Returns the new leader and how long it took."""
+    try:
+        poll(lambda: arrived_evacuations(c.t0, c.ids), 60, "both evacuation requests on their way", interval=0.05)
+        if then_hold is not None:
+            assert lab("nova-fault", "slow", "--delay", str(then_hold), "--match", EVACUATE_POST).returncode == 0
+        lab("kill-process", c.leader, "lifeboatd")
+        _, took = active_elsewhere(c.ids, c.victim)
+    finally:
+        lab("lifeboatd", c.leader, "start", check=False)
+    after = status(next(h for h in HOSTS if h not in (c.leader, c.victim)))["leader"]
+    assert after != c.leader
+    return after, took
+
+
 def test_an_evacuation_on_its_way_when_its_leader_dies_is_followed_not_sent_again(cloud):
     """The leader dies while its evacuation requests are on their way to Nova (the proxy holds
     them 1.5 s, then delivers them: the leader is gone, its requests are not). The next leader
     re-issues the evacuations, but first lets the dropped requests land (NovaExecutor's
     reissueSettle), finds them in Nova and follows them: one evacuation record per server."""
     with two_servers_of_a_crashed_host_held_on_their_way(1.5) as c:
-        try:
-            poll(lambda: arrived_evacuations(c.t0, c.ids), 60, "both evacuation requests on their way", interval=0.05)
-            lab("kill-process", c.leader, "lifeboatd")
-            _, took = active_elsewhere(c.ids, c.victim)
-        finally:
-            lab("lifeboatd", c.leader, "start", check=False)
-        others = [h for h in HOSTS if h not in (c.leader, c.victim)]
-        after = status(others[0])["leader"]
-        assert after != c.leader
+        after, took = kill_the_leader_once_its_requests_are_held(c)
         time.sleep(2)
         sent = proxied_evacuations(c.t0, c.ids)
         records = evacuation_records(c.ids)
@@ -143,16 +152,7 @@ def test_a_dropped_request_that_lands_after_the_next_leader_sent_its_own_is_foll
     2026-12-06: it gave the server up as "stays on host2"). One evacuation record per server;
     both evacuations ok."""
     with two_servers_of_a_crashed_host_held_on_their_way(5) as c:
-        try:
-            poll(lambda: arrived_evacuations(c.t0, c.ids), 60, "both evacuation requests on their way", interval=0.05)
-            assert lab("nova-fault", "slow", "--delay", "8", "--match", EVACUATE_POST).returncode == 0
-            lab("kill-process", c.leader, "lifeboatd")
-            _, took = active_elsewhere(c.ids, c.victim)
-        finally:
-            lab("lifeboatd", c.leader, "start", check=False)
-        others = [h for h in HOSTS if h not in (c.leader, c.victim)]
-        after = status(others[0])["leader"]
-        assert after != c.leader
+        after, took = kill_the_leader_once_its_requests_are_held(c, then_hold=8)
         sent = poll(lambda: (r := proxied_evacuations(c.t0, c.ids)) and len(r) >= 4 and r, 30, "both leaders' requests")[0]
         records = evacuation_records(c.ids)
         print(f"\nleader {c.leader} killed with its evacuations held 5 s: both ACTIVE {took:.1f} s later; "
