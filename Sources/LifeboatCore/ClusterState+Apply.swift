@@ -118,7 +118,7 @@ extension ClusterState {
             // and forcing the service of a host that runs again down would take it out of
             // Nova (`lab chaos --nova` seed 15: a retry planned as host2 rejoined).
             guard let r = hosts[h]!.recovery, hosts[h]!.fence.isOff else { throw EventRejected("host \(h) is not fenced off in a recovery") }
-            guard !r.finished, r.rejoinedAt == nil else {
+            guard !r.finished, !runsAgainAfterItsFence(h) else {
                 throw EventRejected("host \(h) runs again (it rejoined after its fence): its recovery is over, nova-compute is not taken out")
             }
         case .evacuate(let i, let from, let to):

@@ -236,6 +236,14 @@ extension ClusterState {
     /// after its fence, or no longer in recovery.
     public func hostIsBack(_ host: String) -> Bool {
         guard let h = hosts[host] else { return false }
-        return h.member || h.recovery?.rejoinedAt != nil || h.recovery == nil
+        return h.member || runsAgainAfterItsFence(host)
+    }
+
+    /// Whether a host is out of (or past) its recovery because it rejoined after its fence:
+    /// a service step of that recovery (force down, disable) must not reach Nova any more.
+    /// Unlike `hostIsBack`, a member not yet seen leaving (fenced a moment ago) is not back.
+    public func runsAgainAfterItsFence(_ host: String) -> Bool {
+        guard let h = hosts[host] else { return false }
+        return h.recovery == nil || h.recovery?.rejoinedAt != nil
     }
 }

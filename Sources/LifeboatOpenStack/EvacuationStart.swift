@@ -12,8 +12,8 @@
 /// record already `done`, and sent a second evacuation that Nova refused with 400 (CI,
 /// `test_an_evacuation_on_its_way_when_its_leader_dies_is_followed_not_sent_again`).
 enum EvacuationStart: Equatable, Sendable {
-    /// Settled on the target: a re-issue of an evacuation that already happened.
-    case alreadyThere
+    /// Settled on the target (in that status): a re-issue of an evacuation that already happened.
+    case alreadyThere(status: String)
     /// Under way to the target (another attempt's request, or an earlier evacuation that
     /// Nova has not ended): followed, never sent again.
     case follow(because: String)
@@ -26,7 +26,7 @@ enum EvacuationStart: Equatable, Sendable {
     case readAgain(task: String)
 
     static func decide(unended m: NovaClient.Migration?, server s: NovaClient.Server, id: String, from: String, to: String) -> EvacuationStart {
-        if s.host == to, NovaExecutor.settled(s) { return .alreadyThere }
+        if s.host == to, NovaExecutor.settled(s) { return .alreadyThere(status: s.status) }
         if s.host != from && s.host != to { return .refuse("\(id) is on \(s.host ?? "no host"), not on \(from): not evacuated") }
         // On the target, not settled yet: an evacuation to it is under way (accepted after
         // the record was read, or its record is the one read).

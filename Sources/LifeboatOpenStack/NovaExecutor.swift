@@ -67,8 +67,7 @@ public final class NovaExecutor: ActionExecutor {
     /// rejoined after its fence (it runs again) after the step's attempt was recorded, and
     /// taking its nova-compute out now would take out a running host. Nil otherwise.
     func runsAgain(_ host: String) -> String? {
-        guard let state = shared.state, let h = state.hosts[host] else { return nil }
-        guard h.recovery == nil || h.recovery?.rejoinedAt != nil else { return nil }
+        guard shared.state?.runsAgainAfterItsFence(host) == true else { return nil }
         return "\(host) is running again (it rejoined the cluster after its fence)"
     }
 
@@ -159,17 +158,8 @@ public final class NovaExecutor: ActionExecutor {
                 }
             }
         }
-        switch try await start(id, from: from, to: to, nova) {
-        case .alreadyThere:
-            // Idempotent: a new leader re-issuing an evacuation that already happened.
-            return ActionReport(.ok, message: "\(id) already runs on \(to)", attributes: attrs)
-        case .refuse(let why):
-            return ActionReport(.failed, message: why, attributes: attrs)
-        case .readAgain(let task):
-            return ActionReport(.failed, message: "not evacuated: Nova has \(id) on \(from) with task \(task) and no evacuation of it under way", attributes: attrs)
-        case .follow(let because):
-            attrs["earlier_evacuation"] = because
-        case .send:
+        var decision = try await start(id, from: from, to: to, nova)
+        if case .send = decision {
             if let why = context.whyNotLeading() { return ActionReport(.cancelled, message: "not evacuated: \(why)", attributes: attrs) }
             // The source may have rejoined since this attempt began (an operator powered it
             // on): the state then stops further evacuations, and this one, not yet sent, must
@@ -198,16 +188,25 @@ public final class NovaExecutor: ActionExecutor {
                 // Refused because another request moved it first (400: "the target host can't
                 // be the same one"; 409: it has a task): that one is followed when it goes to
                 // this target. Anything else is this attempt's failure.
-                switch try await start(id, from: from, to: to, nova) {
-                case .alreadyThere:
-                    attrs["refused_as_under_way"] = error.message
-                    return ActionReport(.ok, message: "\(id) already runs on \(to)", attributes: attrs)
-                case .follow(let because):
-                    attrs["earlier_evacuation"] = because
-                    attrs["refused_as_under_way"] = error.message
+                decision = try await start(id, from: from, to: to, nova)
+                switch decision {
+                case .alreadyThere, .follow: attrs["refused_as_under_way"] = error.message
                 default: throw error
                 }
             }
+        }
+        switch decision {
+        case .alreadyThere(let status):
+            // Idempotent: a new leader re-issuing an evacuation that already happened.
+            return ActionReport(.ok, message: "\(id) already runs on \(to) (\(status))", attributes: attrs)
+        case .refuse(let why):
+            return ActionReport(.failed, message: why, attributes: attrs)
+        case .readAgain(let task):
+            return ActionReport(.failed, message: "not evacuated: Nova has \(id) on \(from) with task \(task) and no evacuation of it under way", attributes: attrs)
+        case .follow(let because):
+            attrs["earlier_evacuation"] = because
+        case .send:
+            break
         }
         // Tracked with the other evacuations from the same host: one read of that host's
         // migration records per interval, however many servers are on their way, and a read

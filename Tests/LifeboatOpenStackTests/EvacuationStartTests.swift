@@ -24,8 +24,8 @@ import Testing
     }
 
     @Test func test_settledOnTheTarget_isAlreadyThere() throws {
-        #expect(Self.decide(nil, try Self.server("h2")) == .alreadyThere)
-        #expect(Self.decide(nil, try Self.server("h2", "SHUTOFF")) == .alreadyThere)
+        #expect(Self.decide(nil, try Self.server("h2")) == .alreadyThere(status: "ACTIVE"))
+        #expect(Self.decide(nil, try Self.server("h2", "SHUTOFF")) == .alreadyThere(status: "SHUTOFF"))
     }
 
     /// CI's race: the dead leader's held request reached Nova during the new leader's wait.
@@ -35,7 +35,7 @@ import Testing
     @Test func test_aMoveAcceptedAfterTheRecordWasRead_isFollowed_neverSent() throws {
         // No record yet when read; the server read after it shows each later stage.
         #expect(Self.decide(nil, try Self.server("h2", task: "rebuild_spawning")) == .follow(because: "already on h2 (ACTIVE, task rebuild_spawning)"))
-        #expect(Self.decide(nil, try Self.server("h2")) == .alreadyThere)
+        #expect(Self.decide(nil, try Self.server("h2")) == .alreadyThere(status: "ACTIVE"))
         // The task is saved a moment before Nova creates the record: read again, not sent.
         #expect(Self.decide(nil, try Self.server("h1", task: "rebuilding")) == .readAgain(task: "rebuilding"))
     }
