@@ -16,6 +16,7 @@ Used by Cluster/lab (`up --nova`, `vms`, host boot); run by hand for troubleshoo
     labstack.py vms crash|stop|start ID  kill its QEMU process / stop or start it through Nova
     labstack.py vms list [--format json]
     labstack.py migrations               Nova's evacuation records (os-migrations) as JSON
+    labstack.py services                 Nova's nova-compute services (os-services) as JSON
     labstack.py vms watch [--interval S]  a JSON line per poll of the server list (default 0.2 s)
     labstack.py vms delete ID / vms migrate ID HOST   by hand, as an operator would
     labstack.py app-credential NAME [--reader] [--expires-in SECONDS]
@@ -623,6 +624,13 @@ def migrations():
     print(json.dumps(rows, indent=1))
 
 
+def compute_services():
+    """Nova's nova-compute services (os-services) as JSON: host, state, status, forced_down
+    and updated_at, whose moves show that a host's nova-compute runs (its heartbeat)."""
+    rows = api("GET", "/os-services?binary=nova-compute", microversion="2.11")["services"]
+    print(json.dumps([{k: r.get(k) for k in ("host", "state", "status", "forced_down", "updated_at")} for r in rows], indent=1))
+
+
 def vms_watch(interval):
     """One JSON line per poll of Nova's server list, {"t": epoch, "servers": [...]}, until
     killed: one token for the whole watch (benchmarks and the demo read it)."""
@@ -803,6 +811,8 @@ def main(argv):
                        expires_in=rest[rest.index("--expires-in") + 1] if "--expires-in" in rest else None)
     elif cmd == "migrations":
         migrations()
+    elif cmd == "services":
+        compute_services()
     elif cmd == "nova-fault":
         nova_fault(rest)
     elif cmd == "api":

@@ -65,7 +65,7 @@ extension ClusterState {
         }
     }
 
-    mutating func finished(_ a: Action, _ outcome: Outcome) {
+    mutating func finished(_ a: Action, _ outcome: Outcome, _ report: ActionReport) {
         let ok = outcome.succeeded
         switch a {
         case .fence(let h):
@@ -124,16 +124,35 @@ extension ClusterState {
             } else {
                 hosts[h]!.readmissionFailed = true  // retried after the interval, and on a rejoin
                 hosts[h]!.readmissionFailedAt = now
+                let records = report.attributes["refused_for"] == Self.doneEvacuationRecords
+                let next =
+                    switch readmissionStep(h) {
+                    case .restartNovaCompute(let p):
+                        "Nova keeps finished evacuation records on it: \(p) is restarted there to clear them, then it is enabled again"
+                    default:
+                        records
+                            ? "Nova keeps finished evacuation records on it until nova-compute restarts there; tried again every \(policy.novaRetryInterval) s"
+                            : "tried again every \(policy.novaRetryInterval) s"
+                    }
                 raise(
                     Notice(
                         kind: .serviceStepFailed, key: "enable:\(h)#\(hosts[h]!.failureCount)",
-                        reason: "could not re-enable nova-compute on \(h) (\(outcome.rawValue)): it stays out of the scheduler; tried again every \(policy.novaRetryInterval) s",
+                        reason: "could not re-enable nova-compute on \(h) (\(outcome.rawValue)): it stays out of the scheduler; \(next)",
                         host: h))
             }
         case .restartProcess(let h, let p):
             if ok {
                 hosts[h]!.processes[p]?.failed = false
                 if hosts[h]!.processes[p]?.isClean == true { hosts[h]!.processes[p] = nil }
+            } else if hosts[h]!.service != .up, !recovering(h) {
+                // Restarted to clear Nova's finished evacuation records before the host is
+                // re-admitted (`readmissionStep`), not because it failed: not a failure of
+                // the process to count toward its limit; the operator is told.
+                raise(
+                    Notice(
+                        kind: .serviceStepFailed, key: "readmit-restart:\(h)#\(hosts[h]!.failureCount)",
+                        reason: "could not restart \(p) on \(h) (\(outcome.rawValue)), which Nova needs before it takes \(h) back (finished evacuation records remain): \(h) stays out of the scheduler; tried again every \(policy.novaRetryInterval) s",
+                        host: h))
             } else if !recovering(h), hosts[h]!.processes[p]?.blocked == nil {
                 countProcessFailure(h, p)
             }

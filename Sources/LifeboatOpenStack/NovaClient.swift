@@ -30,6 +30,9 @@ public actor NovaClient {
         public var forced_down: Bool?
         public var disabled_reason: String?
         public var zone: String?
+        /// The service's last heartbeat (or change) as Nova recorded it: it moves every
+        /// `report_interval` while nova-compute runs, also while it is forced down.
+        public var updated_at: String?
     }
 
     public struct Flavor: Decodable, Sendable, Equatable {

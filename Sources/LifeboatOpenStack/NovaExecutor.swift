@@ -17,7 +17,8 @@ public final class NovaExecutor: ActionExecutor {
     public let migrationTimeout: Double
     public let pollInterval: Double
     /// Un-forcing down answers 400 while finished evacuation records remain, until the
-    /// returning nova-compute has cleaned them up (seconds after it starts): retried so long.
+    /// returning nova-compute has cleaned them up (seconds after it starts): retried so long
+    /// (less when its nova-compute is seen running and an agent can restart it).
     public let enableRetry: Double
     /// How long after a leader change dropped an evacuation's attempt its re-issue first
     /// looks at Nova: the dropped leader's request, if it sent one, has reached Nova and been
@@ -96,17 +97,52 @@ public final class NovaExecutor: ActionExecutor {
         return ActionReport(.ok, message: "nova-compute on \(host) disabled", attributes: attributes(service: s.id, request: request))
     }
 
+    /// Nova's refusal to un-force a host down while finished (`done`) evacuation records
+    /// remain associated with it (nova-api: "… as `done` evacuation migration records remain
+    /// associated with the host").
+    static func refusedForDoneEvacuations(_ e: OpenStackError) -> Bool {
+        e.status == 400 && e.message.contains("evacuation migration records remain")
+    }
+
     func enable(_ host: String, _ nova: NovaClient) async throws(OpenStackError) -> ActionReport {
         let s = try await nova.computeService(host: host)
         let deadline = ContinuousClock.now + .milliseconds(Int(enableRetry * 1000))
         var request: String? = nil
         if s.forced_down == true {
+            // Refused while finished evacuations remain recorded on the host: its returning
+            // nova-compute marks them completed as it starts, so it is tried again. Once that
+            // nova-compute is seen running (its heartbeat moved: past its start-up) and Nova
+            // still refuses, only a restart clears them; with a nova-compute resource
+            // configured the leader restarts it through its agent, so the wait ends there.
+            let restartable = shared.state?.novaComputeResource(on: host) != nil
+            var firstBeat: String? = nil
+            var beats = 0
             while true {
                 do {
                     request = try await nova.setForcedDown(s.id, false).1
                     break
-                } catch where error.status == 400 && ContinuousClock.now < deadline {
-                    try? await Task.sleep(for: .seconds(2))  // evacuation records not cleaned up yet
+                } catch where error.status == 400 {
+                    let records = Self.refusedForDoneEvacuations(error)
+                    if records, restartable, let beat = try await nova.computeService(host: host).updated_at {
+                        if beats == 0 || beat != firstBeat { beats += 1 }
+                        if firstBeat == nil { firstBeat = beat }
+                    }
+                    let running = beats >= 2
+                    if running || ContinuousClock.now >= deadline {
+                        guard records else { throw error }
+                        var attrs = attributes(service: s.id, request: nil)
+                        attrs["refused_for"] = ClusterState.doneEvacuationRecords
+                        attrs["nova_said"] = error.message
+                        let why = running
+                            ? "its nova-compute runs (its heartbeat moved) and only a restart clears them"
+                            : "still so after \(Int(enableRetry)) s, until nova-compute restarts there"
+                        return ActionReport(
+                            .failed, message: "Nova refuses to take \(host) back: finished evacuation records remain on it; \(why)",
+                            attributes: attrs)
+                    }
+                    do { try await Task.sleep(for: .seconds(2)) } catch {
+                        return ActionReport(.cancelled, message: "not enabled: cancelled while Nova refused to un-force \(host) down")
+                    }
                 }
             }
         }

@@ -18,6 +18,7 @@ from labkit import poll
 
 from novakit import CLOUDS, HOSTS, boot, config, instances, restore, services, vms
 from test_daemon import BIN, LAB_DIR, REPO, agreed, cli, lab, record, run, status
+from test_nova_when_leadership_moves import EVACUATE_POST, arrived_evacuations, evacuation_records
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root")
 
@@ -204,6 +205,78 @@ def test_killed_past_the_limit_escalates_to_fence_force_down_disable_and_evacuat
     assert lab("power", victim, "status").stdout.strip().endswith("off")
     restore()
     poll(lambda: " up " in services()[victim] and "enabled" in services()[victim], 90, f"{victim} re-enabled in Nova")
+
+
+def heartbeat(host):
+    """Nova's updated_at for host's nova-compute: it moves every report_interval (3 s in the
+    lab) while that nova-compute runs, past its start-up, also while it is forced down."""
+    return next(s["updated_at"] for s in json.loads(lab("vms", "services").stdout) if s["host"] == host)
+
+
+def test_a_host_powered_on_while_its_evacuation_lands_gets_nova_compute_restarted_and_is_taken_back(lab_resources):
+    """`lab chaos --nova` seed 24: an operator powered a fenced host on while its evacuation
+    was still on its way. Its nova-compute started (and cleaned up what was evacuated by
+    then) before the evacuation finished, so Nova keeps that evacuation's record `done` and
+    refuses to un-force the host down until nova-compute restarts there. Lifeboat sees the
+    refusal with nova-compute running (its heartbeat moves), restarts it through the host's
+    nova-compute resource, and enables the host at once, instead of retrying for minutes."""
+    st = apply_resources([{
+        "name": "nova-compute", "agent": "ocf:lifeboat:nova-compute", "params": nova_compute_params(check_service=False),
+        "monitor_interval": INTERVAL, "timeouts": {"start": 30, "stop": 30}, "restart_limit": 3,
+    }])
+    leader = st["host1"]["leader"]
+    victim = next(h for h in ("host2", "host1") if h != leader)
+    poll(lambda: resource("nova-compute", victim)["state"] == "running" and nova_compute_pids(victim), 30, "monitored")
+    cli(leader, "resource", "cleanup", "nova-compute", victim)
+    ids = boot(victim, 1, ha=True)
+    try:
+        poll(lambda: all(i in instances(leader) for i in ids), 40, "the server in the inventory")
+        # Every evacuation request held 25 s on its way to Nova (Lifeboat waits 30 s for an
+        # answer): long enough for the host to come back and its nova-compute to start
+        # before the evacuation lands.
+        assert lab("nova-fault", "slow", "--delay", "25", "--match", EVACUATE_POST).returncode == 0
+        t0 = time.time()
+        lab("crash", "--power-stays-on", victim)
+        poll(lambda: arrived_evacuations(t0, ids), 60, "the evacuation request on its way", interval=0.2)
+        assert lab("power", victim, "status").stdout.strip().endswith("off"), "fenced before its evacuation"
+        lab("power", victim, "on")
+        first = poll(lambda: heartbeat(victim), 30, "a heartbeat recorded")[0]
+        poll(lambda: heartbeat(victim) != first, 60, f"{victim}'s nova-compute running again (its heartbeat moves)")
+        assert not evacuation_records(ids), "the evacuation landed before nova-compute started: the test set nothing up"
+        # The evacuation lands, and finishes on its target with the source's nova-compute up.
+        v, _ = poll(lambda: (x := vms()) and all(x[i]["host"] not in (None, victim) and x[i]["status"] == "ACTIVE" for i in ids) and x,
+                    90, "the server ACTIVE on its target", interval=0.3)
+        assert [m["status"] for m in evacuation_records(ids)] == ["done"], evacuation_records(ids)
+
+        def readmitted():
+            acts = [a for a in actions(leader) if a["started"] >= time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t0 - 1))]
+            ok = [a for a in acts if a["kind"] == "enable_service" and a.get("host") == victim and a["outcome"] == "ok"]
+            return ok and acts
+        acts, took = poll(readmitted, 120, f"{victim} enabled again", interval=0.5)
+        steps = [(a["kind"], a["outcome"]) for a in acts
+                 if a.get("host") == victim and a["kind"] in ("enable_service", "restart_process")]
+        assert steps == [("enable_service", "failed"), ("restart_process", "ok"), ("enable_service", "ok")], steps
+        refused = next(a for a in acts if a["kind"] == "enable_service" and a["outcome"] == "failed")
+        assert refused.get("refused_for") == "done_evacuation_records", refused
+        assert "evacuation migration records remain" in refused.get("nova_said", ""), refused
+        restart = next(a for a in acts if a["kind"] == "restart_process")
+        assert restart["process"] == "nova-compute" and "restarted on" in restart["message"], restart
+        # Nova took it back: up, enabled, not forced down; its record now completed.
+        svc = services()[victim]
+        assert "enabled" in svc and "forced_down" not in svc, svc
+        assert [m["status"] for m in evacuation_records(ids)] == ["completed"], evacuation_records(ids)
+        # The restart was not counted as a failure of the resource.
+        assert resource("nova-compute", victim)["failures"] == 0, resource("nova-compute", victim)
+        print(f"\n{victim} powered on mid-evacuation: refused ({refused['message']}); nova-compute restarted "
+              f"({restart['duration_ms']} ms); enabled {took:.1f} s after the evacuation finished")
+        record("readmission_after_done_records_s", round(took, 1))
+    finally:
+        lab("nova-fault", "pass")
+        lab("power", victim, "on", check=False)
+        for i in ids:
+            lab("vms", "delete", i, check=False)
+        poll(lambda: not set(ids) & set(vms()), 60, "the test's server deleted")
+        restore()
 
 
 def test_stock_dummy_runs_bad_parameters_block_without_a_restart_loop(lab_resources):

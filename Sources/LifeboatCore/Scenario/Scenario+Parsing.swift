@@ -253,6 +253,9 @@ extension Scenario {
                 guard let mode = FaultMode(rawValue: m) else {
                     throw ScenarioError(path, "unknown fault '\(m)' (one of: \(FaultMode.allCases.map(\.rawValue).joined(separator: ", ")))")
                 }
+                if mode == .refusedUntilRestart, key != "enable_service" {
+                    throw ScenarioError(path, "'\(m)' applies to enable_service only")
+                }
                 out[name] = mode
             }
             return out

@@ -57,6 +57,9 @@ public enum FaultMode: String, Sendable, CaseIterable {
     case timeout
     /// The first attempt fails, later ones succeed.
     case failOnce = "fail_once"
+    /// `enable_service` only: refused as Nova refuses while finished evacuation records
+    /// remain on the host, until a `restart_process` there succeeded.
+    case refusedUntilRestart = "refused_until_restart"
 }
 
 /// Executor steps that fail in a simulation; every step not named succeeds.

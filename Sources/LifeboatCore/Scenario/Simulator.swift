@@ -58,6 +58,8 @@ public struct Simulator {
     /// Actions in flight with a duration: result due times, in start order.
     var pending: [(due: Double, record: ActionRecord)] = []
     var attempts: [String: Int] = [:]
+    /// Hosts where a `restart_process` succeeded (`refused_until_restart` ends there).
+    var restartedHosts: Set<String> = []
     var incidents: [Int: Incident] = [:]
     var linked: [Int: [String]] = [:]
     var log: [Logged] = []
@@ -139,14 +141,21 @@ public struct Simulator {
         let n = attempts[action.key, default: 0] + 1
         attempts[action.key] = n
         let success: Outcome = if case .fence = action { .off } else { .ok }
-        let outcome: Outcome =
-            switch scenario.faults.mode(for: action) {
-            case nil: success
-            case .fail: .failed
-            case .timeout: .timeout
-            case .failOnce: n == 1 ? .failed : success
+        var report = ActionReport(success)
+        switch scenario.faults.mode(for: action) {
+        case nil: break
+        case .fail: report.outcome = .failed
+        case .timeout: report.outcome = .timeout
+        case .failOnce: if n == 1 { report.outcome = .failed }
+        case .refusedUntilRestart:
+            if let h = action.host, !restartedHosts.contains(h) {
+                report.outcome = .failed
+                report.attributes["refused_for"] = ClusterState.doneEvacuationRecords
             }
-        let result = Event.actionFinished(key: action.key, attempt: record.attempt, report: ActionReport(outcome))
+        }
+        let outcome = report.outcome
+        if case .restartProcess(let h, _) = action, outcome.succeeded { restartedHosts.insert(h) }
+        let result = Event.actionFinished(key: action.key, attempt: record.attempt, report: report)
         do {
             note(try state.apply(result, at: now), result)
             monitor.applied(result, state)

@@ -251,7 +251,8 @@ public enum Scheduler {
         }
     }
 
-    /// A fenced host that came back healthy is re-admitted once its recovery is over.
+    /// A fenced host that came back healthy is re-admitted once its recovery is over
+    /// (`ClusterState+Readmission`: when Nova refuses, what comes next).
     /// Not while an evacuation away from it is still in flight (it came back in the middle
     /// of one): its result still belongs to the recovery, and Nova is not asked to enable
     /// a service it is moving an instance off.
@@ -261,14 +262,19 @@ public enum Scheduler {
         })
         for name in state.hostOrder {
             let h = state.hosts[name]!
-            let retry = h.readmissionFailedAt.map { state.now - $0 >= state.policy.novaRetryInterval } ?? true
             // Nor while a service step of its recovery is still in flight (started before it
             // rejoined): Nova would get "force down" and "enable" at once, in either order.
-            guard h.member, !h.maintenance, !h.readmissionFailed || retry, h.service != .up || h.fence.isOff,
+            guard h.member, !h.maintenance, h.service != .up || h.fence.isOff,
                 h.recovery?.finished ?? true, !evacuating.contains(name),
                 state.inFlight["force_down:\(name)"] == nil, state.inFlight["disable_service:\(name)"] == nil
             else { continue }
-            actions.append(.enableService(host: name))
+            // A failed attempt is retried after `nova_retry_interval`; one that Nova refused
+            // for finished evacuation records restarts nova-compute there first.
+            switch state.readmissionStep(name) {
+            case .enable: actions.append(.enableService(host: name))
+            case .restartNovaCompute(let process): actions.append(.restartProcess(host: name, process: process))
+            case .wait: break
+            }
         }
     }
 
