@@ -58,12 +58,18 @@ def two_servers_of_a_crashed_host_held_on_their_way(delay):
         lab("crash", "--power-stays-on", victim)
         yield SimpleNamespace(leader=leader, victim=victim, ids=ids, t0=t0)
     finally:
-        lab("nova-fault", "pass")
-        lab("power", victim, "on", check=False)
-        for i in ids:
-            lab("vms", "delete", i, check=False)
-        poll(lambda: not set(ids) & set(vms()), 60, "the test's servers deleted")
+        let_requests_pass_and_delete(victim, ids)
         poll(agreed(HOSTS, members=HOSTS), 90, "all four members again")
+
+
+def let_requests_pass_and_delete(victim, ids):
+    """What a test that held requests leaves behind, undone for the tests after it (they
+    share the cloud): the proxy passing requests, the victim powered on, its servers deleted."""
+    lab("nova-fault", "pass")
+    lab("power", victim, "on", check=False)
+    for i in ids:
+        lab("vms", "delete", i, check=False)
+    poll(lambda: not set(ids) & set(vms()), 60, "the test's servers deleted")
 
 
 def active_elsewhere(ids, victim):
