@@ -71,6 +71,18 @@ NOVA_SERVERS_PER_HOST = 2
 PARTITION_MODES = ["down", "drop", "cluster"]
 
 
+def nova_compute_resource():
+    """The lab hosts' nova-compute as Agents/nova-compute runs it (the lab's own paths; the
+    process check only: Nova's view of the service is what the checker reads)."""
+    venv = os.environ.get("LAB_OPENSTACK_VENV", "/opt/lifeboat-openstack")
+    h = f"{LAB_DIR}/hosts/{{host}}"
+    return {"name": "nova-compute", "agent": "ocf:lifeboat:nova-compute", "monitor_interval": 5,
+            "timeouts": {"start": 30, "stop": 30},
+            "params": {"binary": f"{venv}/bin/nova-compute", "config": f"{h}/nova/nova-compute.conf",
+                       "log": f"{h}/nova-compute.log", "pidfile": f"{h}/nova-compute.pid", "nova_host": "{host}",
+                       "check_service": "false"}}
+
+
 def make_schedule(seed, steps, hosts, extra=()):
     """The seed's schedule. A model of what is outstanding (faults not yet undone) decides
     when to undo one instead of adding another, so the cluster is neither left whole nor
@@ -369,6 +381,8 @@ class Run:
         if self.args.nova:
             cluster["policy"]["nova_retry_interval"] = 2
             cluster["policy"]["evacuation_retry_interval"] = 10   # a run is minutes long
+        if self.args.nova_compute_resource:
+            cluster["resources"] = [nova_compute_resource()]
         path = LAB_DIR / "chaos-cluster.json"
         path.write_text(json.dumps(cluster))
         (self.out / "cluster.json").write_text(json.dumps(cluster, indent=1))
@@ -509,7 +523,7 @@ def run(args):
     out.mkdir(parents=True)
     (out / "schedule.json").write_text(json.dumps(
         {"seed": args.seed, "steps": args.steps, "hosts": args.hosts, "with": sorted(args.extra), "nova": args.nova,
-         "schedule": schedule},
+         "nova_compute_resource": args.nova_compute_resource, "schedule": schedule},
         indent=1))
     r = Run(args)
     print(f"chaos: seed {args.seed}, {args.steps} steps, {args.hosts} hosts; records in {out}", flush=True)
@@ -1241,7 +1255,13 @@ def main(argv):
     ap.add_argument("--nova", action="store_true",
                     help=f"with the lab cloud (a fault proxy in front of nova-api), {NOVA_SERVERS_PER_HOST} HA servers "
                          f"per host, Nova's faults drawn too, and Nova's records checked")
+    ap.add_argument("--nova-compute-resource", action="store_true",
+                    help="with --nova: every host's nova-compute as a resource (ocf:lifeboat:nova-compute), as an "
+                         "operator would configure it: restarted in place when it fails, and before a host that Nova "
+                         "refuses (finished evacuation records) is re-admitted")
     args = ap.parse_args(argv)
+    if args.nova_compute_resource and not args.nova:
+        ap.error("--nova-compute-resource needs --nova (a lab cloud)")
     args.extra = [k for k in args.with_.split(",") if k]
     unknown = [k for k in args.extra if k not in OPTIONAL_FAULTS]
     if unknown:
