@@ -247,7 +247,7 @@ extension ClusterState {
                 if case .migrate(let i, let from, _) = r.action, let why = bounded.attributes["unmovable"], hosts[from]?.drain != nil {
                     hosts[from]!.drain!.blocked[i] = why
                 }
-                finished(r.action, bounded.outcome, bounded)
+                finished(r.action, bounded)
             }
         }
     }

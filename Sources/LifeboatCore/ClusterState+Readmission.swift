@@ -37,27 +37,19 @@ extension ClusterState {
         guard h.readmissionFailed else { return .enable }
         let due = h.readmissionFailedAt.map { now - $0 >= policy.novaRetryInterval } ?? true
         guard let process = novaComputeResource(on: host) else { return due ? .enable : .wait }
-        // The last refusal, and the restarts of nova-compute there since this failure began.
+        // This failure's last attempt, and its last restart of nova-compute there.
         let since = h.recovery?.detectedAt ?? 0
-        var restartedAfterRefusal = false
-        for done in actionLog.reversed() {
-            if done.finishedAt < since { break }
-            switch done.record.action {
-            case .restartProcess(host, process):
-                restartedAfterRefusal = true
-            case .enableService(host):
-                guard done.report.attributes["refused_for"] == Self.doneEvacuationRecords else { return due ? .enable : .wait }
-                if restartedAfterRefusal { return .enable }
-                // Restarted once already in this failure (before an earlier refusal): not
-                // again, the operator is told and the retries go on.
-                let restartedBefore = actionLog.contains {
-                    $0.finishedAt >= since && $0.finishedAt < done.finishedAt && $0.record.action == .restartProcess(host: host, process: process)
-                }
-                return restartedBefore ? (due ? .enable : .wait) : .restartNovaCompute(process)
-            default:
-                continue
-            }
+        let restart = Action.restartProcess(host: host, process: process)
+        guard let refusal = actionLog.lastIndex(where: { $0.record.action == .enableService(host: host) }),
+            actionLog[refusal].finishedAt >= since,
+            actionLog[refusal].report.attributes["refused_for"] == Self.doneEvacuationRecords
+        else { return due ? .enable : .wait }
+        guard let restarted = actionLog.lastIndex(where: { $0.record.action == restart && $0.finishedAt >= since }) else {
+            return .restartNovaCompute(process)
         }
+        // Restarted since the refusal: asked again at once. Restarted before it: once per
+        // failure; the operator is told and the retries go on.
+        if restarted > refusal { return .enable }
         return due ? .enable : .wait
     }
 }

@@ -65,7 +65,8 @@ extension ClusterState {
         }
     }
 
-    mutating func finished(_ a: Action, _ outcome: Outcome, _ report: ActionReport) {
+    mutating func finished(_ a: Action, _ report: ActionReport) {
+        let outcome = report.outcome
         let ok = outcome.succeeded
         switch a {
         case .fence(let h):

@@ -116,7 +116,7 @@ public final class NovaExecutor: ActionExecutor {
             // configured the leader restarts it through its agent, so the wait ends there.
             let restartable = shared.state?.novaComputeResource(on: host) != nil
             var firstBeat: String? = nil
-            var beats = 0
+            var running = false
             while true {
                 do {
                     request = try await nova.setForcedDown(s.id, false).1
@@ -124,10 +124,8 @@ public final class NovaExecutor: ActionExecutor {
                 } catch where error.status == 400 {
                     let records = Self.refusedForDoneEvacuations(error)
                     if records, restartable, let beat = try await nova.computeService(host: host).updated_at {
-                        if beats == 0 || beat != firstBeat { beats += 1 }
-                        if firstBeat == nil { firstBeat = beat }
+                        if let first = firstBeat { running = beat != first } else { firstBeat = beat }
                     }
-                    let running = beats >= 2
                     if running || ContinuousClock.now >= deadline {
                         guard records else { throw error }
                         var attrs = attributes(service: s.id, request: nil)
