@@ -71,16 +71,20 @@ NOVA_SERVERS_PER_HOST = 2
 PARTITION_MODES = ["down", "drop", "cluster"]
 
 
-def nova_compute_resource():
-    """The lab hosts' nova-compute as Agents/nova-compute runs it (the lab's own paths; the
-    process check only: Nova's view of the service is what the checker reads)."""
+def nova_compute_params(**more):
+    """Agents/nova-compute's parameters for the lab hosts' own nova-compute (`{host}` becomes
+    each host's name), and `more`; the Nova tests use them too."""
     venv = os.environ.get("LAB_OPENSTACK_VENV", "/opt/lifeboat-openstack")
     h = f"{LAB_DIR}/hosts/{{host}}"
+    return {"binary": f"{venv}/bin/nova-compute", "config": f"{h}/nova/nova-compute.conf",
+            "log": f"{h}/nova-compute.log", "pidfile": f"{h}/nova-compute.pid", "nova_host": "{host}", **more}
+
+
+def nova_compute_resource():
+    """The lab hosts' nova-compute as a resource (the process check only: Nova's view of the
+    service is what the checker reads)."""
     return {"name": "nova-compute", "agent": "ocf:lifeboat:nova-compute", "monitor_interval": 5,
-            "timeouts": {"start": 30, "stop": 30},
-            "params": {"binary": f"{venv}/bin/nova-compute", "config": f"{h}/nova/nova-compute.conf",
-                       "log": f"{h}/nova-compute.log", "pidfile": f"{h}/nova-compute.pid", "nova_host": "{host}",
-                       "check_service": "false"}}
+            "timeouts": {"start": 30, "stop": 30}, "params": nova_compute_params(check_service="false")}
 
 
 def make_schedule(seed, steps, hosts, extra=()):

@@ -10,6 +10,7 @@ Every wait polls observed state with a timeout; there are no fixed sleeps.
 import json
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -20,20 +21,19 @@ from novakit import CLOUDS, HOSTS, boot, config, instances, restore, services, v
 from test_daemon import BIN, LAB_DIR, REPO, agreed, cli, lab, record
 from test_nova_when_leadership_moves import EVACUATE_POST, arrived_evacuations, evacuation_records, let_requests_pass_and_delete
 
+sys.path.insert(0, str(REPO / "Cluster"))
+from chaos import nova_compute_params as lab_nova_compute_params  # noqa: E402  (the lab's paths, shared with lab chaos)
+
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root")
 
-VENV = os.environ.get("LAB_OPENSTACK_VENV", "/opt/lifeboat-openstack")
 AGENT = str(REPO / "Agents/nova-compute")
 INTERVAL = 2
 
 
 def nova_compute_params(check_service=True, grace=30):
-    h = f"{LAB_DIR}/hosts/{{host}}"
-    return {"service_grace": str(grace),
-        "binary": f"{VENV}/bin/nova-compute", "config": f"{h}/nova/nova-compute.conf", "log": f"{h}/nova-compute.log",
-        "pidfile": f"{h}/nova-compute.pid", "clouds_yaml": CLOUDS, "cloud": "lab", "nova_host": "{host}",
-        "lifeboat": BIN, "check_service": "true" if check_service else "false",
-    }
+    return lab_nova_compute_params(
+        service_grace=str(grace), clouds_yaml=CLOUDS, cloud="lab", lifeboat=BIN,
+        check_service="true" if check_service else "false")
 
 
 def apply_resources(resources, policy=None):
